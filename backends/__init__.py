@@ -1,0 +1,80 @@
+"""Backends: the only part of gradkit that imports numpy or cupy.
+
+``get(type, index)`` returns the backend for a device, created once and cached.
+CUDA is detected lazily and never raises: see ``cuda_status``.
+"""
+import os
+import threading
+
+_lock = threading.Lock()
+_cache = {}
+_cuda_status = None
+
+
+def cuda_status():
+    """(usable, reason, device_count). Cached; never raises.
+
+    Usable means: cupy imports, a device exists, and a tiny kernel runs.
+    ``GRADKIT_DEVICE=cpu`` forces the CPU.
+    """
+    global _cuda_status
+    if _cuda_status is not None:
+        return _cuda_status
+    if os.environ.get("GRADKIT_DEVICE", "").lower() == "cpu":
+        _cuda_status = (False, "GRADKIT_DEVICE=cpu forces the CPU", 0)
+        return _cuda_status
+    try:
+        import cupy as cp
+    except Exception as e:  # ImportError, or a broken install
+        _cuda_status = (False, f"cupy is not installed ({type(e).__name__}: {e}); "
+                        "install it with: pip install 'gradkit[cuda12]' (CUDA 12) "
+                        "or 'gradkit[cuda13]' (CUDA 13)", 0)
+        return _cuda_status
+    try:
+        n = cp.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        _cuda_status = (False, f"no usable CUDA driver or device ({type(e).__name__}: {e}); "
+                        "check nvidia-smi and the NVIDIA driver", 0)
+        return _cuda_status
+    if n < 1:
+        _cuda_status = (False, "the CUDA driver reports no GPU", 0)
+        return _cuda_status
+    try:
+        with cp.cuda.Device(0):
+            x = cp.arange(4, dtype=cp.float32)
+            if float((x * 2).sum()) != 12.0:
+                raise RuntimeError("wrong result from a test kernel")
+    except Exception as e:
+        _cuda_status = (False, f"a test kernel failed on the GPU ({type(e).__name__}: {e})", n)
+        return _cuda_status
+    _cuda_status = (True, "ok", n)
+    return _cuda_status
+
+
+def _make(type_, index):
+    if type_ == "cpu":
+        from .numpy_backend import NumpyBackend
+        return NumpyBackend()
+    if type_ == "cuda":
+        ok, why, n = cuda_status()
+        if not ok:
+            raise RuntimeError(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
+        if index >= n:
+            raise RuntimeError(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
+        from .cupy_backend import CupyBackend
+        return CupyBackend(index)
+    if type_ == "fake":
+        from .strict_backend import StrictBackend
+        return StrictBackend()
+    raise RuntimeError(f"gradkit: no backend for device type {type_!r}")
+
+
+def get(type_, index=0):
+    key = (type_, index)
+    b = _cache.get(key)
+    if b is None:
+        with _lock:
+            b = _cache.get(key)
+            if b is None:
+                b = _cache[key] = _make(type_, index)
+    return b

@@ -1,0 +1,196 @@
+"""The "cuda[:N]" backend: CuPy, imported only when a CUDA device is asked for.
+
+Fast paths are memoized ``cupy.ElementwiseKernel``s (one launch, no temporaries)
+for the elementwise backward kernels and ``cupyx.scatter_add`` for indexing
+backward. Every kernel that is not overridden here falls back to the reference
+in ``base.py``, written once against the namespace.
+"""
+import functools
+
+from .base import Backend
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels():
+    """Compile-on-first-use kernel table, shared by every CUDA device."""
+    import cupy as cp
+
+    ek = cp.ElementwiseKernel
+    return {
+        "tanh_backward": ek("T y, T g", "T gx", "gx = g * ((T)1 - y * y)", "gk_tanh_bwd"),
+        "sigmoid_backward": ek("T y, T g", "T gx", "gx = g * y * ((T)1 - y)", "gk_sigmoid_bwd"),
+        "relu_backward": ek("T y, T g", "T gx", "gx = y > (T)0 ? g : (T)0", "gk_relu_bwd"),
+        "sqrt_backward": ek("T y, T g", "T gx", "gx = g / (y + y)", "gk_sqrt_bwd"),
+        "sigmoid": ek("T x", "T y",
+                      "T e = exp(-fabs(x)); y = x >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e)",
+                      "gk_sigmoid"),
+        "relu": ek("T x", "T y", "y = x > (T)0 ? x : (T)0", "gk_relu"),
+        "mask_mul": ek("T g, bool m", "T gx", "gx = m ? g : (T)0", "gk_mask_mul"),
+        "rsqrt": ek("T x", "T y", "y = rsqrt(x)", "gk_rsqrt"),
+    }
+
+
+#: (name, dtypes) of every built-in kernel: ``python -m gradkit warmup`` compiles
+#: these ahead of time into CUPY_CACHE_DIR.
+KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_backward",
+                "sigmoid", "relu", "mask_mul", "rsqrt")
+
+
+class CupyBackend(Backend):
+    type = "cuda"
+
+    def __init__(self, index=0):
+        import cupy as cp
+        import cupyx
+
+        super().__init__(cp, f"cuda:{index}")
+        self.cp = cp
+        self.index = index
+        self.cuda_device = cp.cuda.Device(index)
+        self.xp_device = None
+        self.dtypes = {n: cp.dtype(n) for n in (
+            "float16", "float32", "float64", "int8", "int16", "int32", "int64",
+            "uint8", "bool")}
+        self._scatter_add = cupyx.scatter_add
+        k = _kernels()
+        self.tanh_backward = k["tanh_backward"]
+        self.sigmoid_backward = k["sigmoid_backward"]
+        self.relu_backward = k["relu_backward"]
+        self.sqrt_backward = k["sqrt_backward"]
+        self.sigmoid = k["sigmoid"]
+        self.relu = k["relu"]
+        self.mask_mul = k["mask_mul"]
+        self.rsqrt = k["rsqrt"]
+        self.sub = cp.subtract
+        self.div = cp.true_divide
+        self.pow = cp.power
+        self.square = cp.square
+        self.reciprocal = cp.reciprocal
+        with self.cuda_device:
+            self.rng = cp.random.default_rng()
+
+    # Every call that allocates runs on this backend's device.
+    def _on(self):
+        return self.cuda_device
+
+    def is_floating(self, dt):
+        return dt.kind == "f"
+
+    def is_integral(self, dt):
+        return dt.kind in "iu"
+
+    # host transfer
+    def to_host(self, a):
+        return self.cp.asnumpy(a)
+
+    def from_host(self, a, dtype=None):
+        with self.cuda_device:
+            return self.cp.asarray(a, dtype=dtype)
+
+    def asarray(self, obj, dtype=None):
+        with self.cuda_device:
+            return self.cp.asarray(obj, dtype=dtype)
+
+    def item(self, a):
+        return a.item()
+
+    def copy(self, a):
+        with self.cuda_device:
+            return self.cp.array(a, copy=True, order="C")
+
+    def astype(self, a, dtype):
+        return a.astype(dtype)
+
+    # creation (on this device)
+    def zeros(self, shape, dtype):
+        with self.cuda_device:
+            return self.cp.zeros(shape, dtype=dtype)
+
+    def ones(self, shape, dtype):
+        with self.cuda_device:
+            return self.cp.ones(shape, dtype=dtype)
+
+    def full(self, shape, value, dtype):
+        with self.cuda_device:
+            return self.cp.full(shape, value, dtype=dtype)
+
+    def empty(self, shape, dtype):
+        with self.cuda_device:
+            return self.cp.empty(shape, dtype=dtype)
+
+    def arange(self, start, stop, step, dtype):
+        with self.cuda_device:
+            return self.cp.arange(start, stop, step, dtype=dtype)
+
+    def linspace(self, start, stop, num, dtype):
+        with self.cuda_device:
+            return self.cp.linspace(start, stop, num, dtype=dtype)
+
+    def eye(self, n, m, dtype):
+        with self.cuda_device:
+            return self.cp.eye(n, m, dtype=dtype)
+
+    def seed(self, seed):
+        with self.cuda_device:
+            self.rng = self.cp.random.default_rng(seed)
+
+    def rand(self, shape, dtype):
+        with self.cuda_device:
+            return self.rng.random(shape, dtype=dtype)
+
+    def randn(self, shape, dtype):
+        with self.cuda_device:
+            return self.rng.standard_normal(shape, dtype=dtype)
+
+    def randint(self, low, high, shape, dtype):
+        with self.cuda_device:
+            return self.rng.integers(low, high, size=shape, dtype=dtype)
+
+    def erf(self, x):
+        import cupyx.scipy.special as sp
+        return sp.erf(x)
+
+    # shape (methods are cheaper than the namespace functions)
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def permute(self, x, dims):
+        return x.transpose(dims)
+
+    def mT(self, x):
+        return x.swapaxes(-1, -2)
+
+    def expand(self, x, shape):
+        return self.cp.broadcast_to(x, shape)
+
+    def cat(self, xs, dim):
+        return self.cp.concatenate(xs, axis=dim)
+
+    def sum(self, x, dim=None, keepdim=False):
+        return x.sum(axis=dim, keepdims=keepdim)
+
+    def max_dim(self, x, dim, keepdim):
+        cp = self.cp
+        idx = cp.expand_dims(x.argmax(axis=dim), dim)
+        v = cp.take_along_axis(x, idx, axis=dim)
+        if not keepdim:
+            v = v.squeeze(dim)
+            idx = idx.squeeze(dim)
+        return v, idx.astype(cp.int64, copy=False)
+
+    def min_dim(self, x, dim, keepdim):
+        cp = self.cp
+        idx = cp.expand_dims(x.argmin(axis=dim), dim)
+        v = cp.take_along_axis(x, idx, axis=dim)
+        if not keepdim:
+            v = v.squeeze(dim)
+            idx = idx.squeeze(dim)
+        return v, idx.astype(cp.int64, copy=False)
+
+    def scatter_add(self, out, idx, g):
+        self._scatter_add(out, idx, g)
+        return out
+
+    def iadd(self, a, b):
+        self.cp.add(a, b, out=a)
+        return a

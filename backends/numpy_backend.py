@@ -1,0 +1,251 @@
+"""The "cpu" backend: NumPy, with fast paths (ufuncs with ``out=``, ``np.add.at``)."""
+import numpy as np
+
+from .base import Backend
+
+# ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
+# arrays at no cost. On NumPy 1.26 the wrapper converts.
+try:
+    np.negative(np.float64(0.0), out=...)
+    _ELLIPSIS_OUT = True
+except TypeError:  # pragma: no cover - numpy < 2
+    _ELLIPSIS_OUT = False
+
+_ndarray = np.ndarray
+_asarray = np.asarray
+
+
+def _u1(uf):
+    if _ELLIPSIS_OUT:
+        def f(a):
+            return uf(a, out=...)
+    else:  # pragma: no cover
+        def f(a):
+            r = uf(a)
+            return r if r.__class__ is _ndarray else _asarray(r)
+    f.__name__ = uf.__name__
+    return f
+
+
+def _u2(uf):
+    if _ELLIPSIS_OUT:
+        def f(a, b):
+            return uf(a, b, out=...)
+    else:  # pragma: no cover
+        def f(a, b):
+            r = uf(a, b)
+            return r if r.__class__ is _ndarray else _asarray(r)
+    f.__name__ = uf.__name__
+    return f
+
+
+def _arr(r):
+    return r if r.__class__ is _ndarray else _asarray(r)
+
+
+class NumpyBackend(Backend):
+    type = "cpu"
+
+    def __init__(self):
+        super().__init__(np, "cpu")
+        self.xp_device = None
+        for name, uf in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                         ("div", np.true_divide), ("pow", np.power),
+                         ("maximum", np.maximum), ("minimum", np.minimum),
+                         ("eq", np.equal), ("ne", np.not_equal), ("lt", np.less),
+                         ("le", np.less_equal), ("gt", np.greater), ("ge", np.greater_equal),
+                         ("logical_and", np.logical_and), ("logical_or", np.logical_or)):
+            setattr(self, name, _u2(uf))
+        for name, uf in (("neg", np.negative), ("exp", np.exp), ("log", np.log),
+                         ("sqrt", np.sqrt), ("abs", np.abs), ("sin", np.sin),
+                         ("cos", np.cos), ("tanh", np.tanh), ("sign", np.sign),
+                         ("log1p", np.log1p), ("expm1", np.expm1), ("tan", np.tan),
+                         ("square", np.square), ("reciprocal", np.reciprocal),
+                         ("logical_not", np.logical_not), ("isfinite", np.isfinite),
+                         ("floor", np.floor)):
+            setattr(self, name, _u1(uf))
+        self.dtypes = {n: np.dtype(n) for n in (
+            "float16", "float32", "float64", "int8", "int16", "int32", "int64",
+            "uint8", "bool")}
+        self.rng = np.random.default_rng()
+
+    # meta
+    def is_floating(self, dt):
+        return dt.kind == "f"
+
+    def is_integral(self, dt):
+        return dt.kind in "iu"
+
+    # host transfer
+    def to_host(self, a):
+        return np.asarray(a)
+
+    def from_host(self, a, dtype=None):
+        return np.asarray(a, dtype=dtype)
+
+    def asarray(self, obj, dtype=None):
+        return np.asarray(obj, dtype=dtype)
+
+    def item(self, a):
+        return a.item()
+
+    def copy(self, a):
+        return np.array(a, copy=True, order="C")
+
+    def astype(self, a, dtype):
+        return a.astype(dtype)
+
+    def arange(self, start, stop, step, dtype):
+        return np.arange(start, stop, step, dtype=dtype)
+
+    def linspace(self, start, stop, num, dtype):
+        return np.linspace(start, stop, num, dtype=dtype)
+
+    def eye(self, n, m, dtype):
+        return np.eye(n, m, dtype=dtype)
+
+    # random
+    def seed(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def rand(self, shape, dtype):
+        return self.rng.random(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float64).astype(dtype, copy=False)
+
+    def randn(self, shape, dtype):
+        return self.rng.standard_normal(shape, dtype=dtype if dtype in (np.float32, np.float64) else np.float64).astype(dtype, copy=False)
+
+    def randint(self, low, high, shape, dtype):
+        return self.rng.integers(low, high, size=shape, dtype=dtype)
+
+    # elementwise fast paths
+    def rsqrt(self, x):
+        r = np.sqrt(x, out=...) if _ELLIPSIS_OUT else _arr(np.sqrt(x))
+        return np.divide(1, r, out=r)
+
+    def sigmoid(self, x):
+        # stable: 1/(1+exp(-x)) for x>=0, exp(x)/(1+exp(x)) for x<0, via one exp
+        e = np.exp(-np.abs(x))
+        out = np.where(x >= 0, 1.0, e).astype(x.dtype, copy=False)
+        np.divide(out, 1.0 + e, out=out)
+        return out
+
+    def relu(self, x):
+        return np.maximum(x, 0, out=...) if _ELLIPSIS_OUT else _arr(np.maximum(x, 0))
+
+    def clamp(self, x, lo, hi):
+        return _arr(np.clip(x, lo, hi))
+
+    def tanh_backward(self, y, g):
+        t = np.multiply(y, y)
+        np.subtract(1, t, out=t)
+        np.multiply(t, g, out=t)
+        return t
+
+    def sigmoid_backward(self, y, g):
+        t = np.subtract(1, y)
+        np.multiply(t, y, out=t)
+        np.multiply(t, g, out=t)
+        return t
+
+    def relu_backward(self, y, g):
+        t = np.greater(y, 0)
+        return np.multiply(g, t, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, t))
+
+    def sqrt_backward(self, y, g):
+        t = np.multiply(y, 2)
+        np.divide(g, t, out=t)
+        return t
+
+    def mask_mul(self, g, m):
+        return np.multiply(g, m, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, m))
+
+    def erf(self, x):
+        try:
+            from scipy.special import erf
+        except ImportError:
+            return Backend.erf(self, x)
+        return _arr(erf(x))
+
+    # reductions: NumPy returns scalars for full reductions; keep arrays
+    def sum(self, x, dim=None, keepdim=False):
+        return _arr(np.sum(x, axis=dim, keepdims=keepdim))
+
+    def amax(self, x, dim=None, keepdim=False):
+        return _arr(np.max(x, axis=dim, keepdims=keepdim))
+
+    def amin(self, x, dim=None, keepdim=False):
+        return _arr(np.min(x, axis=dim, keepdims=keepdim))
+
+    def argmax(self, x, dim=None, keepdim=False):
+        return _arr(np.argmax(x, axis=dim, keepdims=keepdim))
+
+    def argmin(self, x, dim=None, keepdim=False):
+        return _arr(np.argmin(x, axis=dim, keepdims=keepdim))
+
+    def all(self, x, dim=None, keepdim=False):
+        return _arr(np.all(x, axis=dim, keepdims=keepdim))
+
+    def any(self, x, dim=None, keepdim=False):
+        return _arr(np.any(x, axis=dim, keepdims=keepdim))
+
+    def max_dim(self, x, dim, keepdim):
+        idx = np.argmax(x, axis=dim, keepdims=True)
+        v = np.take_along_axis(x, idx, axis=dim)
+        if not keepdim:
+            v = v.squeeze(dim)
+            idx = idx.squeeze(dim)
+        return v, idx.astype(np.int64, copy=False)
+
+    def min_dim(self, x, dim, keepdim):
+        idx = np.argmin(x, axis=dim, keepdims=True)
+        v = np.take_along_axis(x, idx, axis=dim)
+        if not keepdim:
+            v = v.squeeze(dim)
+            idx = idx.squeeze(dim)
+        return v, idx.astype(np.int64, copy=False)
+
+    def put_along_dim(self, shape, idx, g, dim, keepdim):
+        out = np.zeros(shape, dtype=g.dtype)
+        if not keepdim:
+            idx = np.expand_dims(idx, dim)
+            g = np.expand_dims(g, dim)
+        np.put_along_axis(out, idx, g, axis=dim)
+        return out
+
+    # shape
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def permute(self, x, dims):
+        return x.transpose(dims)
+
+    def mT(self, x):
+        return x.swapaxes(-1, -2)
+
+    def expand(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def cat(self, xs, dim):
+        return np.concatenate(xs, axis=dim)
+
+    def flip(self, x, dims):
+        return np.flip(x, axis=dims)
+
+    def matmul(self, a, b):
+        # numpy 1.26 skips BLAS for stride-0 (broadcast) operands: 100x slower
+        if not a.flags.c_contiguous and not a.flags.f_contiguous:
+            a = np.ascontiguousarray(a)
+        if not b.flags.c_contiguous and not b.flags.f_contiguous:
+            b = np.ascontiguousarray(b)
+        return _arr(np.matmul(a, b))
+
+    def scatter_add(self, out, idx, g):
+        np.add.at(out, idx, g)
+        return out
+
+    def getitem(self, x, idx):
+        return _arr(x[idx])
+
+    def iadd(self, a, b):
+        np.add(a, b, out=a)
+        return a

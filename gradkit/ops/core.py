@@ -1,0 +1,136 @@
+"""Primitives: forward, saved residuals and VJP side by side, in one table.
+
+A primitive's forward is the backend kernel of the same name (``B.mul``); its
+VJP is written once against a namespace ``F``: the engine passes the raw backend
+on the fast path and this module (differentiable gradkit functions of the same
+names) under ``create_graph``, so one formula serves both and any order.
+
+VJP signature: ``vjp(F, needs, g, *saved, **params) -> tuple of input grads``
+(None where ``needs[i]`` is False). ``save`` lists the input positions whose
+values the VJP needs, ``out`` adds the output, ``res`` means the forward kernel
+returns ``(out, residuals)`` and the residuals are saved too.
+"""
+from ..autograd.graph import Node, mode
+from ..tensor import Tensor, GradkitError, _new
+
+_PRIMS = {}
+
+
+class Prim:
+    __slots__ = ("name", "vjp", "save", "out", "res", "view")
+
+    def __init__(self, name, vjp, save=(), out=False, res=False, view=False):
+        self.name = name
+        self.vjp = vjp
+        self.save = save
+        self.out = out
+        self.res = res
+        self.view = view
+
+    def __repr__(self):
+        return f"<prim {self.name}>"
+
+
+def prim(name, save=(), out=False, res=False, view=False):
+    """Register ``vjp`` as the VJP of the primitive ``name``."""
+    def deco(vjp):
+        p = Prim(name, vjp, save, out, res, view)
+        _PRIMS[name] = p
+        return p
+    return deco
+
+
+def prims():
+    return dict(_PRIMS)
+
+
+_SCALARS = (int, float, bool)
+
+
+def _describe(args):
+    parts = []
+    for a in args:
+        if type(a) is Tensor:
+            parts.append(f"Tensor(shape={tuple(a.data.shape)}, dtype={a.dtype_name}, device={a._B.device_str})")
+        elif isinstance(a, (list, tuple)) and a and type(a[0]) is Tensor:
+            parts.append("[" + ", ".join(f"{tuple(t.data.shape)}" for t in a) + "]")
+        else:
+            parts.append(repr(a) if len(repr(a)) < 60 else type(a).__name__)
+    return ", ".join(parts)
+
+
+def op_error(name, args, e, hint=""):
+    """Translate a backend exception into a gradkit error naming the op, the
+    shapes, dtypes and devices; keep IndexError/TypeError types."""
+    msg = str(e).split("\n")[0]
+    text = f"gradkit.{name}: {msg}; inputs: {_describe(args)}"
+    if hint:
+        text += f". {hint}"
+    if isinstance(e, IndexError):
+        return IndexError(text)
+    if isinstance(e, TypeError):
+        return TypeError(text)
+    if isinstance(e, GradkitError):
+        return e
+    return GradkitError(text)
+
+
+def apply(p, B, args, arrays, params=None, nondiff_out=False):
+    """Run primitive ``p`` forward on raw ``arrays`` and record a node when an
+    input requires grad. ``args`` are the original inputs (Tensors or Python
+    constants), aligned with ``arrays``."""
+    fwd = getattr(B, p.name)
+    try:
+        out = fwd(*arrays, **params) if params else fwd(*arrays)
+    except Exception as e:
+        raise op_error(p.name, args, e) from None
+    res = None
+    if p.res:
+        out, res = out
+    t = _new(Tensor)
+    t.data = out
+    t._B = B
+    t.grad = None
+    t._oi = 0
+    t._hooks = None
+    t._vc = args[0]._vc if p.view else [0]
+    t._view = p.view
+    if mode.enabled:
+        edges = None
+        for i, a in enumerate(args):
+            if a.__class__ is Tensor and a.requires_grad:
+                if edges is None:
+                    edges = [None] * len(args)
+                fn = a.grad_fn
+                edges[i] = (a if fn is None else fn, a._oi, a.data.shape, a.data.dtype)
+        if edges is not None:
+            saved = tuple([arrays[i] for i in p.save])
+            vers = tuple([(args[i]._vc, args[i]._vc[0]) for i in p.save
+                          if args[i].__class__ is Tensor])
+            if p.out:
+                saved += (out,)
+                vers += ((t._vc, t._vc[0]),)
+            if res is not None:
+                saved += res
+            t.grad_fn = Node(p, B, params, saved, vers, edges,
+                             tuple([e is not None for e in edges]))
+            t.requires_grad = True
+            return t
+    t.grad_fn = None
+    t.requires_grad = False
+    return t
+
+
+def const(B, arr):
+    """A Tensor that needs no grad, wrapping a raw array."""
+    t = _new(Tensor)
+    t.data = arr
+    t._B = B
+    t.grad = None
+    t.grad_fn = None
+    t.requires_grad = False
+    t._oi = 0
+    t._hooks = None
+    t._vc = [0]
+    t._view = False
+    return t
