@@ -61,16 +61,23 @@ class Backend:
         self.expm1 = xp_.expm1
         self.tan = xp_.tan
         self.floor = xp_.floor
+        self._index_dtypes()
+
+    def _index_dtypes(self):
+        """Derived dtype sets, read on the hot path; call after ``dtypes`` is final."""
+        self.float_dtypes = frozenset(self.dtypes[n] for n in ("float16", "float32", "float64")
+                                      if n in self.dtypes)
+        self.bool_dtype = self.dtypes["bool"]
+        self._dtype_set = frozenset(self.dtypes.values())
+        self._names = {v: k for k, v in self.dtypes.items()}
 
     # ------------------------------------------------------------------ meta
     def __repr__(self):
         return f"<gradkit backend {self.device_str}>"
 
     def dtype_name(self, dt):
-        for k, v in self.dtypes.items():
-            if v == dt:
-                return k
-        return str(dt)
+        n = self._names.get(dt)
+        return n if n is not None else str(dt)
 
     def is_floating(self, dt):
         return self.xp.isdtype(dt, "real floating")
@@ -88,6 +95,10 @@ class Backend:
 
     def item(self, a):
         return self.to_host(a).item()
+
+    def to_device(self, src, a):
+        """Copy ``a`` from backend ``src`` onto this backend's device."""
+        return self.from_host(src.to_host(a))
 
     def asarray(self, obj, dtype=None):
         return self.xp.asarray(obj, dtype=dtype, device=self.xp_device)
@@ -238,6 +249,14 @@ class Backend:
         ar = xp.reshape(ar, tuple(n if i == dim else 1 for i in range(len(shape))))
         return xp.where(ar == idx, g, xp.zeros((), dtype=g.dtype, device=self.xp_device))
 
+    def take_along_dim(self, x, idx, dim, keepdim):
+        """x's values at ``idx`` along ``dim`` (one index per reduced row)."""
+        xp = self.xp
+        if not keepdim:
+            idx = xp.expand_dims(idx, axis=dim)
+        v = xp.take_along_axis(x, idx, axis=dim)
+        return v if keepdim else xp.squeeze(v, axis=dim)
+
     def all(self, x, dim=None, keepdim=False):
         return self.xp.all(x, axis=dim, keepdims=keepdim)
 
@@ -253,6 +272,9 @@ class Backend:
 
     def mT(self, x):
         return self.xp.matrix_transpose(x)
+
+    def unsqueeze(self, x, dim):
+        return self.xp.expand_dims(x, axis=dim)
 
     def expand(self, x, shape):
         return self.xp.broadcast_to(x, shape)
@@ -280,7 +302,7 @@ class Backend:
     def getitem(self, x, idx):
         return x[idx]
 
-    def index_put(self, x, idx, v):
+    def index_put(self, x, v, idx):
         out = self.copy(x)
         out[idx] = v
         return out

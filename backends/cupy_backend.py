@@ -51,6 +51,7 @@ class CupyBackend(Backend):
         self.dtypes = {n: cp.dtype(n) for n in (
             "float16", "float32", "float64", "int8", "int16", "int32", "int64",
             "uint8", "bool")}
+        self._index_dtypes()
         self._scatter_add = cupyx.scatter_add
         k = _kernels()
         self.tanh_backward = k["tanh_backward"]

@@ -67,6 +67,7 @@ class NumpyBackend(Backend):
         self.dtypes = {n: np.dtype(n) for n in (
             "float16", "float32", "float64", "int8", "int16", "int32", "int64",
             "uint8", "bool")}
+        self._index_dtypes()
         self.rng = np.random.default_rng()
 
     # meta

@@ -75,10 +75,11 @@ def op_error(name, args, e, hint=""):
     return GradkitError(text)
 
 
-def apply(p, B, args, arrays, params=None, nondiff_out=False):
+def apply(p, B, args, arrays, params=None, extra=None):
     """Run primitive ``p`` forward on raw ``arrays`` and record a node when an
     input requires grad. ``args`` are the original inputs (Tensors or Python
-    constants), aligned with ``arrays``."""
+    constants), aligned with ``arrays``. ``params`` go to the forward kernel and
+    the VJP, ``extra`` to the VJP only."""
     fwd = getattr(B, p.name)
     try:
         out = fwd(*arrays, **params) if params else fwd(*arrays)
@@ -111,7 +112,9 @@ def apply(p, B, args, arrays, params=None, nondiff_out=False):
                 saved += (out,)
                 vers += ((t._vc, t._vc[0]),)
             if res is not None:
-                saved += res
+                saved += (res,)
+            if extra is not None:
+                params = {**params, **extra} if params else extra
             t.grad_fn = Node(p, B, params, saved, vers, edges,
                              tuple([e is not None for e in edges]))
             t.requires_grad = True

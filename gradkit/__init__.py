@@ -1,0 +1,55 @@
+"""gradkit: reverse-mode automatic differentiation for NumPy and CuPy arrays.
+
+``import gradkit as gk``; PyTorch is the reference for every shared name.
+"""
+__version__ = "0.1.0"
+
+
+def _load_backends():
+    # Installed, ``backends/`` is the subpackage ``gradkit.backends``. From a bare
+    # source checkout (no ``pip install``), load it from beside this folder.
+    try:
+        from . import backends  # noqa: F401
+    except ImportError:
+        import importlib.util
+        import os
+        import sys
+        root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "backends")
+        spec = importlib.util.spec_from_file_location(
+            __name__ + ".backends", os.path.join(root, "__init__.py"),
+            submodule_search_locations=[root])
+        if spec is None:
+            raise
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+
+
+_load_backends()
+
+from . import backends  # noqa: E402
+from . import autograd  # noqa: E402  (first: it imports the tensor module)
+from .tensor import (Tensor, DType, GradkitError, float16, float32, float64, int8, int16,  # noqa: E402
+                     int32, int64, uint8, bool_)
+from .tensor import bool_ as bool  # noqa: E402,A001  (gk.bool, as torch.bool)
+from .device import device, Device  # noqa: E402
+from . import cuda  # noqa: E402
+from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: E402
+                       grad, detect_anomaly)
+from .creation import (tensor, as_tensor, from_numpy, from_dlpack, zeros, ones, empty,  # noqa: E402
+                       full, arange, linspace, eye, zeros_like, ones_like, empty_like,
+                       full_like, rand, randn, randint, rand_like, randn_like, manual_seed,
+                       get_default_dtype, set_default_dtype)
+from .ops.functional import (  # noqa: E402
+    add, sub, subtract, mul, multiply, div, divide, true_divide, pow, neg, negative,
+    exp, log, sqrt, abs, absolute, sin, cos, tanh, sigmoid, relu, sign, maximum, minimum,
+    where, clamp, clip, eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_not,
+    isfinite, sum, mean, amax, amin, max, min, argmax, argmin, all, any, reshape, view,
+    flatten, unsqueeze, squeeze, permute, transpose, swapaxes, t, expand, broadcast_to,
+    matmul, mm, bmm, cat, concat, concatenate, stack, clone, detach, masked_fill)
+
+long = int64
+half = float16
+double = float64
+float = float32  # noqa: A001
+int = int32  # noqa: A001

@@ -1,0 +1,10 @@
+"""Autograd: the engine, grad mode, anomaly detection."""
+from .engine import backward, grad
+from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
+from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled, AnomalyError
+from .graph import Node
+from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+
+__all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "AnomalyError", "Node", "gradcheck", "gradgradcheck", "GradcheckError"]

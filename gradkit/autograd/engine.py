@@ -1,0 +1,381 @@
+"""The backward engine: reverse accumulation over the recorded nodes.
+
+Nodes are processed in decreasing sequence number from a heap (creation order
+is topological, so a node is popped only after every consumer has added its
+gradient). Each node runs once; its saved residuals are dropped right after
+its VJP unless ``retain_graph``; a leaf's gradient is summed over all paths
+and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
+No recursion: a chain of any length works.
+"""
+from heapq import heappush, heappop
+
+from .graph import Node, FREED, mode
+from ..tensor import Tensor, GradkitError
+from ..ops.core import const
+
+_FREED_MSG = (
+    "gradkit: trying to backward through the graph a second time (or to use its saved "
+    "values after they were freed). Saved intermediate values are freed when you call "
+    ".backward() or gk.grad(); pass retain_graph=True to the first call if you need to "
+    "backward through the graph again.")
+
+
+def _F():
+    from ..ops import functional
+    return functional
+
+
+def _seed(root, grad, i):
+    """The starting gradient for one root, checked for shape, device and dtype."""
+    B = root._B
+    if grad is None:
+        if root.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        return B.ones(root.data.shape, root.data.dtype)
+    if grad.__class__ is not Tensor:
+        from ..creation import as_tensor
+        grad = as_tensor(grad, device=root.device)
+    if grad._B is not B:
+        raise RuntimeError(
+            f"gradkit.backward: the gradient for output {i} is on {grad._B.device_str} but the "
+            f"output is on {B.device_str}; pass a gradient on the output's device")
+    if tuple(grad.data.shape) != tuple(root.data.shape):
+        raise RuntimeError(
+            f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
+            f"{tuple(grad.data.shape)} but the output has shape {tuple(root.data.shape)}")
+    return grad
+
+
+def _useful_nodes(root_nodes, leaf_targets, node_targets):
+    """Nodes from which some requested input can be reached (iterative DFS).
+    Returns (expand, capture): nodes whose VJP must run, and nodes whose output
+    gradient is requested."""
+    expand = set()
+    state = {}
+    for r in root_nodes:
+        if r in state:
+            continue
+        stack = [(r, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                for e in n.edges:
+                    if e is None:
+                        continue
+                    t = e[0]
+                    if t.__class__ is Tensor:
+                        if id(t) in leaf_targets:
+                            expand.add(n)
+                    elif t in expand or (t, e[1]) in node_targets:
+                        expand.add(n)
+                state[n] = 2
+                continue
+            if n in state:
+                continue
+            state[n] = 1
+            stack.append((n, True))
+            for e in n.edges:
+                if e is not None and e[0].__class__ is Node and e[0] not in state:
+                    stack.append((e[0], False))
+    return expand
+
+
+def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumulate=True):
+    """The engine. ``inputs``: None (every leaf) or the tensors whose gradient is
+    wanted. Returns {id(input): gradient} when ``inputs`` is given."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    F = _F() if create_graph else None
+    prev_mode = mode.enabled
+    mode.enabled = bool(create_graph)
+    try:
+        return _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F)
+    finally:
+        mode.enabled = prev_mode
+
+
+def _wrap(B, g):
+    return g if g.__class__ is Tensor else const(B, g)
+
+
+def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
+    heap = []
+    buf = {}          # node -> summed output gradient (a list for multi-output nodes)
+    leaf_buf = {}     # id(leaf) -> [leaf, summed gradient]
+    leaf_targets = node_targets = expand = None
+    captured = {}
+    if inputs is not None:
+        leaf_targets = {}
+        node_targets = {}
+        for t in inputs:
+            if t.grad_fn is None:
+                leaf_targets[id(t)] = t
+            else:
+                node_targets[(t.grad_fn, t._oi)] = t
+        expand = _useful_nodes([r.grad_fn for r in roots if r.grad_fn is not None],
+                               leaf_targets, node_targets)
+
+    for i, (root, g) in enumerate(zip(roots, grads)):
+        if not root.requires_grad:
+            raise RuntimeError(
+                f"gradkit.backward: element {i} of tensors does not require grad and does not "
+                "have a grad_fn; set requires_grad=True on the leaves you differentiate with "
+                "respect to (and make sure the op ran outside gk.no_grad())")
+        g = _seed(root, g, i)
+        if create_graph:
+            g = _wrap(root._B, g)
+        elif g.__class__ is Tensor:
+            g = g.data
+        node = root.grad_fn
+        if node is None:
+            _add_leaf(leaf_buf, root, g, F)
+        else:
+            _add_node(buf, heap, node, root._oi, g, F)
+
+    while heap:
+        node = heappop(heap)[1]
+        g = buf.pop(node)
+        B = node.B
+        if node.hooks:
+            g = _run_hooks(node, g, B, create_graph)
+        if node_targets is not None:
+            outs = g if node.nout > 1 else (g,)
+            for oi, gi in enumerate(outs):
+                t = node_targets.get((node, oi))
+                if t is not None:
+                    captured[id(t)] = gi
+            if node not in expand:
+                continue
+        saved = node.saved
+        if saved is FREED:
+            raise RuntimeError(_FREED_MSG + f" (op: {node.p.name})")
+        for vc, v in node.vers:
+            if vc[0] != v:
+                raise RuntimeError(
+                    f"gradkit: one of the variables needed for gradient computation has been "
+                    f"modified by an inplace operation: the input or output of "
+                    f"'{node.p.name}' (node #{node.seq}) is at version {vc[0]}; expected "
+                    f"version {v} instead. Use an out-of-place op, or clone() the tensor "
+                    f"before modifying it.")
+        if create_graph:
+            saved = _saved_tensors(node)
+            if node.nout > 1:
+                g = [None if x is None else _wrap(B, x) for x in g]
+            fv = F
+        else:
+            fv = B
+        try:
+            if node.params:
+                out = node.p.vjp(fv, node.needs, g, *saved, **node.params)
+            else:
+                out = node.p.vjp(fv, node.needs, g, *saved)
+        except GradkitError:
+            raise
+        except Exception as e:
+            if node.site is not None:
+                raise RuntimeError(f"gradkit: error in the backward of '{node.p.name}' "
+                                   f"created at {node.site}: {e}") from e
+            raise
+        if not retain_graph:
+            node.saved = FREED
+        if mode.anomaly:
+            from .anomaly import check_grads
+            check_grads(node, out)
+        g = None
+        for e, gi in zip(node.edges, out):
+            if e is None or gi is None:
+                continue
+            target, oi, shape, dtype = e
+            if gi.shape != shape:
+                gi = (F or B).sum_to(gi, shape)
+            gdt = gi.dtype
+            if gdt is not dtype and gdt != dtype:
+                gi = (F or B).astype(gi, dtype)
+            if target.__class__ is Tensor:
+                if leaf_targets is None or id(target) in leaf_targets:
+                    _add_leaf(leaf_buf, target, gi, F)
+            elif expand is None or target in expand or (target, oi) in node_targets:
+                _add_node(buf, heap, target, oi, gi, F)
+
+    results = {}
+    for key, (leaf, g) in leaf_buf.items():
+        B = leaf._B
+        if leaf._hooks:
+            g = _run_leaf_hooks(leaf, g, B, create_graph)
+        if accumulate:
+            _accumulate(leaf, g, B, create_graph)
+        else:
+            results[key] = g
+    if inputs is not None:
+        for t in inputs:
+            k = id(t)
+            if k in captured:
+                results[k] = captured[k]
+                if accumulate:
+                    _accumulate(t, captured[k], t._B, create_graph)
+    return results
+
+
+def _add_node(buf, heap, node, oi, g, F):
+    if node.nout == 1:
+        old = buf.get(node)
+        if old is None:
+            buf[node] = g
+            heappush(heap, (-node.seq, node))
+        else:
+            buf[node] = (F or node.B).add(old, g)
+        return
+    lst = buf.get(node)
+    if lst is None:
+        lst = buf[node] = [None] * node.nout
+        heappush(heap, (-node.seq, node))
+    lst[oi] = g if lst[oi] is None else (F or node.B).add(lst[oi], g)
+
+
+def _add_leaf(leaf_buf, leaf, g, F):
+    k = id(leaf)
+    cur = leaf_buf.get(k)
+    if cur is None:
+        leaf_buf[k] = [leaf, g]
+    else:
+        cur[1] = (F or leaf._B).add(cur[1], g)
+
+
+def _accumulate(leaf, g, B, create_graph):
+    if create_graph:
+        g = _wrap(B, g)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    if g.__class__ is Tensor:
+        g = g.data
+    cur = leaf.grad
+    if cur is None:
+        leaf.grad = const(B, B.copy(g))
+    elif cur.grad_fn is not None or cur.data.shape != g.shape:
+        leaf.grad = const(B, B.add(cur.data, g))
+    else:
+        B.iadd(cur.data, g)
+        cur._vc[0] += 1
+
+
+def _call_hook(fn, g, B, create_graph):
+    gt = _wrap(B, g)
+    r = fn(gt)
+    if r is None:
+        return g
+    if r.__class__ is not Tensor:
+        raise TypeError(f"gradkit: a hook must return a Tensor or None, got {type(r).__name__}")
+    if tuple(r.data.shape) != tuple(gt.data.shape):
+        raise RuntimeError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
+                           f"{gt.shape}")
+    return r if create_graph else r.data
+
+
+def _run_hooks(node, g, B, create_graph):
+    for oi, fn in list(node.hooks):
+        if node.nout > 1:
+            if g[oi] is not None:
+                g[oi] = _call_hook(fn, g[oi], B, create_graph)
+        else:
+            g = _call_hook(fn, g, B, create_graph)
+    return g
+
+
+def _run_leaf_hooks(leaf, g, B, create_graph):
+    for fn in list(leaf._hooks):
+        g = _call_hook(fn, g, B, create_graph)
+    return g
+
+
+def _saved_tensors(node):
+    """Saved raw values as Tensors connected to the graph (create_graph)."""
+    B = node.B
+    p = node.p
+    saved = node.saved
+    out = []
+    k = 0
+    for i in p.save:
+        v = saved[k]
+        k += 1
+        e = node.edges[i]
+        if v.__class__ in (int, float, bool) or v is None or v.__class__ is tuple:
+            out.append(v)
+        elif e is None:
+            out.append(const(B, v))
+        elif e[0].__class__ is Tensor:
+            out.append(e[0] if e[0].data is v else _attached(B, v, e[0], 0, True))
+        else:
+            out.append(_attached(B, v, e[0], e[1], False))
+    if p.out:
+        out.append(_attached(B, saved[k], node, 0, False))
+        k += 1
+    for v in saved[k:]:
+        out.append(v if v.__class__ in (int, float, bool, tuple) or v is None else const(B, v))
+    return out
+
+
+def _attached(B, arr, target, oi, leaf):
+    t = const(B, arr)
+    if leaf:
+        return target
+    t.grad_fn = target
+    t._oi = oi
+    t.requires_grad = True
+    return t
+
+
+# ------------------------------------------------------------------ public
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return [x]
+    return list(x)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """``gk.autograd.backward``; also ``Tensor.backward``."""
+    roots = _as_list(tensors)
+    grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(roots)
+    if len(grads) != len(roots):
+        raise RuntimeError(f"gradkit.backward: got {len(grads)} gradients for {len(roots)} outputs")
+    inputs = _as_list(inputs)
+    if inputs is not None:
+        if not inputs:
+            raise RuntimeError("gradkit.backward: 'inputs' argument should not be empty")
+        for t in inputs:
+            if not t.requires_grad:
+                raise RuntimeError("gradkit.backward: one of the 'inputs' does not require grad")
+    run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, materialize_grads=False):
+    """Gradients of ``outputs`` with respect to ``inputs``; touches no ``.grad``."""
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
+    if len(gouts) != len(outs):
+        raise RuntimeError(f"gradkit.grad: got {len(gouts)} grad_outputs for {len(outs)} outputs")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"gradkit.grad: inputs[{i}] is a {type(t).__name__}, not a Tensor")
+        if not t.requires_grad:
+            raise RuntimeError(f"gradkit.grad: inputs[{i}] does not require grad")
+    res = run_backward(outs, gouts, retain_graph, create_graph, ins, accumulate=False)
+    result = []
+    for i, t in enumerate(ins):
+        g = res.get(id(t))
+        if g is None:
+            if materialize_grads:
+                from ..creation import zeros_like
+                result.append(zeros_like(t))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    f"gradkit.grad: inputs[{i}] was not used in the graph that produced the "
+                    "outputs; pass allow_unused=True to get None for it")
+            result.append(None)
+        else:
+            result.append(g if g.__class__ is Tensor else const(t._B, g))
+    return tuple(result)

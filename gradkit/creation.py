@@ -1,0 +1,275 @@
+"""Creation functions, default dtype, seeding, DLPack exchange."""
+from .device import backend_of, device as _device
+from .tensor import Tensor, DType, to_dtype, float32, float64, GradkitError
+from .ops.core import const
+
+_default = [float32]
+_seed = [None]
+
+
+def get_default_dtype():
+    return _default[0]
+
+
+def set_default_dtype(dt):
+    d = to_dtype(dt)
+    if not d.is_floating_point:
+        raise TypeError(f"gradkit.set_default_dtype: only floating point types are allowed, got {d}")
+    _default[0] = d
+
+
+def manual_seed(seed):
+    """Seed every backend's generator (existing ones now, new ones when made)."""
+    from . import backends
+    _seed[0] = int(seed)
+    for B in list(backends._cache.values()):
+        B.seed(int(seed))
+    return seed
+
+
+def _backend(device):
+    B = backend_of(device)
+    if _seed[0] is not None and not getattr(B, "_seeded", False):
+        B.seed(_seed[0])
+        B._seeded = True
+    return B
+
+
+def _finish(t, requires_grad):
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_device(data):
+    if isinstance(data, Tensor):
+        return data.device
+    cai = getattr(data, "__cuda_array_interface__", None)
+    if cai is not None:
+        dev = getattr(data, "device", None)
+        idx = getattr(dev, "id", 0)
+        return f"cuda:{idx}"
+    d = getattr(data, "device", None)
+    if d is not None and "device1" in str(d):
+        return "fake"
+    return "cpu"
+
+
+def _bdtype(B, dtype):
+    if dtype is None:
+        return None
+    name = to_dtype(dtype).name
+    dt = B.dtypes.get(name)
+    if dt is None:
+        raise TypeError(f"gradkit: dtype {name} is not available on {B.device_str}")
+    return dt
+
+
+def _convert(data, B, dtype, copy):
+    """Raw array on backend B from Python data, a NumPy/CuPy array or a Tensor."""
+    if isinstance(data, Tensor):
+        arr = data.data if data._B is B else B.from_host(data._B.to_host(data.data))
+        if dtype is not None and arr.dtype != dtype:
+            return B.astype(arr, dtype)
+        return B.copy(arr) if copy else arr
+    has_dtype = hasattr(data, "dtype") and hasattr(data, "shape")
+    if has_dtype:
+        if B.type == "cpu" and getattr(data, "__cuda_array_interface__", None) is not None:
+            data = data.get()  # an explicit device -> host copy the user asked for
+        try:
+            arr = B.asarray(data, dtype) if not copy else B.copy(B.asarray(data, dtype))
+        except Exception:
+            arr = B.from_host(data, dtype)
+        return arr
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
+        data = _tolist(data)
+    try:
+        arr = B.asarray(data)
+    except Exception as e:
+        raise TypeError(f"gradkit.tensor: could not convert data of type {type(data).__name__} "
+                        f"to a tensor: {str(e).splitlines()[0]}") from None
+    if dtype is None:
+        if B.is_floating(arr.dtype):
+            dtype = B.dtypes[_default[0].name]
+        elif B.is_integral(arr.dtype):
+            dtype = B.dtypes["int64"]
+    if dtype is not None and arr.dtype != dtype:
+        arr = B.astype(arr, dtype)
+    return arr
+
+
+def _flat(x):
+    for v in x:
+        if isinstance(v, (list, tuple)):
+            yield from _flat(v)
+        else:
+            yield v
+
+
+def _tolist(x):
+    return [(_tolist(v) if isinstance(v, (list, tuple)) else (v.item() if isinstance(v, Tensor) else v))
+            for v in x]
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding (a copy of) ``data``."""
+    dev = _infer_device(data) if device is None else device
+    B = _backend(dev)
+    arr = _convert(data, B, _bdtype(B, dtype), copy=True)
+    return _finish(const(B, arr), requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but shares memory with ``data`` where it can."""
+    if isinstance(data, Tensor) and dtype is None and (device is None or _device(device) == data.device):
+        return data
+    dev = _infer_device(data) if device is None else device
+    B = _backend(dev)
+    return const(B, _convert(data, B, _bdtype(B, dtype), copy=False))
+
+
+def from_numpy(a):
+    B = _backend("cpu")
+    return const(B, B.asarray(a))
+
+
+def from_dlpack(x):
+    """Zero-copy import from any DLPack producer (torch, jax, cupy, numpy)."""
+    dev_type, dev_id = x.__dlpack_device__()
+    dev_type = int(dev_type)
+    if dev_type == 1:       # kDLCPU
+        B = _backend("cpu")
+    elif dev_type == 2:     # kDLCUDA
+        B = _backend(f"cuda:{dev_id}")
+    else:
+        raise RuntimeError(f"gradkit.from_dlpack: unsupported DLPack device type {dev_type}; "
+                           "gradkit takes CPU and CUDA arrays")
+    return const(B, B.xp.from_dlpack(x))
+
+
+def _size(name, size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    try:
+        size = tuple(int(s.__index__()) for s in size)
+    except (AttributeError, TypeError):
+        raise TypeError(f"gradkit.{name}: size must be ints, got {size!r}") from None
+    for s in size:
+        if s < 0:
+            raise RuntimeError(f"gradkit.{name}: negative dimension {s} in size {size}")
+    return size
+
+
+def _float_dtype(B, dtype):
+    return _bdtype(B, dtype) if dtype is not None else B.dtypes[_default[0].name]
+
+
+def _make(name, size, dtype, device, requires_grad, fn):
+    size = _size(name, size)
+    B = _backend(device)
+    return _finish(const(B, fn(B, size, _float_dtype(B, dtype))), requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _make("zeros", size, dtype, device, requires_grad, lambda B, s, d: B.zeros(s, d))
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _make("ones", size, dtype, device, requires_grad, lambda B, s, d: B.ones(s, d))
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _make("empty", size, dtype, device, requires_grad, lambda B, s, d: B.empty(s, d))
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    return _make("rand", size, dtype, device, requires_grad, lambda B, s, d: B.rand(s, d))
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    return _make("randn", size, dtype, device, requires_grad, lambda B, s, d: B.randn(s, d))
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    B = _backend(device)
+    if dtype is None:
+        dt = (B.dtypes["bool"] if isinstance(fill_value, bool) else B.dtypes["int64"]
+              if isinstance(fill_value, int) else B.dtypes[_default[0].name])
+    else:
+        dt = _bdtype(B, dtype)
+    size = _size("full", (size,) if isinstance(size, int) else tuple(size))
+    return _finish(const(B, B.full(size, fill_value, dt)), requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("gradkit.randint: size is required")
+    B = _backend(device)
+    dt = _bdtype(B, dtype) if dtype is not None else B.dtypes["int64"]
+    return const(B, B.randint(low, high, _size("randint", (size,)), dt))
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    B = _backend(device)
+    if dtype is None:
+        isf = any(isinstance(v, float) for v in (start, end, step))
+        dt = B.dtypes[_default[0].name] if isf else B.dtypes["int64"]
+    else:
+        dt = _bdtype(B, dtype)
+    if step == 0:
+        raise RuntimeError("gradkit.arange: step must be nonzero")
+    return _finish(const(B, B.arange(start, end, step, dt)), requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    B = _backend(device)
+    return _finish(const(B, B.linspace(start, end, steps, _float_dtype(B, dtype))), requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    B = _backend(device)
+    return _finish(const(B, B.eye(n, n if m is None else m, _float_dtype(B, dtype))), requires_grad)
+
+
+def _like(x, dtype, device):
+    return (x.dtype if dtype is None else dtype), (x.device if device is None else device)
+
+
+def zeros_like(x, *, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return zeros(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(x, *, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return ones(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def empty_like(x, *, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return empty(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return full(x.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def rand_like(x, *, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return rand(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randn_like(x, *, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return randn(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def const_from_host(ref, arr):
+    """A tensor on ``ref``'s device, in ``ref``'s dtype, from a host (NumPy) array."""
+    B = ref._B
+    return const(B, B.from_host(arr, ref.data.dtype))

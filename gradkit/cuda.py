@@ -1,0 +1,24 @@
+"""``gk.cuda``: availability (lazy, never raises), device count, synchronize."""
+from . import backends as _backends
+
+
+def is_available():
+    return _backends.cuda_status()[0]
+
+
+def device_count():
+    return _backends.cuda_status()[2] if is_available() else 0
+
+
+def why_unavailable():
+    """A sentence on why CUDA is not usable ('ok' when it is)."""
+    return _backends.cuda_status()[1]
+
+
+def synchronize(device=None):
+    """Wait for every kernel queued on the device (a no-op without CUDA)."""
+    if not is_available():
+        return
+    from .device import backend_of
+    B = backend_of(device if device is not None else "cuda")
+    B.cuda_device.synchronize()

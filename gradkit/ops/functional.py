@@ -1,0 +1,1368 @@
+"""The differentiable namespace: every primitive (forward kernel + VJP in one
+block) and the compositions built from them.
+
+These functions take Tensors (and Python scalars where an operand may be one).
+Their names match the backend kernel names, so a VJP written as
+``F.mul(g, y)`` runs on raw arrays (F = backend) or on Tensors (F = this
+module, under ``create_graph``).
+"""
+import builtins
+
+from ..autograd.graph import mode
+from ..tensor import (Tensor, GradkitError, _new, float32, float64, to_dtype, DTYPES,
+                      bool_)
+from .core import prim, apply, const, op_error
+
+_SCALARS = (int, float, bool)
+_py_abs = builtins.abs
+_py_sum = builtins.sum
+_py_max = builtins.max
+
+
+# ---------------------------------------------------------------- helpers
+def _default_float(B):
+    from ..creation import get_default_dtype
+    return B.dtypes[get_default_dtype().name]
+
+
+def _as_tensor_like(x, ref, name):
+    """Coerce a non-Tensor operand (NumPy array, list, NumPy scalar) onto ref's device."""
+    from ..creation import as_tensor
+    try:
+        return as_tensor(x, device=ref.device)
+    except Exception as e:
+        raise TypeError(f"gradkit.{name}: unsupported operand of type {type(x).__name__} "
+                        f"({e})") from None
+
+
+def _device_error(name, a, b):
+    return GradkitError(
+        f"gradkit.{name}: expected all tensors to be on the same device, but found "
+        f"{a._B.device_str} and {b._B.device_str}; move one with .to(device)")
+
+
+_KIND = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
+         "float16": 2, "float32": 2, "float64": 2}
+_RANK = {"bool": 0, "uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5,
+         "float16": 6, "float32": 7, "float64": 8}
+
+
+def result_dtype_name(a, b):
+    """torch's promotion for two dtype names: the higher category wins; within a
+    category, the wider type."""
+    ka, kb = _KIND[a], _KIND[b]
+    if ka != kb:
+        return a if ka > kb else b
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+def _promote_pair(name, a, b):
+    """Slow path of a binary op whose operands differ in dtype, or mix a
+    Python scalar with a tensor of another category."""
+    B = a._B if a.__class__ is Tensor else b._B
+    if a.__class__ is Tensor and b.__class__ is Tensor:
+        target = result_dtype_name(a.dtype_name, b.dtype_name)
+        if a.dtype_name != target:
+            a = astype(a, target)
+        if b.dtype_name != target:
+            b = astype(b, target)
+        return a, b
+    t, s = (a, b) if a.__class__ is Tensor else (b, a)
+    if s.__class__ is float and not B.is_floating(t.data.dtype):
+        t = astype(t, _default_float(B))
+    elif s.__class__ is int and t.dtype_name == "bool":
+        t = astype(t, "int64")
+    return (t, s) if a.__class__ is Tensor else (s, t)
+
+
+def _binary(p, a, b):
+    """Dispatch for a binary primitive: device check, dtype promotion, scalars."""
+    if a.__class__ is Tensor:
+        B = a._B
+        ad = a.data
+        if b.__class__ is Tensor:
+            if b._B is not B:
+                raise _device_error(p.name, a, b)
+            bd = b.data
+            if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
+                a, b = _promote_pair(p.name, a, b)
+                ad, bd = a.data, b.data
+        elif b.__class__ is float:
+            if ad.dtype not in B.float_dtypes:
+                a, b = _promote_pair(p.name, a, b)
+                ad = a.data
+            bd = b
+        elif b.__class__ is int or b.__class__ is bool:
+            if b.__class__ is int and ad.dtype == B.bool_dtype:
+                a, b = _promote_pair(p.name, a, b)
+                ad = a.data
+            bd = b
+        else:
+            return _binary(p, a, _as_tensor_like(b, a, p.name))
+    elif b.__class__ is Tensor:
+        B = b._B
+        bd = b.data
+        if a.__class__ in _SCALARS:
+            if (a.__class__ is float and bd.dtype not in B.float_dtypes) or (
+                    a.__class__ is int and bd.dtype == B.bool_dtype):
+                a, b = _promote_pair(p.name, a, b)
+                bd = b.data
+            ad = a
+        else:
+            return _binary(p, _as_tensor_like(a, b, p.name), b)
+    else:
+        raise TypeError(f"gradkit.{p.name}: expected a Tensor operand, got "
+                        f"{type(a).__name__} and {type(b).__name__}")
+    return apply(p, B, (a, b), (ad, bd))
+
+
+def _unary(p, x):
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
+    return apply(p, x._B, (x,), (x.data,))
+
+
+def _float_unary(p, x):
+    """Unary ops defined on floats: integer inputs are promoted as torch does."""
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
+    B = x._B
+    if x.data.dtype not in B.float_dtypes:
+        x = astype(x, _default_float(B))
+    return apply(p, B, (x,), (x.data,))
+
+
+def norm_dim(name, dim, ndim):
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        try:
+            dim = dim.__index__()
+        except AttributeError:
+            raise TypeError(f"gradkit.{name}: dim must be an int, got {type(dim).__name__}") from None
+    n = ndim if ndim > 0 else 1
+    if dim < -n or dim >= n:
+        raise IndexError(f"gradkit.{name}: dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return dim + n if dim < 0 else dim
+
+
+def norm_dims(name, dim, ndim):
+    """None -> None; int or sequence -> sorted tuple of non-negative dims."""
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        dims = tuple(sorted({norm_dim(name, d, ndim) for d in dim}))
+        if len(dims) != len(dim):
+            raise RuntimeError(f"gradkit.{name}: dim {tuple(dim)} appears more than once")
+        return dims
+    return (norm_dim(name, dim, ndim),)
+
+
+# ======================================================== arithmetic prims
+@prim("add")
+def _add_vjp(F, n, g):
+    return g, g
+
+
+@prim("sub")
+def _sub_vjp(F, n, g):
+    return g, (F.neg(g) if n[1] else None)
+
+
+@prim("mul", save=(0, 1))
+def _mul_vjp(F, n, g, a, b):
+    return (F.mul(g, b) if n[0] else None), (F.mul(g, a) if n[1] else None)
+
+
+@prim("div", save=(0, 1))
+def _div_vjp(F, n, g, a, b):
+    ga = F.div(g, b) if n[0] else None
+    gb = F.neg(F.div(F.mul(g, a), F.mul(b, b))) if n[1] else None
+    return ga, gb
+
+
+@prim("pow", save=(0, 1), out=True)
+def _pow_vjp(F, n, g, a, b, y):
+    ga = gb = None
+    if n[0]:
+        if b.__class__ in _SCALARS:
+            ga = F.mul(g, F.mul(F.pow(a, b - 1), b)) if b != 0 else F.mul(g, 0.0)
+        else:
+            ga = F.mul(g, F.mul(b, F.pow(a, F.sub(b, 1.0))))
+    if n[1]:
+        # d/db a**b = a**b * log(a); torch defines it as 0 where a == 0 and b >= 0
+        safe = F.where(F.eq(a, 0.0), 1.0, a) if a.__class__ not in _SCALARS else a
+        lg = F.log(safe) if safe.__class__ not in _SCALARS else _log_scalar(safe)
+        gb = F.mul(g, F.mul(y, lg))
+        if a.__class__ not in _SCALARS:
+            gb = F.where(F.logical_and(F.eq(a, 0.0), F.ge(b, 0.0)), 0.0, gb)
+    return ga, gb
+
+
+def _log_scalar(s):
+    import math
+    return math.log(s) if s > 0 else float("nan")
+
+
+@prim("neg")
+def _neg_vjp(F, n, g):
+    return (F.neg(g),)
+
+
+def add(a, b, alpha=None):
+    if alpha is not None:
+        b = mul(b, alpha)
+    return _binary(_add_vjp, a, b)
+
+
+def sub(a, b, alpha=None):
+    if alpha is not None:
+        b = mul(b, alpha)
+    return _binary(_sub_vjp, a, b)
+
+
+def mul(a, b):
+    return _binary(_mul_vjp, a, b)
+
+
+def div(a, b):
+    # integer / integer is true division in torch: promote to the default float
+    ta = a if a.__class__ is Tensor else None
+    tb = b if b.__class__ is Tensor else None
+    t = ta if ta is not None else tb
+    if t is not None:
+        B = t._B
+        fa = ta is None or ta.data.dtype in B.float_dtypes
+        fb = tb is None or tb.data.dtype in B.float_dtypes
+        if not (fa or fb) or (ta is None and a.__class__ is not float and not fb) or (
+                tb is None and b.__class__ is not float and not fa):
+            if ta is not None:
+                a = astype(ta, _default_float(B))
+            if tb is not None:
+                b = astype(tb, _default_float(B))
+    return _binary(_div_vjp, a, b)
+
+
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def pow(a, b):
+    return _binary(_pow_vjp, a, b)
+
+
+def neg(x):
+    return _unary(_neg_vjp, x)
+
+
+negative = neg
+
+
+# ======================================================= elementwise prims
+@prim("exp", out=True)
+def _exp_vjp(F, n, g, y):
+    return (F.mul(g, y),)
+
+
+@prim("log", save=(0,))
+def _log_vjp(F, n, g, x):
+    return (F.div(g, x),)
+
+
+@prim("sqrt", out=True)
+def _sqrt_vjp(F, n, g, y):
+    return (F.sqrt_backward(y, g),)
+
+
+@prim("abs", save=(0,))
+def _abs_vjp(F, n, g, x):
+    return (F.mul(g, F.sign(x)),)
+
+
+@prim("sin", save=(0,))
+def _sin_vjp(F, n, g, x):
+    return (F.mul(g, F.cos(x)),)
+
+
+@prim("cos", save=(0,))
+def _cos_vjp(F, n, g, x):
+    return (F.neg(F.mul(g, F.sin(x))),)
+
+
+@prim("tanh", out=True)
+def _tanh_vjp(F, n, g, y):
+    return (F.tanh_backward(y, g),)
+
+
+@prim("sigmoid", out=True)
+def _sigmoid_vjp(F, n, g, y):
+    return (F.sigmoid_backward(y, g),)
+
+
+@prim("relu", out=True)
+def _relu_vjp(F, n, g, y):
+    return (F.relu_backward(y, g),)
+
+
+# Fused backward kernels are primitives too, so double backward works through
+# them while the fast path runs one fused kernel.
+@prim("tanh_backward", save=(0, 1))
+def _tanh_bwd_vjp(F, n, gg, y, g):
+    gy = F.mul(F.mul(gg, g), F.mul(y, -2.0)) if n[0] else None
+    return gy, (F.tanh_backward(y, gg) if n[1] else None)
+
+
+@prim("sigmoid_backward", save=(0, 1))
+def _sigmoid_bwd_vjp(F, n, gg, y, g):
+    gy = F.mul(F.mul(gg, g), F.sub(1.0, F.mul(y, 2.0))) if n[0] else None
+    return gy, (F.sigmoid_backward(y, gg) if n[1] else None)
+
+
+@prim("relu_backward", save=(0,))
+def _relu_bwd_vjp(F, n, gg, y):
+    return None, (F.relu_backward(y, gg) if n[1] else None)
+
+
+@prim("sqrt_backward", save=(0, 1))
+def _sqrt_bwd_vjp(F, n, gg, y, g):
+    gy = F.neg(F.div(F.mul(gg, g), F.mul(F.mul(y, y), 2.0))) if n[0] else None
+    return gy, (F.sqrt_backward(y, gg) if n[1] else None)
+
+
+@prim("mask_mul", save=(1,))
+def _mask_mul_vjp(F, n, gg, m):
+    return (F.mask_mul(gg, m) if n[0] else None), None
+
+
+def exp(x):
+    return _float_unary(_exp_vjp, x)
+
+
+def log(x):
+    return _float_unary(_log_vjp, x)
+
+
+def sqrt(x):
+    return _float_unary(_sqrt_vjp, x)
+
+
+def abs(x):
+    return _unary(_abs_vjp, x)
+
+
+absolute = abs
+
+
+def sin(x):
+    return _float_unary(_sin_vjp, x)
+
+
+def cos(x):
+    return _float_unary(_cos_vjp, x)
+
+
+def tanh(x):
+    return _float_unary(_tanh_vjp, x)
+
+
+def sigmoid(x):
+    return _float_unary(_sigmoid_vjp, x)
+
+
+def relu(x):
+    return _unary(_relu_vjp, x)
+
+
+def tanh_backward(y, g):
+    return apply(_tanh_bwd_vjp, y._B, (y, g), (y.data, g.data))
+
+
+def sigmoid_backward(y, g):
+    return apply(_sigmoid_bwd_vjp, y._B, (y, g), (y.data, g.data))
+
+
+def relu_backward(y, g):
+    return apply(_relu_bwd_vjp, y._B, (y, g), (y.data, g.data))
+
+
+def sqrt_backward(y, g):
+    return apply(_sqrt_bwd_vjp, y._B, (y, g), (y.data, g.data))
+
+
+def mask_mul(g, m):
+    return apply(_mask_mul_vjp, g._B, (g, m), (g.data, m.data))
+
+
+def sign(x):
+    """Elementwise sign; its gradient is zero (no graph is recorded)."""
+    return _nondiff(x._B, x._B.sign(x.data))
+
+
+# ===================================================== binary comparisons
+def _nondiff(B, arr):
+    return const(B, arr)
+
+
+def _cmp(name, a, b):
+    t = a if a.__class__ is Tensor else b
+    if t.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{name}: expected a Tensor operand")
+    B = t._B
+    if a.__class__ is Tensor and b.__class__ is Tensor:
+        if a._B is not b._B:
+            raise _device_error(name, a, b)
+        ad, bd = a.data, b.data
+    elif a.__class__ is Tensor:
+        if b.__class__ not in _SCALARS:
+            b = _as_tensor_like(b, a, name)
+            return _cmp(name, a, b)
+        ad, bd = a.data, b
+    else:
+        if a.__class__ not in _SCALARS:
+            return _cmp(name, _as_tensor_like(a, b, name), b)
+        ad, bd = a, b.data
+    try:
+        return const(B, getattr(B, name)(ad, bd))
+    except Exception as e:
+        raise op_error(name, (a, b), e) from None
+
+
+def eq(a, b):
+    return _cmp("eq", a, b)
+
+
+def ne(a, b):
+    return _cmp("ne", a, b)
+
+
+def lt(a, b):
+    return _cmp("lt", a, b)
+
+
+def le(a, b):
+    return _cmp("le", a, b)
+
+
+def gt(a, b):
+    return _cmp("gt", a, b)
+
+
+def ge(a, b):
+    return _cmp("ge", a, b)
+
+
+def logical_and(a, b):
+    return _cmp("logical_and", a, b)
+
+
+def logical_or(a, b):
+    return _cmp("logical_or", a, b)
+
+
+def logical_not(x):
+    return const(x._B, x._B.logical_not(x.data))
+
+
+def isfinite(x):
+    return const(x._B, x._B.isfinite(x.data))
+
+
+equal_elementwise = eq
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+
+
+# ================================================ maximum / minimum / where
+def _minmax_weight(F, a, b):
+    """1 where a wins, 1/2 on ties, 0 where b wins (torch's split of ties):
+    (sign(a - b) + 1) / 2 for maximum, called with (b, a) for minimum."""
+    return F.mul(F.add(F.sign(F.sub(a, b)), 1.0), 0.5)
+
+
+@prim("maximum", save=(0, 1))
+def _maximum_vjp(F, n, g, a, b):
+    w = _minmax_weight(F, a, b)
+    return (F.mul(g, w) if n[0] else None), (F.mul(g, F.sub(1.0, w)) if n[1] else None)
+
+
+@prim("minimum", save=(0, 1))
+def _minimum_vjp(F, n, g, a, b):
+    w = _minmax_weight(F, b, a)
+    return (F.mul(g, w) if n[0] else None), (F.mul(g, F.sub(1.0, w)) if n[1] else None)
+
+
+def maximum(a, b):
+    return _binary(_maximum_vjp, a, b)
+
+
+def minimum(a, b):
+    return _binary(_minimum_vjp, a, b)
+
+
+@prim("where", save=(0,))
+def _where_vjp(F, n, g, c):
+    return (None,
+            F.where(c, g, 0.0) if n[1] else None,
+            F.where(c, 0.0, g) if n[2] else None)
+
+
+def where(cond, a, b=None):
+    if b is None and a is None:
+        raise TypeError("gradkit.where: where(cond) is nonzero(); pass both a and b")
+    if cond.__class__ is not Tensor:
+        t = a if a.__class__ is Tensor else b
+        cond = _as_tensor_like(cond, t, "where")
+    B = cond._B
+    if cond.data.dtype != B.bool_dtype:
+        cond = ne(cond, 0)
+    ta = a.__class__ is Tensor
+    tb = b.__class__ is Tensor
+    if not ta and not tb:
+        if a.__class__ not in _SCALARS or b.__class__ not in _SCALARS:
+            raise TypeError("gradkit.where: a and b must be tensors or Python scalars")
+        a = const(B, B.full((), a, _default_float(B) if isinstance(a, float) or isinstance(b, float)
+                          else B.dtypes["int64"]))
+        ta = True
+    for t in (a, b):
+        if t.__class__ is Tensor and t._B is not B:
+            raise _device_error("where", cond, t)
+    if ta and tb and a.data.dtype != b.data.dtype:
+        a, b = _promote_pair("where", a, b)
+    elif ta != tb:
+        a, b = _promote_pair("where", a, b) if (
+            (a if ta else b).__class__ is Tensor) else (a, b)
+    args = (cond, a, b)
+    return apply(_where_vjp, B, args, tuple(x.data if x.__class__ is Tensor else x for x in args))
+
+
+@prim("clamp", save=(0,))
+def _clamp_vjp(F, n, g, x, lo=None, hi=None):
+    m = None
+    if lo is not None:
+        m = F.ge(x, lo)
+    if hi is not None:
+        mh = F.le(x, hi)
+        m = mh if m is None else F.logical_and(m, mh)
+    return (g if m is None else F.mask_mul(g, m)),
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise RuntimeError("gradkit.clamp: at least one of 'min' or 'max' must not be None")
+    if min.__class__ is Tensor or max.__class__ is Tensor:
+        out = x
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    B = x._B
+    if (min.__class__ is float or max.__class__ is float) and x.data.dtype not in B.float_dtypes:
+        x = astype(x, _default_float(B))
+    return apply(_clamp_vjp, B, (x,), (x.data,), {"lo": min, "hi": max})
+
+
+clip = clamp
+
+
+# ================================================================ dtype
+@prim("astype")
+def _astype_vjp(F, n, g, dtype=None, src=None):
+    return (F.astype(g, src),)
+
+
+def astype(x, dtype):
+    B = x._B
+    dt = B.dtypes.get(to_dtype(dtype).name) if not _is_backend_dtype(B, dtype) else dtype
+    if dt is None:
+        raise TypeError(f"gradkit.astype: dtype {dtype!r} is not available on {B.device_str}")
+    if x.data.dtype == dt:
+        return x
+    if x.requires_grad and not B.is_floating(dt):
+        return const(B, B.astype(x.data, dt))
+    return apply(_astype_vjp, B, (x,), (x.data,), {"dtype": dt}, {"src": x.data.dtype})
+
+
+def _is_backend_dtype(B, dt):
+    try:
+        return dt in B._dtype_set
+    except TypeError:
+        return False
+
+
+def to_device(x, dev):
+    """Copy to another device; differentiable (the VJP copies the gradient back)."""
+    from ..device import backend_of
+    B2 = backend_of(dev)
+    if B2 is x._B:
+        return x
+    if x._B.type != "cpu" and mode.host_sync_guard:
+        from ..reliability import host_sync_violation
+        host_sync_violation(f"to({dev})")
+    return apply(_to_device_vjp, B2, (x,), (x._B, x.data), None, {"src": x._B})
+
+
+@prim("to_device")
+def _to_device_vjp(F, n, g, src=None):
+    if g.__class__ is Tensor:
+        from ..device import device_of
+        return (to_device(g, device_of(src)),)
+    return (src.to_device(F, g),)
+
+
+def clone(x):
+    return apply(_clone_vjp, x._B, (x,), (x.data,))
+
+
+@prim("copy")
+def _clone_vjp(F, n, g):
+    return (g,)
+
+
+def contiguous(x):
+    return x
+
+
+# =========================================================== reductions
+@prim("sum")
+def _sum_vjp(F, n, g, dim=None, keepdim=False, shape=None):
+    if not keepdim and dim is not None:
+        g = F.reshape(g, tuple(1 if i in dim else s for i, s in enumerate(shape)))
+    elif dim is None and not keepdim:
+        g = F.reshape(g, (1,) * len(shape))
+    return (F.expand(g, shape),)
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.sum: expected a Tensor, got {type(x).__name__}")
+    if dtype is not None:
+        x = astype(x, dtype)
+    B = x._B
+    shape = x.data.shape
+    dims = norm_dims("sum", dim, len(shape))
+    if x.data.dtype == B.bool_dtype or (B.is_integral(x.data.dtype) and x.dtype_name != "int64"):
+        x = astype(x, "int64")
+    if dims == ():
+        dims = None if not keepdim else dims
+    return apply(_sum_vjp, B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
+                 {"shape": shape})
+
+
+def mean(x, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        x = astype(x, dtype)
+    if x.data.dtype not in x._B.float_dtypes:
+        raise RuntimeError(f"gradkit.mean: mean() needs a floating point input, got "
+                           f"{x.dtype_name}; use .float() first")
+    shape = x.data.shape
+    dims = norm_dims("mean", dim, len(shape))
+    n = 1
+    for i in (range(len(shape)) if dims is None else dims):
+        n *= shape[i]
+    return mul(sum(x, dim, keepdim), 1.0 / n if n else float("nan"))
+
+
+@prim("amax", save=(0,), out=True)
+def _amax_vjp(F, n, g, x, y, dim=None, keepdim=False, shape=None):
+    # the gradient is split evenly between tied maxima (as torch.amax)
+    if not keepdim:
+        kshape = tuple(1 if (dim is None or i in dim) else s for i, s in enumerate(shape))
+        y = F.reshape(y, kshape)
+        g = F.reshape(g, kshape)
+    mask = F.astype(F.eq(x, y), g.dtype)
+    cnt = F.sum(mask, dim=dim, keepdim=True)
+    return (F.mul(F.div(g, cnt), mask),)
+
+
+@prim("amin", save=(0,), out=True)
+def _amin_vjp(F, n, g, x, y, dim=None, keepdim=False, shape=None):
+    return _amax_vjp.vjp(F, n, g, x, y, dim=dim, keepdim=keepdim, shape=shape)
+
+
+def _reduce_check(name, x):
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
+    if x.numel() == 0:
+        raise RuntimeError(f"gradkit.{name}: cannot reduce an empty tensor of shape "
+                           f"{x.shape}: the operation has no identity")
+
+
+def amax(x, dim=None, keepdim=False):
+    _reduce_check("amax", x)
+    dims = norm_dims("amax", dim, x.data.ndim)
+    return apply(_amax_vjp, x._B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
+                 {"shape": x.data.shape})
+
+
+def amin(x, dim=None, keepdim=False):
+    _reduce_check("amin", x)
+    dims = norm_dims("amin", dim, x.data.ndim)
+    return apply(_amin_vjp, x._B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
+                 {"shape": x.data.shape})
+
+
+@prim("max_dim", res=True)
+def _max_dim_vjp(F, n, g, idx, dim=None, keepdim=False, shape=None):
+    return (F.put_along_dim(shape, idx, g, dim, keepdim),)
+
+
+@prim("min_dim", res=True)
+def _min_dim_vjp(F, n, g, idx, dim=None, keepdim=False, shape=None):
+    return (F.put_along_dim(shape, idx, g, dim, keepdim),)
+
+
+@prim("put_along_dim", save=(1,))
+def _put_along_dim_vjp(F, n, gg, idx, shape=None, dim=None, keepdim=False):
+    return None, None, (F.take_along_dim(gg, idx, dim, keepdim) if n[2] else None)
+
+
+@prim("take_along_dim", save=(1,))
+def _take_along_dim_vjp(F, n, gg, idx, dim=None, keepdim=False, shape=None):
+    return (F.put_along_dim(shape, idx, gg, dim, keepdim) if n[0] else None), None
+
+
+def put_along_dim(shape, idx, g, dim, keepdim):
+    B = g._B
+    args = (shape, idx, g)
+    return apply(_put_along_dim_vjp, B, args, (shape, idx.data, g.data),
+                 {"dim": dim, "keepdim": keepdim})
+
+
+def take_along_dim(x, idx, dim, keepdim):
+    return apply(_take_along_dim_vjp, x._B, (x, idx), (x.data, idx.data),
+                 {"dim": dim, "keepdim": keepdim}, {"shape": x.data.shape})
+
+
+class _MinMaxResult(tuple):
+    """(values, indices), as torch.return_types.max."""
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _minmax_dim(name, p, x, dim, keepdim):
+    _reduce_check(name, x)
+    d = norm_dim(name, dim, x.data.ndim)
+    if x.data.ndim == 0:
+        return _MinMaxResult((x, const(x._B, x._B.zeros((), x._B.dtypes["int64"]))))
+    v = apply(p, x._B, (x,), (x.data,), {"dim": d, "keepdim": keepdim}, {"shape": x.data.shape})
+    idx = v.grad_fn.saved[0] if v.grad_fn is not None else None
+    if idx is None:
+        # recompute cheaply: no graph was recorded
+        _, idx = getattr(x._B, p.name)(x.data, d, keepdim)
+    return _MinMaxResult((v, const(x._B, idx)))
+
+
+def max(x, dim=None, keepdim=False):
+    if dim is None:
+        return amax(x)
+    if dim.__class__ is Tensor:
+        return maximum(x, dim)
+    return _minmax_dim("max", _max_dim_vjp, x, dim, keepdim)
+
+
+def min(x, dim=None, keepdim=False):
+    if dim is None:
+        return amin(x)
+    if dim.__class__ is Tensor:
+        return minimum(x, dim)
+    return _minmax_dim("min", _min_dim_vjp, x, dim, keepdim)
+
+
+def argmax(x, dim=None, keepdim=False):
+    d = None if dim is None else norm_dim("argmax", dim, x.data.ndim)
+    return const(x._B, x._B.astype(x._B.argmax(x.data, d, keepdim), x._B.dtypes["int64"]))
+
+
+def argmin(x, dim=None, keepdim=False):
+    d = None if dim is None else norm_dim("argmin", dim, x.data.ndim)
+    return const(x._B, x._B.astype(x._B.argmin(x.data, d, keepdim), x._B.dtypes["int64"]))
+
+
+def all(x, dim=None, keepdim=False):
+    d = norm_dims("all", dim, x.data.ndim)
+    return const(x._B, x._B.all(x.data, d, keepdim))
+
+
+def any(x, dim=None, keepdim=False):
+    d = norm_dims("any", dim, x.data.ndim)
+    return const(x._B, x._B.any(x.data, d, keepdim))
+
+
+# ================================================================ shape
+@prim("reshape", view=True)
+def _reshape_vjp(F, n, g, shape=None, inshape=None):
+    return (F.reshape(g, inshape),)
+
+
+def _shape_arg(name, args):
+    if len(args) == 1 and not isinstance(args[0], int):
+        args = args[0]
+    try:
+        return tuple(int(s.__index__()) for s in args)
+    except (AttributeError, TypeError):
+        raise TypeError(f"gradkit.{name}: shape must be a sequence of ints, got {args!r}") from None
+
+
+def reshape(x, *shape):
+    shape = _shape_arg("reshape", shape)
+    inshape = x.data.shape
+    if shape == inshape:
+        return x
+    n = x.numel()
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if len(neg) > 1 or _py_abs(known) == 0 and neg or (
+            not neg and known != n) or (neg and n % known) or any_neg(shape):
+        raise GradkitError(f"gradkit.reshape: shape {list(shape)} is invalid for an input of "
+                           f"size {n} (shape {tuple(inshape)})")
+    if neg:
+        shape = tuple(n // known if s == -1 else s for s in shape)
+    return apply(_reshape_vjp, x._B, (x,), (x.data,), {"shape": shape}, {"inshape": inshape})
+
+
+def any_neg(shape):
+    for s in shape:
+        if s < -1:
+            return True
+    return False
+
+
+def view(x, *shape):
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)) and not hasattr(shape[0], "__index__"):
+        return astype(x, shape[0])  # view(dtype) as a cast-free reinterpretation is not supported
+    return reshape(x, *shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    nd = x.data.ndim
+    if nd == 0:
+        return reshape(x, (1,))
+    s = norm_dim("flatten", start_dim, nd)
+    e = norm_dim("flatten", end_dim, nd)
+    if s > e:
+        raise GradkitError("gradkit.flatten: start_dim cannot come after end_dim")
+    shp = x.data.shape
+    m = 1
+    for d in shp[s:e + 1]:
+        m *= d
+    return reshape(x, tuple(shp[:s]) + (m,) + tuple(shp[e + 1:]))
+
+
+def unsqueeze(x, dim):
+    nd = x.data.ndim
+    d = norm_dim("unsqueeze", dim, nd + 1)
+    shp = tuple(x.data.shape)
+    return reshape(x, shp[:d] + (1,) + shp[d:])
+
+
+def squeeze(x, dim=None):
+    shp = tuple(x.data.shape)
+    if dim is None:
+        new = tuple(s for s in shp if s != 1)
+    else:
+        dims = norm_dims("squeeze", dim, len(shp))
+        new = tuple(s for i, s in enumerate(shp) if not (i in dims and s == 1))
+    return reshape(x, new)
+
+
+@prim("permute", view=True)
+def _permute_vjp(F, n, g, dims=None):
+    inv = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inv[d] = i
+    return (F.permute(g, tuple(inv)),)
+
+
+def permute(x, *dims):
+    dims = _shape_arg("permute", dims)
+    nd = x.data.ndim
+    if len(dims) != nd:
+        raise GradkitError(f"gradkit.permute: number of dims {len(dims)} doesn't match the "
+                           f"tensor's {nd} dims (shape {x.shape})")
+    dims = tuple(norm_dim("permute", d, nd) for d in dims)
+    if len(set(dims)) != nd:
+        raise GradkitError(f"gradkit.permute: repeated dim in {dims}")
+    if dims == tuple(range(nd)):
+        return x
+    return apply(_permute_vjp, x._B, (x,), (x.data,), {"dims": dims})
+
+
+def transpose(x, dim0, dim1):
+    nd = x.data.ndim
+    if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    d0, d1 = norm_dim("transpose", dim0, nd), norm_dim("transpose", dim1, nd)
+    dims = list(range(nd))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(x, tuple(dims))
+
+
+swapaxes = transpose
+
+
+def mT(x):
+    return transpose(x, -2, -1)
+
+
+def t(x):
+    if x.data.ndim > 2:
+        raise GradkitError(f"gradkit.t: expects a tensor with <= 2 dims, got {x.data.ndim}")
+    return transpose(x, 0, 1) if x.data.ndim == 2 else x
+
+
+@prim("expand", view=True)
+def _expand_vjp(F, n, g, shape=None, inshape=None):
+    return (F.sum_to(g, inshape),)
+
+
+@prim("sum_to")
+def _sum_to_vjp(F, n, g, shape=None, inshape=None):
+    return (F.expand(g, inshape),)
+
+
+def expand(x, *shape):
+    shape = _shape_arg("expand", shape)
+    inshape = tuple(x.data.shape)
+    if len(shape) < len(inshape):
+        raise GradkitError(f"gradkit.expand: the number of sizes ({len(shape)}) must be at "
+                           f"least the tensor's number of dims ({len(inshape)}), shape {inshape}")
+    lead = len(shape) - len(inshape)
+    shape = tuple(inshape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(shape))
+    for i, s in enumerate(inshape):
+        if s != 1 and s != shape[i + lead]:
+            raise GradkitError(f"gradkit.expand: the expanded size {shape[i + lead]} must match "
+                               f"the existing size {s} at dim {i} (shapes {inshape} -> {shape})")
+    if shape == inshape:
+        return x
+    return apply(_expand_vjp, x._B, (x,), (x.data,), {"shape": shape}, {"inshape": inshape})
+
+
+broadcast_to = expand
+
+
+def expand_as(x, other):
+    return expand(x, other.shape)
+
+
+def sum_to(x, shape):
+    shape = tuple(shape)
+    if tuple(x.data.shape) == shape:
+        return x
+    return apply(_sum_to_vjp, x._B, (x,), (x.data,), {"shape": shape},
+                 {"inshape": tuple(x.data.shape)})
+
+
+# ================================================================ matmul
+@prim("matmul", save=(0, 1))
+def _matmul_vjp(F, n, g, a, b):
+    ga = gb = None
+    an, bn = a.ndim, b.ndim
+    if an == 1 and bn == 1:
+        return (F.mul(g, b) if n[0] else None), (F.mul(g, a) if n[1] else None)
+    if an == 1:      # (k) @ (..., k, n) -> (..., n)
+        if n[0]:
+            ga = F.matmul(F.unsqueeze(g, -2), F.mT(b))
+        if n[1]:
+            gb = F.mul(F.unsqueeze(a, -1), F.unsqueeze(g, -2))
+        return ga, gb
+    if bn == 1:      # (..., m, k) @ (k) -> (..., m)
+        if n[0]:
+            ga = F.mul(F.unsqueeze(g, -1), b)
+        if n[1]:
+            gb = F.matmul(F.unsqueeze(g, -2), a)
+        return ga, gb
+    if n[0]:
+        ga = F.matmul(g, F.mT(b))
+    if n[1]:
+        gb = F.matmul(F.mT(a), g)
+    return ga, gb
+
+
+def matmul(a, b):
+    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+        if a.__class__ is Tensor:
+            b = _as_tensor_like(b, a, "matmul")
+        elif b.__class__ is Tensor:
+            a = _as_tensor_like(a, b, "matmul")
+        else:
+            raise TypeError("gradkit.matmul: expected Tensor operands")
+    B = a._B
+    if b._B is not B:
+        raise _device_error("matmul", a, b)
+    ad, bd = a.data, b.data
+    if ad.ndim == 0 or bd.ndim == 0:
+        raise GradkitError(f"gradkit.matmul: both arguments need at least 1 dim, got shapes "
+                           f"{tuple(ad.shape)} and {tuple(bd.shape)}")
+    ka = ad.shape[-1]
+    kb = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
+    if ka != kb:
+        raise GradkitError(
+            f"gradkit.matmul: shapes {tuple(ad.shape)} and {tuple(bd.shape)} cannot be "
+            f"multiplied ({ka} != {kb}: the last dim of the first must equal the "
+            f"{'second-to-last' if bd.ndim > 1 else 'only'} dim of the second)")
+    if ad.dtype != bd.dtype:
+        a, b = _promote_pair("matmul", a, b)
+        ad, bd = a.data, b.data
+    return apply(_matmul_vjp, B, (a, b), (ad, bd))
+
+
+mm = bmm = matmul
+
+
+# ================================================================ indexing
+def _norm_index(x, idx):
+    """Replace Tensors/lists in an index with raw arrays; report whether the
+    index is 'advanced' (integer/bool arrays: gradient needs scatter-add)."""
+    B = x._B
+    if idx.__class__ is not tuple:
+        idx = (idx,)
+    out = []
+    advanced = False
+    for k in idx:
+        c = k.__class__
+        if c is int or c is slice or k is None or k is Ellipsis:
+            out.append(k)
+        elif c is Tensor:
+            if k._B is not B:
+                raise IndexError(f"gradkit.getitem: index on {k._B.device_str} for a tensor on "
+                                 f"{B.device_str}; move the index with .to()")
+            if k.data.ndim == 0 and k.data.dtype != B.bool_dtype and B.is_integral(k.data.dtype):
+                advanced = True
+                out.append(k.data)
+            else:
+                if B.is_floating(k.data.dtype):
+                    raise IndexError("gradkit.getitem: tensors used as indices must be long, "
+                                     f"int or bool tensors, got {k.dtype_name}")
+                advanced = True
+                out.append(k.data)
+        elif c is bool:
+            advanced = True
+            out.append(B.asarray(k))
+        elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
+            arr = B.asarray(k) if not isinstance(k, (list, tuple)) or len(k) else B.asarray(k, B.dtypes["int64"])
+            if B.is_floating(arr.dtype):
+                raise IndexError("gradkit.getitem: indices must be integers or booleans, got floats")
+            advanced = True
+            out.append(arr)
+        elif hasattr(k, "__index__"):
+            out.append(k.__index__())
+        else:
+            raise IndexError(f"gradkit.getitem: unsupported index of type {type(k).__name__}; "
+                             "use ints, slices, None, Ellipsis, bool masks or integer tensors")
+    return tuple(out), advanced
+
+
+@prim("getitem", view=True)
+def _getitem_vjp(F, n, g, idx=None, advanced=False, shape=None):
+    return (F.getitem_backward(g, shape, idx, advanced),)
+
+
+@prim("getitem_backward")
+def _getitem_bwd_vjp(F, n, gg, shape=None, idx=None, advanced=False):
+    return (F.getitem(gg, idx),)
+
+
+@prim("index_zero")
+def _index_zero_vjp(F, n, gg, idx=None):
+    return (F.index_zero(gg, idx),)
+
+
+def _check_bounds(x, idx):
+    """Plain ints are checked on the host for free; integer arrays are checked
+    by the backend's own indexing (NumPy raises IndexError)."""
+    shp = x.data.shape
+    d = 0
+    n_explicit = 0
+    for k in idx:
+        if k is not None and k is not Ellipsis:
+            n_explicit += 1 if (k.__class__ is int or k.__class__ is slice or getattr(k, "dtype", None) is None
+                                or k.dtype != x._B.bool_dtype) else k.ndim
+    if n_explicit > len(shp):
+        raise IndexError(f"gradkit.getitem: too many indices for tensor of dimension {len(shp)} "
+                         f"(shape {tuple(shp)})")
+    for k in idx:
+        if k is Ellipsis:
+            d = len(shp) - (n_explicit - d) if False else None
+            break
+        if k is None:
+            continue
+        if k.__class__ is int:
+            s = shp[d]
+            if k >= s or k < -s:
+                raise IndexError(f"gradkit.getitem: index {k} is out of range for dim {d} "
+                                 f"with size {s} (tensor shape {tuple(shp)})")
+        d += 1
+        if d is None:
+            break
+
+
+def getitem(x, idx):
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.getitem: expected a Tensor, got {type(x).__name__}")
+    raw, advanced = _norm_index(x, idx)
+    _check_bounds(x, raw)
+    p = _getitem_adv if advanced else _getitem_vjp
+    return apply(p, x._B, (x,), (x.data,), {"idx": raw},
+                 {"advanced": advanced, "shape": x.data.shape})
+
+
+# advanced indexing copies: the output is not a view of the input
+_getitem_adv = prim("getitem")(_getitem_vjp.vjp)
+_getitem_adv.view = False
+_getitem_vjp.view = True
+from .core import _PRIMS as _P  # noqa: E402
+_P["getitem"] = _getitem_vjp
+
+
+def getitem_backward(g, shape, idx, advanced):
+    return apply(_getitem_bwd_vjp, g._B, (g,), (g.data,),
+                 {"shape": shape, "idx": idx, "advanced": advanced})
+
+
+def index_zero(g, idx):
+    return apply(_index_zero_vjp, g._B, (g,), (g.data,), {"idx": idx})
+
+
+@prim("index_put")
+def _index_put_vjp(F, n, g, idx=None, vshape=None):
+    gx = F.index_zero(g, idx) if n[0] else None
+    gv = F.getitem(g, idx) if n[1] else None
+    return gx, gv
+
+
+# ================================================================ cat / stack
+@prim("cat")
+def _cat_vjp(F, n, g, dim=None, sizes=None):
+    out = []
+    start = 0
+    nd = len(g.shape)
+    for i, s in enumerate(sizes):
+        if n[i]:
+            sl = (slice(None),) * dim + (slice(start, start + s),) + (slice(None),) * (nd - dim - 1)
+            out.append(F.getitem(g, sl))
+        else:
+            out.append(None)
+        start += s
+    return tuple(out)
+
+
+def _cat_fwd_adapter(B):
+    return B
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise GradkitError("gradkit.cat: expected a non-empty sequence of tensors")
+    for t_ in tensors:
+        if t_.__class__ is not Tensor:
+            raise TypeError(f"gradkit.cat: expected a sequence of Tensors, got {type(t_).__name__}")
+    B = tensors[0]._B
+    for t_ in tensors[1:]:
+        if t_._B is not B:
+            raise _device_error("cat", tensors[0], t_)
+    nd = tensors[0].data.ndim
+    if nd == 0:
+        raise GradkitError("gradkit.cat: zero-dimensional tensors cannot be concatenated")
+    d = norm_dim("cat", dim, nd)
+    for t_ in tensors[1:]:
+        if t_.data.ndim != nd or _py_any(a != b for i, (a, b) in enumerate(zip(t_.data.shape, tensors[0].data.shape)) if i != d):
+            raise GradkitError(
+                f"gradkit.cat: sizes of tensors must match except in dim {d}; got shapes "
+                + ", ".join(str(tuple(u.data.shape)) for u in tensors))
+    names = {u.dtype_name for u in tensors}
+    if len(names) > 1:
+        target = None
+        for nm in names:
+            target = nm if target is None else result_dtype_name(target, nm)
+        tensors = [astype(u, target) for u in tensors]
+    return apply(_cat_vjp, B, tuple(tensors), ([u.data for u in tensors],),
+                 {"dim": d, "sizes": tuple(u.data.shape[d] for u in tensors)}) \
+        if False else _apply_cat(B, tensors, d)
+
+
+def _py_any(it):
+    for v in it:
+        if v:
+            return True
+    return False
+
+
+def _apply_cat(B, tensors, d):
+    # the kernel takes a list; the node has one edge per tensor
+    p = _cat_vjp
+    params = {"dim": d, "sizes": tuple(u.data.shape[d] for u in tensors)}
+    try:
+        out = B.cat([u.data for u in tensors], d)
+    except Exception as e:
+        raise op_error("cat", tensors, e) from None
+    t_ = const(B, out)
+    if mode.enabled and _py_any(u.requires_grad for u in tensors):
+        from ..autograd.graph import Node
+        edges = [((u if u.grad_fn is None else u.grad_fn), u._oi, u.data.shape, u.data.dtype)
+                 if u.requires_grad else None for u in tensors]
+        t_.grad_fn = Node(p, B, params, (), (), edges, tuple(e is not None for e in edges))
+        t_.requires_grad = True
+    return t_
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise GradkitError("gradkit.stack: expected a non-empty sequence of tensors")
+    shp = tensors[0].shape
+    for u in tensors:
+        if u.__class__ is not Tensor:
+            raise TypeError(f"gradkit.stack: expected Tensors, got {type(u).__name__}")
+        if u.shape != shp:
+            raise GradkitError("gradkit.stack: all tensors must have the same shape; got "
+                               + ", ".join(str(v.shape) for v in tensors))
+    d = norm_dim("stack", dim, len(shp) + 1)
+    return cat([unsqueeze(u, d) for u in tensors], d)
+
+
+# ============================================================ in place
+def _inplace(name, x, new):
+    """Write ``new`` (computed out of place, with its graph) into ``x`` in place:
+    the data changes under every alias, the version bumps, and x's history is
+    rebased onto new's node."""
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{name}: expected a Tensor")
+    grad_involved = mode.enabled and (x.requires_grad or new.requires_grad)
+    if grad_involved and x.grad_fn is None and x.requires_grad:
+        raise RuntimeError(
+            f"gradkit.{name}: a leaf tensor that requires grad is being used in an in-place "
+            "operation; wrap it in gk.no_grad() (e.g. for a parameter update) or clone() it")
+    if grad_involved and x._view:
+        raise RuntimeError(
+            f"gradkit.{name}: in-place modification of a view of another tensor while "
+            "gradients are recorded is not supported; clone() the view first or use the "
+            "out-of-place op")
+    B = x._B
+    nd = new.data
+    if tuple(nd.shape) != tuple(x.data.shape):
+        raise GradkitError(f"gradkit.{name}: the result's shape {tuple(nd.shape)} doesn't match "
+                           f"the in-place target's shape {tuple(x.data.shape)}")
+    if nd.dtype != x.data.dtype:
+        if x._B.is_floating(nd.dtype) and not x._B.is_floating(x.data.dtype):
+            raise RuntimeError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
+                               f"the desired output type {x.dtype_name}")
+        nd = B.astype(nd, x.data.dtype)
+    try:
+        B.setitem(x.data, Ellipsis, nd)
+    except Exception as e:
+        raise op_error(name, (x,), e, "the tensor may be a read-only broadcast view; "
+                                      "clone() it first") from None
+    x._vc[0] += 1
+    if grad_involved:
+        x.grad_fn = new.grad_fn
+        x._oi = new._oi
+        x.requires_grad = True
+        if x.grad_fn is not None and x.grad_fn.p.out:
+            # a node that saved its output saved new.data; x now holds the same
+            # values at the new version
+            pass
+    return x
+
+
+def add_(x, o, alpha=None):
+    return _inplace("add_", x, add(x, o, alpha))
+
+
+def sub_(x, o, alpha=None):
+    return _inplace("sub_", x, sub(x, o, alpha))
+
+
+def mul_(x, o):
+    return _inplace("mul_", x, mul(x, o))
+
+
+def div_(x, o):
+    return _inplace("div_", x, div(x, o))
+
+
+def clamp_(x, min=None, max=None):
+    return _inplace("clamp_", x, clamp(x, min, max))
+
+
+def zero_(x):
+    return fill_(x, 0)
+
+
+def fill_(x, value):
+    B = x._B
+    if value.__class__ is Tensor:
+        v = expand(astype(value, x.dtype_name), x.shape)
+        return _inplace("fill_", x, add(mul(x, 0), v) if x.requires_grad else v)
+    if mode.enabled and x.requires_grad:
+        return _inplace("fill_", x, add(mul(x, 0), value))
+    B.setitem(x.data, Ellipsis, value)
+    x._vc[0] += 1
+    return x
+
+
+def copy_(x, src):
+    if src.__class__ is not Tensor:
+        from ..creation import as_tensor
+        src = as_tensor(src, device=x.device)
+    if src._B is not x._B:
+        src = to_device(src, x.device)
+    v = expand(astype(src, x.dtype_name), x.shape)
+    if mode.enabled and (x.requires_grad or v.requires_grad):
+        # the old value of x gets no gradient: x*0 keeps the graph connected
+        # only through src
+        return _inplace("copy_", x, add(mul(x.detach(), 0), v))
+    return _inplace("copy_", x, v)
+
+
+def masked_fill(x, mask, value):
+    return where(mask, value, x) if value.__class__ is Tensor else where(mask, float(value) if
+                                                                          x._B.is_floating(x.data.dtype) else value, x)
+
+
+def setitem_(x, idx, value):
+    """``x[idx] = value``, in place."""
+    B = x._B
+    raw, advanced = _norm_index(x, idx)
+    _check_bounds(x, raw)
+    if value.__class__ is not Tensor:
+        if value.__class__ in _SCALARS:
+            vt = None
+        else:
+            from ..creation import as_tensor
+            value = as_tensor(value, device=x.device)
+            vt = value
+    else:
+        vt = value
+        if vt._B is not B:
+            raise _device_error("setitem", x, vt)
+    if mode.enabled and (x.requires_grad or (vt is not None and vt.requires_grad)):
+        if vt is None:
+            vt = const(B, B.full((), value, x.data.dtype))
+        if vt.data.dtype != x.data.dtype:
+            vt = astype(vt, x.dtype_name)
+        new = apply(_index_put_vjp, B, (x, vt), (x.data, vt.data), {"idx": raw},
+                    {"vshape": tuple(vt.data.shape)})
+        return _inplace("setitem", x, new)
+    v = value if vt is None else (vt.data if vt.data.dtype == x.data.dtype else B.astype(vt.data, x.data.dtype))
+    try:
+        B.setitem(x.data, raw, v)
+    except Exception as e:
+        raise op_error("setitem", (x, value), e) from None
+    x._vc[0] += 1
+    return x
+
+
+def detach(x):
+    return x.detach()

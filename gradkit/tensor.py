@@ -1,0 +1,634 @@
+"""Tensor: a backend array + its backend (device) + version counter + grad + node.
+
+Operators live in the class body and delegate to the differentiable functions
+in ``gradkit.ops`` (reflected ones swap their arguments).
+"""
+import weakref
+
+from .autograd.graph import mode
+
+
+class GradkitError(RuntimeError):
+    """An error raised by gradkit for bad input; the message names the op."""
+
+
+_new = object.__new__
+
+
+class DType:
+    """A gradkit dtype (``gk.float32`` ...). Compares equal to its name and to
+    NumPy/CuPy dtype objects of the same name."""
+    __slots__ = ("name", "is_floating_point", "itemsize")
+
+    def __init__(self, name, is_floating_point, itemsize):
+        self.name = name
+        self.is_floating_point = is_floating_point
+        self.itemsize = itemsize
+
+    def __repr__(self):
+        return f"gradkit.{self.name}"
+
+    def __eq__(self, other):
+        if isinstance(other, DType):
+            return other.name == self.name
+        try:
+            return dtype_name(other) == self.name
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+float16 = DType("float16", True, 2)
+float32 = DType("float32", True, 4)
+float64 = DType("float64", True, 8)
+int8 = DType("int8", False, 1)
+int16 = DType("int16", False, 2)
+int32 = DType("int32", False, 4)
+int64 = DType("int64", False, 8)
+uint8 = DType("uint8", False, 1)
+bool_ = DType("bool", False, 1)
+DTYPES = {d.name: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool_)}
+DTYPES["half"], DTYPES["float"], DTYPES["double"] = float16, float32, float64
+DTYPES["long"], DTYPES["int"] = int64, int32
+
+
+def dtype_name(dt):
+    """The canonical name of anything that names a dtype."""
+    if isinstance(dt, DType):
+        return dt.name
+    if isinstance(dt, str):
+        n = dt
+    elif dt is float:
+        return "float64"
+    elif dt is int:
+        return "int64"
+    elif dt is bool:
+        return "bool"
+    else:
+        n = getattr(dt, "name", None)
+        if not isinstance(n, str):
+            n = getattr(dt, "__name__", None)
+        if not isinstance(n, str):
+            n = str(dt).rpartition(".")[2].strip("'>)")
+    n = n.rpartition(".")[2]
+    if n == "bool_":
+        n = "bool"
+    d = DTYPES.get(n)
+    if d is None:
+        raise TypeError(f"gradkit: unsupported dtype {dt!r}; use one of "
+                        "float16, float32, float64, int32, int64, bool")
+    return d.name
+
+
+def to_dtype(dt):
+    """Anything naming a dtype -> gradkit DType."""
+    return DTYPES[dtype_name(dt)]
+
+
+class _RemovableHandle:
+    __slots__ = ("_list", "_item")
+
+    def __init__(self, lst, item):
+        self._list = lst
+        self._item = item
+
+    def remove(self):
+        try:
+            self._list.remove(self._item)
+        except ValueError:
+            pass
+
+
+class Tensor:
+    __slots__ = ("data", "_B", "requires_grad", "grad", "grad_fn", "_oi", "_hooks",
+                 "_vc", "_view", "__weakref__")
+    __array_priority__ = 1000  # NumPy defers binary operators to us
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        from .creation import tensor
+        t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        for s in Tensor.__slots__[:-1]:
+            setattr(self, s, getattr(t, s))
+
+    # ------------------------------------------------------------ attributes
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return DTYPES[self.dtype_name]
+
+    @property
+    def dtype_name(self):
+        return self._B.dtype_name(self.data.dtype)
+
+    @property
+    def device(self):
+        from .device import device_of
+        return device_of(self._B)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self):
+        return self._B.type == "cuda"
+
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    @property
+    def T(self):
+        return _F.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return _F.transpose(self, -2, -1)
+
+    def size(self, dim=None):
+        s = tuple(self.data.shape)
+        if dim is None:
+            return s
+        return s[_F.norm_dim("size", dim, len(s))]
+
+    def numel(self):
+        n = 1
+        for s in self.data.shape:
+            n *= s
+        return n
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        from .tensor_repr import tensor_repr
+        return tensor_repr(self)
+
+    # ----------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd.engine import backward
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def requires_grad_(self, requires_grad=True):
+        if self.grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "gradkit: you can only change requires_grad flags of leaf tensors; "
+                    "use .detach() to get a tensor that does not require grad")
+            return self
+        if requires_grad and not self._B.is_floating(self.data.dtype):
+            raise RuntimeError(
+                f"gradkit: only floating point tensors can require gradients, got dtype "
+                f"{self.dtype_name}; convert with .float() or .double() first")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def __setattr__(self, name, value):
+        if name == "requires_grad" and value and self.grad_fn is None:
+            try:
+                B, data = self._B, self.data
+            except AttributeError:  # under construction
+                pass
+            else:
+                if not B.is_floating(data.dtype):
+                    raise RuntimeError(
+                        f"gradkit: only floating point tensors can require gradients, "
+                        f"got dtype {B.dtype_name(data.dtype)}; convert with .float() first")
+        object.__setattr__(self, name, value)
+
+    def detach(self):
+        from .ops.core import const
+        t = const(self._B, self.data)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self):
+        if self.grad_fn is None:
+            return
+        node = self.grad_fn
+        ref = weakref.ref(self)
+        if node.hooks is None:
+            node.hooks = []
+        for oi, h in node.hooks:
+            if getattr(h, "_retain", None) is not None and h._retain() is self:
+                return
+
+        def retain(g):
+            t = ref()
+            if t is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        retain._retain = ref
+        node.hooks.append((self._oi, retain))
+
+    @property
+    def retains_grad(self):
+        node = self.grad_fn
+        return bool(node is not None and node.hooks and any(
+            getattr(h, "_retain", None) is not None and h._retain() is self
+            for _, h in node.hooks))
+
+    def register_hook(self, fn):
+        """``fn(grad) -> Tensor or None``; called with this tensor's gradient
+        during backward. Returns a handle with ``.remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("gradkit: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            self._hooks.append(fn)
+            return _RemovableHandle(self._hooks, fn)
+        node = self.grad_fn
+        if node.hooks is None:
+            node.hooks = []
+        item = (self._oi, fn)
+        # user hooks run before retain_grad's store, as in torch
+        node.hooks.insert(0, item) if False else node.hooks.append(item)
+        return _RemovableHandle(node.hooks, item)
+
+    # --------------------------------------------------------- conversion
+    def numpy(self, *, force=False):
+        if self._B.type == "cuda":
+            if not force:
+                raise TypeError(
+                    "gradkit: can't convert a cuda tensor to numpy; call .cpu() first "
+                    "to copy it to host memory (e.g. t.cpu().numpy())")
+        if self.requires_grad and not force:
+            raise RuntimeError("gradkit: can't call numpy() on a tensor that requires grad; "
+                               "use t.detach().numpy()")
+        _host_check("numpy")
+        return self._B.to_host(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        if self._B.type == "cuda":
+            raise TypeError("gradkit: can't convert a cuda tensor to a NumPy array implicitly; "
+                            "call .cpu() first")
+        _host_check("__array__")
+        a = self._B.to_host(self.data)
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"gradkit: a Tensor with {self.numel()} elements cannot be "
+                               "converted to a Python scalar")
+        _host_check("item")
+        return self._B.item(self.data)
+
+    def tolist(self):
+        _host_check("tolist")
+        return self._B.to_host(self.data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._B.is_floating(self.data.dtype) or self.numel() != 1:
+            raise TypeError("gradkit: only integer tensors of a single element can be "
+                            "converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"gradkit: the truth value of a tensor with {self.numel()} elements is "
+                "ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        from .device import Device
+        for a in args:
+            if isinstance(a, (Device,)) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "fake")):
+                device = a
+            elif isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            else:
+                dtype = a
+        t = self
+        if device is not None:
+            t = _F.to_device(t, device)
+        if dtype is not None:
+            t = _F.astype(t, dtype)
+        if copy and t is self:
+            t = self.clone()
+        return t
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def float(self):
+        return _F.astype(self, float32)
+
+    def double(self):
+        return _F.astype(self, float64)
+
+    def half(self):
+        return _F.astype(self, float16)
+
+    def long(self):
+        return _F.astype(self, int64)
+
+    def int(self):
+        return _F.astype(self, int32)
+
+    def bool(self):
+        return _F.astype(self, bool_)
+
+    def type_as(self, other):
+        return _F.astype(self, other.dtype)
+
+    def clone(self):
+        return _F.clone(self)
+
+    def contiguous(self):
+        return _F.contiguous(self)
+
+    # ----------------------------------------------------------- operators
+    def __add__(self, o):
+        return _F.add(self, o)
+
+    def __radd__(self, o):
+        return _F.add(o, self)
+
+    def __sub__(self, o):
+        return _F.sub(self, o)
+
+    def __rsub__(self, o):
+        return _F.sub(o, self)
+
+    def __mul__(self, o):
+        return _F.mul(self, o)
+
+    def __rmul__(self, o):
+        return _F.mul(o, self)
+
+    def __truediv__(self, o):
+        return _F.div(self, o)
+
+    def __rtruediv__(self, o):
+        return _F.div(o, self)
+
+    def __pow__(self, o):
+        return _F.pow(self, o)
+
+    def __rpow__(self, o):
+        return _F.pow(o, self)
+
+    def __matmul__(self, o):
+        return _F.matmul(self, o)
+
+    def __rmatmul__(self, o):
+        return _F.matmul(o, self)
+
+    def __neg__(self):
+        return _F.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _F.abs(self)
+
+    def __eq__(self, o):
+        return _F.eq(self, o)
+
+    def __ne__(self, o):
+        return _F.ne(self, o)
+
+    def __lt__(self, o):
+        return _F.lt(self, o)
+
+    def __le__(self, o):
+        return _F.le(self, o)
+
+    def __gt__(self, o):
+        return _F.gt(self, o)
+
+    def __ge__(self, o):
+        return _F.ge(self, o)
+
+    def __invert__(self):
+        return _F.logical_not(self)
+
+    def __and__(self, o):
+        return _F.logical_and(self, o)
+
+    def __or__(self, o):
+        return _F.logical_or(self, o)
+
+    def __getitem__(self, idx):
+        return _F.getitem(self, idx)
+
+    def __setitem__(self, idx, value):
+        _F.setitem_(self, idx, value)
+
+    def __iadd__(self, o):
+        return _F.add_(self, o)
+
+    def __isub__(self, o):
+        return _F.sub_(self, o)
+
+    def __imul__(self, o):
+        return _F.mul_(self, o)
+
+    def __itruediv__(self, o):
+        return _F.div_(self, o)
+
+    # --------------------------------------------------- method forms
+    # Every function of the differentiable namespace is also a method.
+    def exp(self):
+        return _F.exp(self)
+
+    def log(self):
+        return _F.log(self)
+
+    def sqrt(self):
+        return _F.sqrt(self)
+
+    def abs(self):
+        return _F.abs(self)
+
+    def neg(self):
+        return _F.neg(self)
+
+    def sin(self):
+        return _F.sin(self)
+
+    def cos(self):
+        return _F.cos(self)
+
+    def tanh(self):
+        return _F.tanh(self)
+
+    def sigmoid(self):
+        return _F.sigmoid(self)
+
+    def relu(self):
+        return _F.relu(self)
+
+    def sign(self):
+        return _F.sign(self)
+
+    def clamp(self, *args, **kwargs):
+        return _F.clamp(self, *args, **kwargs)
+
+    def pow(self, *args, **kwargs):
+        return _F.pow(self, *args, **kwargs)
+
+    def maximum(self, *args, **kwargs):
+        return _F.maximum(self, *args, **kwargs)
+
+    def minimum(self, *args, **kwargs):
+        return _F.minimum(self, *args, **kwargs)
+
+    def add(self, *args, **kwargs):
+        return _F.add(self, *args, **kwargs)
+
+    def sub(self, *args, **kwargs):
+        return _F.sub(self, *args, **kwargs)
+
+    def mul(self, *args, **kwargs):
+        return _F.mul(self, *args, **kwargs)
+
+    def div(self, *args, **kwargs):
+        return _F.div(self, *args, **kwargs)
+
+    def matmul(self, *args, **kwargs):
+        return _F.matmul(self, *args, **kwargs)
+
+    def sum(self, *args, **kwargs):
+        return _F.sum(self, *args, **kwargs)
+
+    def mean(self, *args, **kwargs):
+        return _F.mean(self, *args, **kwargs)
+
+    def max(self, *args, **kwargs):
+        return _F.max(self, *args, **kwargs)
+
+    def min(self, *args, **kwargs):
+        return _F.min(self, *args, **kwargs)
+
+    def amax(self, *args, **kwargs):
+        return _F.amax(self, *args, **kwargs)
+
+    def amin(self, *args, **kwargs):
+        return _F.amin(self, *args, **kwargs)
+
+    def argmax(self, *args, **kwargs):
+        return _F.argmax(self, *args, **kwargs)
+
+    def argmin(self, *args, **kwargs):
+        return _F.argmin(self, *args, **kwargs)
+
+    def all(self, *args, **kwargs):
+        return _F.all(self, *args, **kwargs)
+
+    def any(self, *args, **kwargs):
+        return _F.any(self, *args, **kwargs)
+
+    def reshape(self, *args, **kwargs):
+        return _F.reshape(self, *args, **kwargs)
+
+    def view(self, *args, **kwargs):
+        return _F.view(self, *args, **kwargs)
+
+    def flatten(self, *args, **kwargs):
+        return _F.flatten(self, *args, **kwargs)
+
+    def transpose(self, *args, **kwargs):
+        return _F.transpose(self, *args, **kwargs)
+
+    def permute(self, *args, **kwargs):
+        return _F.permute(self, *args, **kwargs)
+
+    def expand(self, *args, **kwargs):
+        return _F.expand(self, *args, **kwargs)
+
+    def expand_as(self, *args, **kwargs):
+        return _F.expand_as(self, *args, **kwargs)
+
+    def broadcast_to(self, *args, **kwargs):
+        return _F.broadcast_to(self, *args, **kwargs)
+
+    def squeeze(self, *args, **kwargs):
+        return _F.squeeze(self, *args, **kwargs)
+
+    def unsqueeze(self, *args, **kwargs):
+        return _F.unsqueeze(self, *args, **kwargs)
+
+    def where(self, *args, **kwargs):
+        return _F.where(self, *args, **kwargs)
+
+    def add_(self, *args, **kwargs):
+        return _F.add_(self, *args, **kwargs)
+
+    def sub_(self, *args, **kwargs):
+        return _F.sub_(self, *args, **kwargs)
+
+    def mul_(self, *args, **kwargs):
+        return _F.mul_(self, *args, **kwargs)
+
+    def div_(self, *args, **kwargs):
+        return _F.div_(self, *args, **kwargs)
+
+    def zero_(self, *args, **kwargs):
+        return _F.zero_(self, *args, **kwargs)
+
+    def fill_(self, *args, **kwargs):
+        return _F.fill_(self, *args, **kwargs)
+
+    def copy_(self, *args, **kwargs):
+        return _F.copy_(self, *args, **kwargs)
+
+    def clamp_(self, *args, **kwargs):
+        return _F.clamp_(self, *args, **kwargs)
+
+    def masked_fill(self, *args, **kwargs):
+        return _F.masked_fill(self, *args, **kwargs)
+
+
+def _host_check(what):
+    if mode.host_sync_guard:
+        from .reliability import host_sync_violation
+        host_sync_violation(what)
+
+
+from .ops import functional as _F  # noqa: E402  (circular: functional needs Tensor)
