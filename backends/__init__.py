@@ -51,6 +51,13 @@ def cuda_status():
     return _cuda_status
 
 
+def host_xp():
+    """NumPy, for host-side tools (gradcheck's float64 bookkeeping, I/O): the tape
+    layer reaches it only through here."""
+    import numpy
+    return numpy
+
+
 def _make(type_, index):
     if type_ == "cpu":
         from .numpy_backend import NumpyBackend

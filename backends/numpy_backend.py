@@ -43,6 +43,15 @@ def _arr(r):
     return r if r.__class__ is _ndarray else _asarray(r)
 
 
+if _ELLIPSIS_OUT:
+    def _fresh(uf, a, b):
+        """uf(a, b) as a new ndarray (also for 0-d inputs), safe as ``out=``."""
+        return uf(a, b, out=...)
+else:  # pragma: no cover
+    def _fresh(uf, a, b):
+        return _arr(uf(a, b))
+
+
 class NumpyBackend(Backend):
     type = "cpu"
 
@@ -120,13 +129,13 @@ class NumpyBackend(Backend):
 
     # elementwise fast paths
     def rsqrt(self, x):
-        r = np.sqrt(x, out=...) if _ELLIPSIS_OUT else _arr(np.sqrt(x))
+        r = _arr(np.sqrt(x))
         return np.divide(1, r, out=r)
 
     def sigmoid(self, x):
         # stable: 1/(1+exp(-x)) for x>=0, exp(x)/(1+exp(x)) for x<0, via one exp
-        e = np.exp(-np.abs(x))
-        out = np.where(x >= 0, 1.0, e).astype(x.dtype, copy=False)
+        e = _arr(np.exp(-np.abs(x)))
+        out = _arr(np.where(x >= 0, 1.0, e)).astype(x.dtype, copy=False)
         np.divide(out, 1.0 + e, out=out)
         return out
 
@@ -137,13 +146,13 @@ class NumpyBackend(Backend):
         return _arr(np.clip(x, lo, hi))
 
     def tanh_backward(self, y, g):
-        t = np.multiply(y, y)
+        t = _fresh(np.multiply, y, y)
         np.subtract(1, t, out=t)
         np.multiply(t, g, out=t)
         return t
 
     def sigmoid_backward(self, y, g):
-        t = np.subtract(1, y)
+        t = _fresh(np.subtract, 1, y)
         np.multiply(t, y, out=t)
         np.multiply(t, g, out=t)
         return t
@@ -153,7 +162,7 @@ class NumpyBackend(Backend):
         return np.multiply(g, t, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, t))
 
     def sqrt_backward(self, y, g):
-        t = np.multiply(y, 2)
+        t = _fresh(np.multiply, y, 2)
         np.divide(g, t, out=t)
         return t
 

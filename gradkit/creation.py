@@ -88,6 +88,9 @@ def _convert(data, B, dtype, copy):
     except Exception as e:
         raise TypeError(f"gradkit.tensor: could not convert data of type {type(data).__name__} "
                         f"to a tensor: {str(e).splitlines()[0]}") from None
+    if arr.dtype not in B._dtype_set:
+        raise TypeError(f"gradkit.tensor: can't make a tensor from {type(data).__name__} data "
+                        f"of dtype {arr.dtype}; use numbers, bools or arrays of them")
     if dtype is None:
         if B.is_floating(arr.dtype):
             dtype = B.dtypes[_default[0].name]

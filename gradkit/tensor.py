@@ -275,6 +275,7 @@ class Tensor:
 
     # --------------------------------------------------------- conversion
     def numpy(self, *, force=False):
+        _host_check(self, "numpy()")
         if self._B.type == "cuda":
             if not force:
                 raise TypeError(
@@ -283,14 +284,13 @@ class Tensor:
         if self.requires_grad and not force:
             raise RuntimeError("gradkit: can't call numpy() on a tensor that requires grad; "
                                "use t.detach().numpy()")
-        _host_check("numpy")
         return self._B.to_host(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        _host_check(self, "__array__ (np.asarray)")
         if self._B.type == "cuda":
             raise TypeError("gradkit: can't convert a cuda tensor to a NumPy array implicitly; "
                             "call .cpu() first")
-        _host_check("__array__")
         a = self._B.to_host(self.data)
         return a if dtype is None else a.astype(dtype)
 
@@ -298,26 +298,30 @@ class Tensor:
         if self.numel() != 1:
             raise RuntimeError(f"gradkit: a Tensor with {self.numel()} elements cannot be "
                                "converted to a Python scalar")
-        _host_check("item")
+        _host_check(self, "item()")
         return self._B.item(self.data)
 
     def tolist(self):
-        _host_check("tolist")
+        _host_check(self, "tolist()")
         return self._B.to_host(self.data).tolist()
 
     def __float__(self):
+        _host_check(self, "float()")
         return float(self.item())
 
     def __int__(self):
+        _host_check(self, "int()")
         return int(self.item())
 
     def __index__(self):
+        _host_check(self, "__index__ (use as a Python int)")
         if self._B.is_floating(self.data.dtype) or self.numel() != 1:
             raise TypeError("gradkit: only integer tensors of a single element can be "
                             "converted to an index")
         return int(self.item())
 
     def __bool__(self):
+        _host_check(self, "bool() (e.g. `if tensor:`)")
         if self.numel() != 1:
             raise RuntimeError(
                 f"gradkit: the truth value of a tensor with {self.numel()} elements is "
@@ -625,8 +629,8 @@ class Tensor:
         return _F.masked_fill(self, *args, **kwargs)
 
 
-def _host_check(what):
-    if mode.host_sync_guard:
+def _host_check(t, what):
+    if mode.host_sync_guard and t._B.type != "cpu":
         from .reliability import host_sync_violation
         host_sync_violation(what)
 

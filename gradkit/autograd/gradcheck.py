@@ -11,6 +11,7 @@ import warnings
 from .grad_mode import no_grad
 from .engine import grad as _grad
 from ..tensor import Tensor
+from ..backends import host_xp as _host_xp
 
 
 class GradcheckError(RuntimeError):
@@ -57,7 +58,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
               fast_mode=True, seed=0, nondet_tol=0.0):
     """True if the analytic gradients of ``fn`` at ``inputs`` match float64 finite
     differences; otherwise raise ``GradcheckError`` (or return False)."""
-    import numpy as np  # host-side checking tool, never inside the tape
+    np = _host_xp()  # host-side checking tool, never inside the tape
 
     inputs = list(_as_tuple(inputs))
     _check_dtypes(inputs)
@@ -143,7 +144,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
                   raise_exception=True, fast_mode=True, seed=0):
     """gradcheck of the VJP ``(inputs, v) -> v^T J`` built with create_graph: the
     second derivatives of ``fn``."""
-    import numpy as np
+    np = _host_xp()
 
     inputs = list(_as_tuple(inputs))
     wrt = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]

@@ -17,12 +17,15 @@ _PRIMS = {}
 
 
 class Prim:
-    __slots__ = ("name", "vjp", "save", "out", "res", "view")
+    __slots__ = ("name", "vjp", "save", "save_for", "out", "res", "view")
 
-    def __init__(self, name, vjp, save=(), out=False, res=False, view=False):
+    def __init__(self, name, vjp, save=(), out=False, res=False, view=False, save_for=None):
         self.name = name
         self.vjp = vjp
         self.save = save
+        # save_for[k]: the input whose gradient needs saved value k (None: any);
+        # a value no needed gradient uses is neither kept nor version-checked
+        self.save_for = save_for
         self.out = out
         self.res = res
         self.view = view
@@ -31,10 +34,10 @@ class Prim:
         return f"<prim {self.name}>"
 
 
-def prim(name, save=(), out=False, res=False, view=False):
+def prim(name, save=(), out=False, res=False, view=False, save_for=None):
     """Register ``vjp`` as the VJP of the primitive ``name``."""
     def deco(vjp):
-        p = Prim(name, vjp, save, out, res, view)
+        p = Prim(name, vjp, save, out, res, view, save_for)
         _PRIMS[name] = p
         return p
     return deco
@@ -105,9 +108,12 @@ def apply(p, B, args, arrays, params=None, extra=None):
                 fn = a.grad_fn
                 edges[i] = (a if fn is None else fn, a._oi, a.data.shape, a.data.dtype)
         if edges is not None:
-            saved = tuple([arrays[i] for i in p.save])
-            vers = tuple([(args[i]._vc, args[i]._vc[0]) for i in p.save
-                          if args[i].__class__ is Tensor])
+            if p.save_for is None:
+                saved = tuple([arrays[i] for i in p.save])
+                vers = tuple([(args[i]._vc, args[i]._vc[0]) for i in p.save
+                              if args[i].__class__ is Tensor])
+            else:
+                saved, vers = _save_needed(p, args, arrays, edges)
             if p.out:
                 saved += (out,)
                 vers += ((t._vc, t._vc[0]),)
@@ -122,6 +128,20 @@ def apply(p, B, args, arrays, params=None, extra=None):
     t.grad_fn = None
     t.requires_grad = False
     return t
+
+
+def _save_needed(p, args, arrays, edges):
+    saved = []
+    vers = []
+    for i, f in zip(p.save, p.save_for):
+        if f is None or edges[f] is not None:
+            saved.append(arrays[i])
+            a = args[i]
+            if a.__class__ is Tensor:
+                vers.append((a._vc, a._vc[0]))
+        else:
+            saved.append(None)
+    return tuple(saved), tuple(vers)
 
 
 def const(B, arr):

@@ -168,12 +168,12 @@ def _sub_vjp(F, n, g):
     return g, (F.neg(g) if n[1] else None)
 
 
-@prim("mul", save=(0, 1))
+@prim("mul", save=(0, 1), save_for=(1, 0))
 def _mul_vjp(F, n, g, a, b):
     return (F.mul(g, b) if n[0] else None), (F.mul(g, a) if n[1] else None)
 
 
-@prim("div", save=(0, 1))
+@prim("div", save=(0, 1), save_for=(1, None))
 def _div_vjp(F, n, g, a, b):
     ga = F.div(g, b) if n[0] else None
     gb = F.neg(F.div(F.mul(g, a), F.mul(b, b))) if n[1] else None
@@ -961,10 +961,9 @@ def sum_to(x, shape):
 
 
 # ================================================================ matmul
-@prim("matmul", save=(0, 1))
-def _matmul_vjp(F, n, g, a, b):
+@prim("matmul", save=(0, 1), save_for=(1, 0))
+def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
     ga = gb = None
-    an, bn = a.ndim, b.ndim
     if an == 1 and bn == 1:
         return (F.mul(g, b) if n[0] else None), (F.mul(g, a) if n[1] else None)
     if an == 1:      # (k) @ (..., k, n) -> (..., n)
@@ -1011,13 +1010,19 @@ def matmul(a, b):
     if ad.dtype != bd.dtype:
         a, b = _promote_pair("matmul", a, b)
         ad, bd = a.data, b.data
-    return apply(_matmul_vjp, B, (a, b), (ad, bd))
+    return apply(_matmul_vjp, B, (a, b), (ad, bd), None, {"an": ad.ndim, "bn": bd.ndim})
 
 
 mm = bmm = matmul
 
 
 # ================================================================ indexing
+def _mask_sync():
+    from ..reliability import host_sync_violation
+    host_sync_violation("boolean-mask indexing (the result's size is read back from the "
+                        "device; use gk.where or masked_fill)")
+
+
 def _norm_index(x, idx):
     """Replace Tensors/lists in an index with raw arrays; report whether the
     index is 'advanced' (integer/bool arrays: gradient needs scatter-add)."""
@@ -1041,6 +1046,8 @@ def _norm_index(x, idx):
                 if B.is_floating(k.data.dtype):
                     raise IndexError("gradkit.getitem: tensors used as indices must be long, "
                                      f"int or bool tensors, got {k.dtype_name}")
+                if mode.host_sync_guard and B.type != "cpu" and k.data.dtype == B.bool_dtype:
+                    _mask_sync()
                 advanced = True
                 out.append(k.data)
         elif c is bool:
@@ -1050,6 +1057,8 @@ def _norm_index(x, idx):
             arr = B.asarray(k) if not isinstance(k, (list, tuple)) or len(k) else B.asarray(k, B.dtypes["int64"])
             if B.is_floating(arr.dtype):
                 raise IndexError("gradkit.getitem: indices must be integers or booleans, got floats")
+            if mode.host_sync_guard and B.type != "cpu" and arr.dtype == B.bool_dtype:
+                _mask_sync()
             advanced = True
             out.append(arr)
         elif hasattr(k, "__index__"):
