@@ -102,7 +102,7 @@ class _RemovableHandle:
 
 
 class Tensor:
-    __slots__ = ("data", "_B", "requires_grad", "grad", "grad_fn", "_oi", "_hooks",
+    __slots__ = ("data", "_B", "_rg", "grad", "grad_fn", "_oi", "_hooks",
                  "_vc", "_view", "__weakref__")
     __array_priority__ = 1000  # NumPy defers binary operators to us
 
@@ -202,21 +202,20 @@ class Tensor:
             raise RuntimeError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() or .double() first")
-        self.requires_grad = bool(requires_grad)
+        self._rg = bool(requires_grad)
         return self
 
-    def __setattr__(self, name, value):
-        if name == "requires_grad" and value and self.grad_fn is None:
-            try:
-                B, data = self._B, self.data
-            except AttributeError:  # under construction
-                pass
-            else:
-                if not B.is_floating(data.dtype):
-                    raise RuntimeError(
-                        f"gradkit: only floating point tensors can require gradients, "
-                        f"got dtype {B.dtype_name(data.dtype)}; convert with .float() first")
-        object.__setattr__(self, name, value)
+    @property
+    def requires_grad(self):
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        if value and self.grad_fn is None and not self._B.is_floating(self.data.dtype):
+            raise RuntimeError(
+                f"gradkit: only floating point tensors can require gradients, got dtype "
+                f"{self.dtype_name}; convert with .float() first")
+        self._rg = bool(value)
 
     def detach(self):
         from .ops.core import const
@@ -387,22 +386,22 @@ class Tensor:
 
     # ----------------------------------------------------------- operators
     def __add__(self, o):
-        return _F.add(self, o)
+        return _binary(_F._add_vjp, self, o)
 
     def __radd__(self, o):
-        return _F.add(o, self)
+        return _binary(_F._add_vjp, o, self)
 
     def __sub__(self, o):
-        return _F.sub(self, o)
+        return _binary(_F._sub_vjp, self, o)
 
     def __rsub__(self, o):
-        return _F.sub(o, self)
+        return _binary(_F._sub_vjp, o, self)
 
     def __mul__(self, o):
-        return _F.mul(self, o)
+        return _binary(_F._mul_vjp, self, o)
 
     def __rmul__(self, o):
-        return _F.mul(o, self)
+        return _binary(_F._mul_vjp, o, self)
 
     def __truediv__(self, o):
         return _F.div(self, o)
@@ -479,13 +478,13 @@ class Tensor:
     # --------------------------------------------------- method forms
     # Every function of the differentiable namespace is also a method.
     def exp(self):
-        return _F.exp(self)
+        return _float_unary(_F._exp_vjp, self)
 
     def log(self):
-        return _F.log(self)
+        return _float_unary(_F._log_vjp, self)
 
     def sqrt(self):
-        return _F.sqrt(self)
+        return _float_unary(_F._sqrt_vjp, self)
 
     def abs(self):
         return _F.abs(self)
@@ -494,16 +493,16 @@ class Tensor:
         return _F.neg(self)
 
     def sin(self):
-        return _F.sin(self)
+        return _float_unary(_F._sin_vjp, self)
 
     def cos(self):
-        return _F.cos(self)
+        return _float_unary(_F._cos_vjp, self)
 
     def tanh(self):
-        return _F.tanh(self)
+        return _float_unary(_F._tanh_vjp, self)
 
     def sigmoid(self):
-        return _F.sigmoid(self)
+        return _float_unary(_F._sigmoid_vjp, self)
 
     def relu(self):
         return _F.relu(self)
@@ -636,3 +635,4 @@ def _host_check(t, what):
 
 
 from .ops import functional as _F  # noqa: E402  (circular: functional needs Tensor)
+from .ops.functional import _binary, _float_unary  # noqa: E402

@@ -132,6 +132,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         else:
             _add_node(buf, heap, node, root._oi, g, F)
 
+    anomaly = mode.anomaly
+    add_to = F.add if F is not None else None
     while heap:
         node = heappop(heap)[1]
         g = buf.pop(node)
@@ -178,7 +180,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             raise
         if not retain_graph:
             node.saved = FREED
-        if mode.anomaly:
+        if anomaly:
             from .anomaly import check_grads
             check_grads(node, out)
         g = None
@@ -195,7 +197,15 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if leaf_targets is None or id(target) in leaf_targets:
                     _add_leaf(leaf_buf, target, gi, F)
             elif expand is None or target in expand or (target, oi) in node_targets:
-                _add_node(buf, heap, target, oi, gi, F)
+                if target.nout == 1:  # inlined _add_node: the common case
+                    old = buf.get(target)
+                    if old is None:
+                        buf[target] = gi
+                        heappush(heap, (-target.seq, target))
+                    else:
+                        buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
+                else:
+                    _add_node(buf, heap, target, oi, gi, F)
 
     results = {}
     for key, (leaf, g) in leaf_buf.items():

@@ -102,7 +102,7 @@ def apply(p, B, args, arrays, params=None, extra=None):
     if mode.enabled:
         edges = None
         for i, a in enumerate(args):
-            if a.__class__ is Tensor and a.requires_grad:
+            if a.__class__ is Tensor and a._rg:
                 if edges is None:
                     edges = [None] * len(args)
                 fn = a.grad_fn
@@ -123,10 +123,108 @@ def apply(p, B, args, arrays, params=None, extra=None):
                 params = {**params, **extra} if params else extra
             t.grad_fn = Node(p, B, params, saved, vers, edges,
                              tuple([e is not None for e in edges]))
-            t.requires_grad = True
+            t._rg = True
             return t
     t.grad_fn = None
-    t.requires_grad = False
+    t._rg = False
+    return t
+
+
+def apply_unary(p, x):
+    """``apply`` specialised for a one-input, parameter-free elementwise
+    primitive: the hot path of chains of small ops."""
+    B = x._B
+    xd = x.data
+    try:
+        out = getattr(B, p.name)(xd)
+    except Exception as e:
+        raise op_error(p.name, (x,), e) from None
+    t = _new(Tensor)
+    t.data = out
+    t._B = B
+    t.grad = None
+    t._oi = 0
+    t._hooks = None
+    t._view = False
+    vc = t._vc = [0]
+    if x._rg and mode.enabled:
+        fn = x.grad_fn
+        edge = (x if fn is None else fn, x._oi, xd.shape, xd.dtype)
+        if p.out:
+            saved, vers = (out,), ((vc, 0),)
+        elif p.save:
+            xv = x._vc
+            saved, vers = (xd,), ((xv, xv[0]),)
+        else:
+            saved = vers = ()
+        t.grad_fn = Node(p, B, None, saved, vers, (edge,), _NEED1)
+        t._rg = True
+        return t
+    t.grad_fn = None
+    t._rg = False
+    return t
+
+
+_NEED1 = (True,)
+_NEEDS2 = {(True, True): (True, True), (True, False): (True, False),
+           (False, True): (False, True)}
+
+
+def apply_binary(p, B, a, b, ad, bd):
+    """``apply`` specialised for a two-input, parameter-free primitive whose
+    operands are Tensors or Python scalars (already promoted and checked)."""
+    try:
+        out = getattr(B, p.name)(ad, bd)
+    except Exception as e:
+        raise op_error(p.name, (a, b), e) from None
+    t = _new(Tensor)
+    t.data = out
+    t._B = B
+    t.grad = None
+    t._oi = 0
+    t._hooks = None
+    t._view = False
+    vc = t._vc = [0]
+    if mode.enabled:
+        ra = a.__class__ is Tensor and a._rg
+        rb = b.__class__ is Tensor and b._rg
+        if ra or rb:
+            if ra:
+                fn = a.grad_fn
+                ea = (a if fn is None else fn, a._oi, ad.shape, ad.dtype)
+            else:
+                ea = None
+            if rb:
+                fn = b.grad_fn
+                eb = (b if fn is None else fn, b._oi, bd.shape, bd.dtype)
+            else:
+                eb = None
+            edges = (ea, eb)
+            save = p.save
+            if not save:
+                saved = vers = ()
+            else:
+                sf = p.save_for
+                saved = []
+                vers = []
+                args = (a, b)
+                arrays = (ad, bd)
+                for k, i in enumerate(save):
+                    if sf is None or sf[k] is None or edges[sf[k]] is not None:
+                        saved.append(arrays[i])
+                        x = args[i]
+                        if x.__class__ is Tensor:
+                            vers.append((x._vc, x._vc[0]))
+                    else:
+                        saved.append(None)
+                if p.out:
+                    saved.append(out)
+                    vers.append((vc, 0))
+            t.grad_fn = Node(p, B, None, saved, vers, edges, _NEEDS2[(ra, rb)])
+            t._rg = True
+            return t
+    t.grad_fn = None
+    t._rg = False
     return t
 
 
@@ -151,7 +249,7 @@ def const(B, arr):
     t._B = B
     t.grad = None
     t.grad_fn = None
-    t.requires_grad = False
+    t._rg = False
     t._oi = 0
     t._hooks = None
     t._vc = [0]

@@ -11,7 +11,7 @@ import builtins
 from ..autograd.graph import mode
 from ..tensor import (Tensor, GradkitError, _new, float32, float64, to_dtype, DTYPES,
                       bool_)
-from .core import prim, apply, const, op_error
+from .core import prim, apply, apply_unary, apply_binary, const, op_error
 
 _SCALARS = (int, float, bool)
 _py_abs = builtins.abs
@@ -113,23 +113,22 @@ def _binary(p, a, b):
     else:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor operand, got "
                         f"{type(a).__name__} and {type(b).__name__}")
-    return apply(p, B, (a, b), (ad, bd))
+    return apply_binary(p, B, a, b, ad, bd)
 
 
 def _unary(p, x):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
-    return apply(p, x._B, (x,), (x.data,))
+    return apply_unary(p, x)
 
 
 def _float_unary(p, x):
     """Unary ops defined on floats: integer inputs are promoted as torch does."""
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
-    B = x._B
-    if x.data.dtype not in B.float_dtypes:
-        x = astype(x, _default_float(B))
-    return apply(p, B, (x,), (x.data,))
+    if x.data.dtype not in x._B.float_dtypes:
+        x = astype(x, _default_float(x._B))
+    return apply_unary(p, x)
 
 
 def norm_dim(name, dim, ndim):
