@@ -188,6 +188,15 @@ class CupyBackend(Backend):
             idx = idx.squeeze(dim)
         return v, idx.astype(cp.int64, copy=False)
 
+    def put_along_dim(self, shape, idx, g, dim, keepdim):
+        cp = self.cp
+        if not keepdim:
+            idx = cp.expand_dims(idx, dim)
+            g = cp.expand_dims(g, dim)
+        with self.cuda_device:
+            ar = cp.arange(shape[dim]).reshape(tuple(-1 if i == dim else 1 for i in range(len(shape))))
+            return cp.where(ar == idx, g, cp.zeros((), dtype=g.dtype))
+
     def scatter_add(self, out, idx, g):
         self._scatter_add(out, idx, g)
         return out

@@ -323,3 +323,17 @@ def test_saved_residuals_freed_during_backward(device):
     b.sum().backward()
     from gradkit.autograd.graph import FREED
     assert all(n.saved is FREED for n in nodes)
+
+
+def test_leaf_grads_never_alias(device):
+    a = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = gk.tensor([3.0, 4.0], device=device, requires_grad=True)
+    (a + b).sum().backward()       # the add hands the same gradient to both
+    (a * 2).sum().backward()       # accumulates into a.grad in place
+    assert a.grad.tolist() == [3.0, 3.0]
+    assert b.grad.tolist() == [1.0, 1.0]
+    g = gk.tensor([1.0, 1.0], device=device)
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    x.backward(g)                  # the user's gradient lands in x.grad: a copy
+    (x * 1.0).sum().backward()
+    assert g.tolist() == [1.0, 1.0] and x.grad.tolist() == [2.0, 2.0]

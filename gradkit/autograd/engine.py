@@ -8,6 +8,7 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
+from sys import getrefcount as _refcount
 
 from .graph import Node, FREED, mode
 from ..tensor import Tensor, GradkitError
@@ -207,8 +208,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 else:
                     _add_node(buf, heap, target, oi, gi, F)
 
+    out = gi = g = None  # drop loop references: _accumulate counts them
     results = {}
-    for key, (leaf, g) in leaf_buf.items():
+    while leaf_buf:
+        key, (leaf, g) = leaf_buf.popitem()
         B = leaf._B
         if leaf._hooks:
             g = _run_leaf_hooks(leaf, g, B, create_graph)
@@ -260,7 +263,14 @@ def _accumulate(leaf, g, B, create_graph):
         g = g.data
     cur = leaf.grad
     if cur is None:
-        leaf.grad = const(B, B.copy(g))
+        # Steal the gradient when nothing else can see it (as torch does): it
+        # owns its memory (not a view) and only this call and its caller hold
+        # it. Otherwise copy, so .grad never aliases a user's or another
+        # leaf's array (``a + b`` hands the same g to both).
+        if getattr(g, "base", 1) is None and _refcount(g) <= 3:
+            leaf.grad = const(B, g)
+        else:
+            leaf.grad = const(B, B.copy(g))
     elif cur.grad_fn is not None or cur.data.shape != g.shape:
         leaf.grad = const(B, B.add(cur.data, g))
     else:
