@@ -284,8 +284,10 @@ class Backend:
         broadcasting is undone."""
         lead = g.ndim - len(shape)
         gs = g.shape
-        axes = tuple(range(lead)) + tuple(
-            i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+        inner = tuple(i + lead for i, s in enumerate(shape) if s == 1 and gs[i + lead] != 1)
+        if not inner:  # only leading dims: one reduction, no reshape (no view)
+            return self.sum(g, dim=tuple(range(lead))) if lead else g
+        axes = tuple(range(lead)) + inner
         if axes:
             g = self.sum(g, dim=axes, keepdim=True)
         if lead or g.shape != shape:
@@ -342,6 +344,48 @@ class Backend:
         """a += b in place; returns a."""
         a += b
         return a
+
+    # ---------------------------------------------------- optimizer updates
+    # torch.optim's single-tensor formulas, in place on the parameter array and
+    # its state arrays. Scalars are host Python floats: the step counter and the
+    # bias corrections stay on the host, so an update never waits on the device.
+    def sgd_update(self, p, g, buf, lr, weight_decay=0.0, momentum=0.0, dampening=0.0,
+                   nesterov=False, maximize=False, first=False):
+        """One SGD step of ``p`` (``buf``: the momentum buffer, None without
+        momentum; ``first``: the buffer is new and takes the gradient as is)."""
+        d = self.xp.negative(g) if maximize else g
+        if weight_decay != 0:
+            d = d + weight_decay * p
+        if momentum != 0:
+            b = self.copy(d) if first else buf * momentum + (1 - dampening) * d
+            self.setitem(buf, Ellipsis, b)
+            d = d + momentum * b if nesterov else b
+        self.setitem(p, Ellipsis, p - lr * d)
+
+    def adam_update(self, p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay,
+                    step_size, bc2_sqrt, decoupled=False, maximize=False):
+        """One Adam (``decoupled=False``) or AdamW step of ``p``. ``m``, ``v``:
+        the moments; ``vmax``: the running max of ``v`` (amsgrad) or None.
+        ``step_size = lr / (1 - beta1**t)`` and ``bc2_sqrt = sqrt(1 - beta2**t)``
+        come from the host."""
+        xp = self.xp
+        d = xp.negative(g) if maximize else g
+        pv = p
+        if weight_decay != 0:
+            if decoupled:
+                pv = p * (1 - lr * weight_decay)
+            else:
+                d = d + weight_decay * p
+        w = 1 - beta1  # torch's lerp: two formulas, picked by the weight
+        m_new = m + w * (d - m) if w < 0.5 else d - (d - m) * (1 - w)
+        v_new = v * beta2 + (1 - beta2) * d * d
+        self.setitem(m, Ellipsis, m_new)
+        self.setitem(v, Ellipsis, v_new)
+        if vmax is not None:
+            v_new = xp.maximum(vmax, v_new)
+            self.setitem(vmax, Ellipsis, v_new)
+        denom = xp.sqrt(v_new) / bc2_sqrt + eps
+        self.setitem(p, Ellipsis, pv - step_size * (m_new / denom))
 
     def setitem(self, a, idx, v):
         a[idx] = v
