@@ -28,7 +28,7 @@ echo "== warmup + demo (what the Docker image runs)"
 
 echo "== GPU benchmarks (torch CUDA in the same run)"
 if [ -d benchmarks ]; then
-  timeout 200 python3 -m benchmarks --device cuda --json "$out/gpu-bench.json" 2>&1 | tee "$out/gpu-bench.log" \
+  timeout 200 python3 -m benchmarks --device cuda --quick --json "$out/gpu-bench.json" 2>&1 | tee "$out/gpu-bench.log" \
     || status=1
 fi
 exit $status
