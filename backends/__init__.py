@@ -8,6 +8,14 @@ import threading
 
 _lock = threading.Lock()
 _cache = {}
+
+
+def _gkerr():
+    """gradkit.GradkitError (a RuntimeError), imported late: gradkit imports us first."""
+    from gradkit.tensor import GradkitError
+    return GradkitError
+
+
 _cuda_status = None
 
 
@@ -65,15 +73,15 @@ def _make(type_, index):
     if type_ == "cuda":
         ok, why, n = cuda_status()
         if not ok:
-            raise RuntimeError(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
+            raise _gkerr()(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
         if index >= n:
-            raise RuntimeError(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
+            raise _gkerr()(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
         from .cupy_backend import CupyBackend
         return CupyBackend(index)
     if type_ == "fake":
         from .strict_backend import StrictBackend
         return StrictBackend()
-    raise RuntimeError(f"gradkit: no backend for device type {type_!r}")
+    raise _gkerr()(f"gradkit: no backend for device type {type_!r}")
 
 
 def get(type_, index=0):

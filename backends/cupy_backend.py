@@ -27,13 +27,102 @@ def _kernels():
         "relu": ek("T x", "T y", "y = x > (T)0 ? x : (T)0", "gk_relu"),
         "mask_mul": ek("T g, bool m", "T gx", "gx = m ? g : (T)0", "gk_mask_mul"),
         "rsqrt": ek("T x", "T y", "y = rsqrt(x)", "gk_rsqrt"),
+        # optimizer steps: one fused kernel per parameter per step, in place on
+        # the parameter and its state (outputs passed in), host scalars as float64
+        "sgd_update": ek(
+            "T g, float64 lr, float64 wd, bool maximize", "T p",
+            "typedef gk_acc<T>::type A;" + _GRAD_TERM + "p = (T)(pv - (A)lr * d);",
+            "gk_sgd_update", preamble=_ACC),
+        "sgd_momentum_update": ek(
+            "T g, float64 lr, float64 wd, float64 mom, float64 damp1, bool nesterov, "
+            "bool maximize, bool first", "T p, T buf",
+            "typedef gk_acc<T>::type A;" + _GRAD_TERM + """
+            A b = first ? d : (A)buf * (A)mom + (A)damp1 * d;
+            buf = (T)b;
+            d = nesterov ? d + (A)mom * b : b;
+            p = (T)(pv - (A)lr * d);""",
+            "gk_sgd_momentum_update", preamble=_ACC),
+        "adam_update": ek(
+            _ADAM_IN, "T p, T m, T v",
+            "typedef gk_acc<T>::type A;" + _ADAM_MOMENTS + """
+            A den = sqrt(vv) / (A)bc2_sqrt + (A)eps;
+            p = (T)(pv - (A)step_size * (mm / den));""",
+            "gk_adam_update", preamble=_ACC),
+        "adam_amsgrad_update": ek(
+            _ADAM_IN, "T p, T m, T v, T vmax",
+            "typedef gk_acc<T>::type A;" + _ADAM_MOMENTS + """
+            A vo = (A)vmax;
+            A vm = vo > vv ? vo : vv;
+            vmax = (T)vm;
+            A den = sqrt(vm) / (A)bc2_sqrt + (A)eps;
+            p = (T)(pv - (A)step_size * (mm / den));""",
+            "gk_adam_amsgrad_update", preamble=_ACC),
     }
+
+
+# Optimizer kernels compute in float for float16/float32 and in double for float64.
+_ACC = """
+template <typename X> struct gk_acc { typedef float type; };
+template <> struct gk_acc<double> { typedef double type; };
+"""
+# d = -g if maximize else g, plus wd * p (coupled weight decay); pv = p's value
+_GRAD_TERM = """
+A pv = (A)p;
+A d = maximize ? -(A)g : (A)g;
+if (wd != 0.0) d += (A)wd * pv;
+"""
+_ADAM_IN = ("T g, float64 decay, float64 wd, float64 w1, float64 beta2, "
+            "float64 eps, float64 step_size, float64 bc2_sqrt, bool maximize")
+# AdamW's decay first (decay = 1 - lr * wd, else 1), then the moments; torch's lerp
+# for the first moment (two formulas, picked by the weight w1 = 1 - beta1)
+_ADAM_MOMENTS = """
+A pv = (A)p;
+if (decay != 1.0) pv *= (A)decay;
+A d = maximize ? -(A)g : (A)g;
+if (wd != 0.0) d += (A)wd * pv;
+A mo = (A)m;
+A w = (A)w1;
+A mm = w1 < 0.5 ? mo + w * (d - mo) : d - (d - mo) * ((A)1 - w);
+A vv = (A)v * (A)beta2 + (A)(1.0 - beta2) * d * d;
+m = (T)mm;
+v = (T)vv;
+"""
 
 
 #: (name, dtypes) of every built-in kernel: ``python -m gradkit warmup`` compiles
 #: these ahead of time into CUPY_CACHE_DIR.
 KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_backward",
-                "sigmoid", "relu", "mask_mul", "rsqrt")
+                "sigmoid", "relu", "mask_mul", "rsqrt",
+                "sgd_update", "sgd_momentum_update", "adam_update", "adam_amsgrad_update")
+
+
+def warmup(dtypes=("float32", "float64"), device=0):
+    """Compile every kernel of ``KERNEL_NAMES`` for ``dtypes`` on ``device`` (the
+    binaries land in CuPy's kernel cache, CUPY_CACHE_DIR). Returns the names."""
+    import cupy as cp
+
+    k = _kernels()
+    with cp.cuda.Device(device):
+        for dt in dtypes:
+            x = cp.ones(4, dtype=dt)
+            mask = cp.ones(4, dtype=cp.bool_)
+            for name in KERNEL_NAMES:
+                kern = k[name]
+                if name == "mask_mul":
+                    kern(x, mask)
+                elif name == "sgd_update":
+                    kern(x, 0.1, 0.0, False, x.copy())
+                elif name == "sgd_momentum_update":
+                    kern(x, 0.1, 0.0, 0.9, 1.0, False, False, True, x.copy(), x.copy())
+                elif name.startswith("adam"):
+                    outs = (x.copy(), x.copy(), x.copy()) + ((x.copy(),) if "amsgrad" in name else ())
+                    kern(x, 1.0, 0.0, 0.1, 0.999, 1e-8, 1e-3, 1.0, False, *outs)
+                elif kern.nin == 1:
+                    kern(x)
+                else:
+                    kern(x, x)
+        cp.cuda.Device(device).synchronize()
+    return KERNEL_NAMES
 
 
 class CupyBackend(Backend):
@@ -62,6 +151,10 @@ class CupyBackend(Backend):
         self.relu = k["relu"]
         self.mask_mul = k["mask_mul"]
         self.rsqrt = k["rsqrt"]
+        self._k_sgd = k["sgd_update"]
+        self._k_sgd_m = k["sgd_momentum_update"]
+        self._k_adam = k["adam_update"]
+        self._k_adam_ams = k["adam_amsgrad_update"]
         self.sub = cp.subtract
         self.div = cp.true_divide
         self.pow = cp.power
@@ -204,3 +297,27 @@ class CupyBackend(Backend):
     def iadd(self, a, b):
         self.cp.add(a, b, out=a)
         return a
+
+    # optimizer updates: one fused ElementwiseKernel launch, no host sync
+    def sgd_update(self, p, g, buf, lr, weight_decay=0.0, momentum=0.0, dampening=0.0,
+                   nesterov=False, maximize=False, first=False):
+        with self.cuda_device:
+            if momentum != 0:
+                self._k_sgd_m(g, lr, weight_decay, momentum, 1.0 - dampening,
+                              bool(nesterov), bool(maximize), bool(first), p, buf)
+            else:
+                self._k_sgd(g, lr, weight_decay, bool(maximize), p)
+
+    def adam_update(self, p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay,
+                    step_size, bc2_sqrt, decoupled=False, maximize=False):
+        if decoupled:
+            decay, wd = 1.0 - lr * weight_decay, 0.0
+        else:
+            decay, wd = 1.0, weight_decay
+        with self.cuda_device:
+            if vmax is None:
+                self._k_adam(g, decay, wd, 1.0 - beta1, beta2, eps, step_size,
+                             bc2_sqrt, bool(maximize), p, m, v)
+            else:
+                self._k_adam_ams(g, decay, wd, 1.0 - beta1, beta2, eps, step_size,
+                                 bc2_sqrt, bool(maximize), p, m, v, vmax)

@@ -1,7 +1,9 @@
 """The "cpu" backend: NumPy, with fast paths (ufuncs with ``out=``, ``np.add.at``)."""
+import threading
+
 import numpy as np
 
-from .base import Backend
+from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
 
 # ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
 # arrays at no cost. On NumPy 1.26 the wrapper converts.
@@ -78,6 +80,7 @@ class NumpyBackend(Backend):
             "uint8", "bool")}
         self._index_dtypes()
         self.rng = np.random.default_rng()
+        self._tls = threading.local()
 
     # meta
     def is_floating(self, dt):
@@ -170,11 +173,23 @@ class NumpyBackend(Backend):
         return np.multiply(g, m, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, m))
 
     def erf(self, x):
-        try:
-            from scipy.special import erf
-        except ImportError:
-            return Backend.erf(self, x)
-        return _arr(erf(x))
+        # Backend.erf's pieces, each evaluated only on the elements it covers
+        # (scipy is not a dependency; its erf agrees with this to ~3e-16)
+        a = np.abs(x)
+        y = np.ones_like(a)
+        m = a < 1.0
+        if m.any():
+            am = a[m]
+            y[m] = am * _horner(ERF_A, am * am * 2.0 - 1.0)
+        for lo, hi, c, t in ((1.0, 2.5, ERF_B, lambda u: (u - 0.4) * (1.0 / 0.3) - 1.0),
+                             (2.5, 6.0, ERF_C, lambda u: (u - 1.0 / 6.0) * (12.0 / 1.4) - 1.0)):
+            m = (a >= lo) & (a < hi)
+            if m.any():
+                am = a[m]
+                u = 1.0 / am
+                y[m] = 1.0 - np.exp(-am * am) * u * _horner(c, t(u))
+        y[np.isnan(a)] = np.nan
+        return np.copysign(y, x, out=y)
 
     # reductions: NumPy returns scalars for full reductions; keep arrays
     def sum(self, x, dim=None, keepdim=False):
@@ -197,6 +212,12 @@ class NumpyBackend(Backend):
 
     def any(self, x, dim=None, keepdim=False):
         return _arr(np.any(x, axis=dim, keepdims=keepdim))
+
+    def prod(self, x, dim=None, keepdim=False):
+        return _arr(np.prod(x, axis=dim, keepdims=keepdim))
+
+    def cumsum(self, x, dim):
+        return np.cumsum(x, axis=dim)
 
     def max_dim(self, x, dim, keepdim):
         idx = np.argmax(x, axis=dim, keepdims=True)
@@ -259,3 +280,85 @@ class NumpyBackend(Backend):
     def iadd(self, a, b):
         np.add(a, b, out=a)
         return a
+
+    # optimizer updates: the reference formulas with ufunc ``out=`` into the
+    # parameter, its state, and (at most two) reusable per-thread scratch arrays
+    def _scratch(self, a, k):
+        """A temporary shaped like ``a``: slot ``k`` of a per-thread, per-dtype
+        pool that grows to the largest parameter and is reused every step."""
+        pool = getattr(self._tls, "pool", None)
+        if pool is None:
+            pool = self._tls.pool = {}
+        key = (a.dtype, k)
+        buf = pool.get(key)
+        n = a.size
+        if buf is None or buf.size < n:
+            buf = pool[key] = np.empty(n, a.dtype)
+        return buf[:n].reshape(a.shape)
+
+    def _grad_term(self, p, g, weight_decay, maximize):
+        """-g if maximize else g, plus weight_decay * p (torch's order of terms)."""
+        if weight_decay != 0:
+            t = self._scratch(p, 0)
+            np.multiply(p, weight_decay, out=t)
+            (np.subtract if maximize else np.add)(t, g, out=t)
+            return t
+        if maximize:
+            t = self._scratch(p, 0)
+            np.negative(g, out=t)
+            return t
+        return g
+
+    def sgd_update(self, p, g, buf, lr, weight_decay=0.0, momentum=0.0, dampening=0.0,
+                   nesterov=False, maximize=False, first=False):
+        d = self._grad_term(p, g, weight_decay, maximize)
+        t = self._scratch(p, 1)
+        if momentum != 0:
+            if first:
+                np.copyto(buf, d)
+            else:
+                np.multiply(buf, momentum, out=buf)
+                if dampening != 0:
+                    np.multiply(d, 1 - dampening, out=t)
+                    np.add(buf, t, out=buf)
+                else:
+                    np.add(buf, d, out=buf)
+            if nesterov:
+                np.multiply(buf, momentum, out=t)
+                np.add(d, t, out=t)
+                d = t
+            else:
+                d = buf
+        np.multiply(d, lr, out=t)
+        np.subtract(p, t, out=p)
+
+    def adam_update(self, p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay,
+                    step_size, bc2_sqrt, decoupled=False, maximize=False):
+        if weight_decay != 0 and decoupled:
+            np.multiply(p, 1 - lr * weight_decay, out=p)
+            d = self._grad_term(p, g, 0, maximize)
+        else:
+            d = self._grad_term(p, g, weight_decay, maximize)
+        t = self._scratch(p, 1)
+        w = 1 - beta1
+        np.subtract(d, m, out=t)
+        if w < 0.5:
+            np.multiply(t, w, out=t)
+            np.add(m, t, out=m)
+        else:
+            np.multiply(t, 1 - w, out=t)
+            np.subtract(d, t, out=m)
+        np.multiply(v, beta2, out=v)
+        np.multiply(d, 1 - beta2, out=t)
+        np.multiply(t, d, out=t)
+        np.add(v, t, out=v)
+        src = v
+        if vmax is not None:
+            np.maximum(vmax, v, out=vmax)
+            src = vmax
+        np.sqrt(src, out=t)
+        np.divide(t, bc2_sqrt, out=t)
+        np.add(t, eps, out=t)
+        np.divide(m, t, out=t)
+        np.multiply(t, step_size, out=t)
+        np.subtract(p, t, out=p)

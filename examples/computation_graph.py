@@ -4,7 +4,10 @@ Builds the graph, runs reverse accumulation, prints every leaf's gradient beside
 its analytic value, shows that a graph is one-shot (a second backward raises),
 and that y.sum().backward() gives 2*x for y = x*x.
 
-    python examples/computation_graph.py [--device cpu|cuda]
+It also writes the graph's picture (graph.svg with Graphviz's `dot`, else
+graph.dot and how to render it).
+
+    python examples/computation_graph.py [--device cpu|cuda] [--graph graph.svg]
 """
 import argparse
 
@@ -14,6 +17,8 @@ import gradkit as gk
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--graph", default="graph.svg", help="where to write the graph picture "
+                    "(.svg/.png with Graphviz's dot; else the .dot text is written)")
     args = ap.parse_args(argv)
     dev = args.device
 
@@ -34,6 +39,14 @@ def main(argv=None):
         formula = {"x1": "x2*x3*x4", "x2": "x1*x3*x4", "x3": "x1*x2*x4", "x4": "x1*x2*x3",
                    "u": "v", "v": "u"}[name]
         print(f"{name:4} {g.item():>18g} {formula:>12} = {analytic[name].detach().item():g}")
+
+    names = {"x1": x1, "x2": x2, "x3": x3, "x4": x4, "u": u, "v": v, "y": y}
+    written = gk.viz.write(y, args.graph, names=names)
+    if written.endswith(".dot"):
+        print(f"\nWrote {written} (Graphviz's `dot` is missing, so no picture); render it with "
+              f"`dot -Tsvg {written} -o {written[:-4]}.svg` after you {gk.viz.install_hint()}")
+    else:
+        print(f"\nWrote the graph picture to {written}")
 
     print("\nThe graph is one-shot: its saved values were freed by backward().")
     try:

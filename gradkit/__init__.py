@@ -34,6 +34,7 @@ from .tensor import (Tensor, DType, GradkitError, float16, float32, float64, int
 from .tensor import bool_ as bool  # noqa: E402,A001  (gk.bool, as torch.bool)
 from .device import device, Device  # noqa: E402
 from . import cuda  # noqa: E402
+from . import viz  # noqa: E402  (graph pictures: gk.viz.to_dot, gk.viz.render)
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: E402
                        grad, detect_anomaly)
 from .reliability import no_host_sync, HostSyncError  # noqa: E402
@@ -48,6 +49,13 @@ from .ops.functional import (  # noqa: E402
     isfinite, sum, mean, amax, amin, max, min, argmax, argmin, all, any, reshape, view,
     flatten, unsqueeze, squeeze, permute, transpose, swapaxes, t, expand, broadcast_to,
     matmul, mm, bmm, cat, concat, concatenate, stack, clone, detach, masked_fill)
+from .ops.more import (  # noqa: E402
+    log1p, expm1, rsqrt, reciprocal, square, tan, erf, gelu, silu, softplus, prod, var, std,
+    logsumexp, norm, cumsum, softmax, log_softmax, flip, repeat, split, chunk, gather,
+    index_add, einsum)
+from . import func  # noqa: E402  (vjp, jvp, jacobian, hessian, hvp)
+from . import nn, optim  # noqa: E402  (layers, losses, init; SGD/Adam/AdamW)
+from .serialization import save, load  # noqa: E402  (state dicts as .npz, no pickle)
 
 long = int64
 half = float16

@@ -79,7 +79,12 @@ def _convert(data, B, dtype, copy):
         try:
             arr = B.asarray(data, dtype) if not copy else B.copy(B.asarray(data, dtype))
         except Exception:
-            arr = B.from_host(data, dtype)
+            try:
+                arr = B.from_host(data, dtype)
+            except Exception as e:
+                raise TypeError(f"gradkit.tensor: can't make a tensor on {B.device_str} from "
+                                f"{type(data).__name__} of dtype {data.dtype}: "
+                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         return arr
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
         data = _tolist(data)
@@ -138,6 +143,11 @@ def from_numpy(a):
 
 def from_dlpack(x):
     """Zero-copy import from any DLPack producer (torch, jax, cupy, numpy)."""
+    if isinstance(x, Tensor):
+        return x.detach()
+    if not hasattr(x, "__dlpack_device__"):
+        raise TypeError(f"gradkit.from_dlpack: expected an object with __dlpack__ (a tensor or "
+                        f"array of torch, jax, cupy, numpy...), got {type(x).__name__}")
     dev_type, dev_id = x.__dlpack_device__()
     dev_type = int(dev_type)
     if dev_type == 1:       # kDLCPU
@@ -145,7 +155,7 @@ def from_dlpack(x):
     elif dev_type == 2:     # kDLCUDA
         B = _backend(f"cuda:{dev_id}")
     else:
-        raise RuntimeError(f"gradkit.from_dlpack: unsupported DLPack device type {dev_type}; "
+        raise GradkitError(f"gradkit.from_dlpack: unsupported DLPack device type {dev_type}; "
                            "gradkit takes CPU and CUDA arrays")
     return const(B, B.xp.from_dlpack(x))
 
@@ -159,7 +169,7 @@ def _size(name, size):
         raise TypeError(f"gradkit.{name}: size must be ints, got {size!r}") from None
     for s in size:
         if s < 0:
-            raise RuntimeError(f"gradkit.{name}: negative dimension {s} in size {size}")
+            raise GradkitError(f"gradkit.{name}: negative dimension {s} in size {size}")
     return size
 
 
@@ -167,10 +177,34 @@ def _float_dtype(B, dtype):
     return _bdtype(B, dtype) if dtype is not None else B.dtypes[_default[0].name]
 
 
+def _number(name, what, v, integer=False):
+    """A Python number argument (or a one-element tensor / NumPy scalar)."""
+    if isinstance(v, Tensor) and v.numel() == 1:
+        v = v.item()
+    elif not isinstance(v, (int, float)) and hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0:
+        v = v.item()  # a NumPy scalar
+    if integer:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"gradkit.{name}: {what} must be an int, got {type(v).__name__}")
+    elif not isinstance(v, (int, float)):
+        raise TypeError(f"gradkit.{name}: {what} must be a number, got {type(v).__name__}")
+    return v
+
+
+def _alloc(name, fn, *args):
+    """Run a backend allocation; a size the backend can't allocate is a gradkit error."""
+    try:
+        return fn(*args)
+    except (ValueError, MemoryError, OverflowError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise GradkitError(f"gradkit.{name}: can't allocate the requested tensor ({msg}); "
+                           f"arguments: {[a for a in args[:-1] if not hasattr(a, 'xp')]}") from None
+
+
 def _make(name, size, dtype, device, requires_grad, fn):
     size = _size(name, size)
     B = _backend(device)
-    return _finish(const(B, fn(B, size, _float_dtype(B, dtype))), requires_grad)
+    return _finish(const(B, _alloc(name, fn, B, size, _float_dtype(B, dtype))), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
@@ -200,8 +234,9 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
               if isinstance(fill_value, int) else B.dtypes[_default[0].name])
     else:
         dt = _bdtype(B, dtype)
-    size = _size("full", (size,) if isinstance(size, int) else tuple(size))
-    return _finish(const(B, B.full(size, fill_value, dt)), requires_grad)
+    size = _size("full", tuple(size) if isinstance(size, (tuple, list)) else (size,))
+    fill_value = _number("full", "fill_value", fill_value)
+    return _finish(const(B, _alloc("full", B.full, size, fill_value, dt)), requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None):
@@ -209,14 +244,19 @@ def randint(low, high=None, size=None, *, dtype=None, device=None):
         low, high = 0, low
     if size is None:
         raise TypeError("gradkit.randint: size is required")
+    low, high = _number("randint", "low", low, True), _number("randint", "high", high, True)
+    if low >= high:
+        raise ValueError(f"gradkit.randint: low ({low}) must be less than high ({high})")
     B = _backend(device)
     dt = _bdtype(B, dtype) if dtype is not None else B.dtypes["int64"]
-    return const(B, B.randint(low, high, _size("randint", (size,)), dt))
+    return const(B, _alloc("randint", B.randint, low, high, _size("randint", (size,)), dt))
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     if end is None:
         start, end = 0, start
+    start, end, step = (_number("arange", w, v) for w, v in (("start", start), ("end", end),
+                                                             ("step", step)))
     B = _backend(device)
     if dtype is None:
         isf = any(isinstance(v, float) for v in (start, end, step))
@@ -224,21 +264,32 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     else:
         dt = _bdtype(B, dtype)
     if step == 0:
-        raise RuntimeError("gradkit.arange: step must be nonzero")
-    return _finish(const(B, B.arange(start, end, step, dt)), requires_grad)
+        raise GradkitError("gradkit.arange: step must be nonzero")
+    return _finish(const(B, _alloc("arange", B.arange, start, end, step, dt)), requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    start, end = _number("linspace", "start", start), _number("linspace", "end", end)
+    steps = _number("linspace", "steps", steps, True)
+    if steps < 0:
+        raise ValueError(f"gradkit.linspace: number of steps must be non-negative, got {steps}")
     B = _backend(device)
-    return _finish(const(B, B.linspace(start, end, steps, _float_dtype(B, dtype))), requires_grad)
+    return _finish(const(B, _alloc("linspace", B.linspace, start, end, steps,
+                                   _float_dtype(B, dtype))), requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    n = _number("eye", "n", n, True)
+    m = n if m is None else _number("eye", "m", m, True)
+    if n < 0 or m < 0:
+        raise ValueError(f"gradkit.eye: n and m must be non-negative, got {n}, {m}")
     B = _backend(device)
-    return _finish(const(B, B.eye(n, n if m is None else m, _float_dtype(B, dtype))), requires_grad)
+    return _finish(const(B, _alloc("eye", B.eye, n, m, _float_dtype(B, dtype))), requires_grad)
 
 
 def _like(x, dtype, device):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"gradkit: the *_like functions take a Tensor, got {type(x).__name__}")
     return (x.dtype if dtype is None else dtype), (x.device if device is None else device)
 
 

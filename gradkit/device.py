@@ -2,6 +2,7 @@
 ``"fake"`` accelerator. The device belongs to the data: each Tensor holds its
 backend, and ``Device`` is the user-facing name for it."""
 from . import backends as _B
+from .tensor import GradkitError
 
 
 class Device:
@@ -52,7 +53,7 @@ def device(spec):
             raise TypeError(f"gradkit: a device must be a string like 'cpu' or 'cuda:0', got {spec!r}")
     type_, _, idx = spec.partition(":")
     if type_ not in _KNOWN or (idx and not idx.isdigit()) or (type_ == "cpu" and idx not in ("", "0")):
-        raise RuntimeError(f"gradkit: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+        raise GradkitError(f"gradkit: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
     if type_ == "cuda":
         d = Device("cuda", int(idx) if idx else 0)
     else:

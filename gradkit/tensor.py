@@ -161,7 +161,11 @@ class Tensor:
         s = tuple(self.data.shape)
         if dim is None:
             return s
-        return s[_F.norm_dim("size", dim, len(s))]
+        d = _F.norm_dim("size", dim, len(s))
+        if not s:
+            raise IndexError(f"gradkit.size: dimension specified as {dim} but the tensor has "
+                             "no dimensions")
+        return s[d]
 
     def numel(self):
         n = 1
@@ -171,12 +175,12 @@ class Tensor:
 
     def __len__(self):
         if self.data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise TypeError("gradkit: len() of a 0-d tensor")
         return self.data.shape[0]
 
     def __iter__(self):
         if self.data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise TypeError("gradkit: iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
 
     def __hash__(self):
@@ -194,12 +198,12 @@ class Tensor:
     def requires_grad_(self, requires_grad=True):
         if self.grad_fn is not None:
             if not requires_grad:
-                raise RuntimeError(
+                raise GradkitError(
                     "gradkit: you can only change requires_grad flags of leaf tensors; "
                     "use .detach() to get a tensor that does not require grad")
             return self
         if requires_grad and not self._B.is_floating(self.data.dtype):
-            raise RuntimeError(
+            raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() or .double() first")
         self._rg = bool(requires_grad)
@@ -212,7 +216,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         if value and self.grad_fn is None and not self._B.is_floating(self.data.dtype):
-            raise RuntimeError(
+            raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() first")
         self._rg = bool(value)
@@ -257,7 +261,7 @@ class Tensor:
         """``fn(grad) -> Tensor or None``; called with this tensor's gradient
         during backward. Returns a handle with ``.remove()``."""
         if not self.requires_grad:
-            raise RuntimeError("gradkit: cannot register a hook on a tensor that "
+            raise GradkitError("gradkit: cannot register a hook on a tensor that "
                                "doesn't require gradient")
         if self.grad_fn is None:
             if self._hooks is None:
@@ -281,7 +285,7 @@ class Tensor:
                     "gradkit: can't convert a cuda tensor to numpy; call .cpu() first "
                     "to copy it to host memory (e.g. t.cpu().numpy())")
         if self.requires_grad and not force:
-            raise RuntimeError("gradkit: can't call numpy() on a tensor that requires grad; "
+            raise GradkitError("gradkit: can't call numpy() on a tensor that requires grad; "
                                "use t.detach().numpy()")
         return self._B.to_host(self.data)
 
@@ -295,7 +299,7 @@ class Tensor:
 
     def item(self):
         if self.numel() != 1:
-            raise RuntimeError(f"gradkit: a Tensor with {self.numel()} elements cannot be "
+            raise GradkitError(f"gradkit: a Tensor with {self.numel()} elements cannot be "
                                "converted to a Python scalar")
         _host_check(self, "item()")
         return self._B.item(self.data)
@@ -322,7 +326,7 @@ class Tensor:
     def __bool__(self):
         _host_check(self, "bool() (e.g. `if tensor:`)")
         if self.numel() != 1:
-            raise RuntimeError(
+            raise GradkitError(
                 f"gradkit: the truth value of a tensor with {self.numel()} elements is "
                 "ambiguous; use .any() or .all()")
         return bool(self.item())
@@ -376,6 +380,8 @@ class Tensor:
         return _F.astype(self, bool_)
 
     def type_as(self, other):
+        if not isinstance(other, Tensor):
+            raise TypeError(f"gradkit.type_as: expected a Tensor, got {type(other).__name__}")
         return _F.astype(self, other.dtype)
 
     def clone(self):
@@ -449,13 +455,20 @@ class Tensor:
         return _F.ge(self, o)
 
     def __invert__(self):
-        return _F.logical_not(self)
+        # torch: logical not for bool, bitwise not (two's complement: -x - 1) for integers
+        B = self._B
+        if self.data.dtype == B.bool_dtype:
+            return _F.logical_not(self)
+        if B.is_floating(self.data.dtype):
+            raise TypeError(f"gradkit: ~ (bitwise_not) is only defined for bool and integer "
+                            f"tensors, got {self.dtype_name}")
+        return _F.sub(_F.neg(self), 1)
 
-    def __and__(self, o):
-        return _F.logical_and(self, o)
+    def __and__(self, o):  # as torch: logical on bools, bitwise on integers
+        return (_F.logical_and if _bools(self, o) else _F.bitwise_and)(self, o)
 
     def __or__(self, o):
-        return _F.logical_or(self, o)
+        return (_F.logical_or if _bools(self, o) else _F.bitwise_or)(self, o)
 
     def __getitem__(self, idx):
         return _F.getitem(self, idx)
@@ -626,6 +639,83 @@ class Tensor:
 
     def masked_fill(self, *args, **kwargs):
         return _F.masked_fill(self, *args, **kwargs)
+
+    def log1p(self):
+        return _F.log1p(self)
+
+    def expm1(self):
+        return _F.expm1(self)
+
+    def rsqrt(self):
+        return _F.rsqrt(self)
+
+    def reciprocal(self):
+        return _F.reciprocal(self)
+
+    def square(self):
+        return _F.square(self)
+
+    def tan(self):
+        return _F.tan(self)
+
+    def erf(self):
+        return _F.erf(self)
+
+    def gelu(self, *args, **kwargs):
+        return _F.gelu(self, *args, **kwargs)
+
+    def silu(self):
+        return _F.silu(self)
+
+    def softplus(self, *args, **kwargs):
+        return _F.softplus(self, *args, **kwargs)
+
+    def prod(self, *args, **kwargs):
+        return _F.prod(self, *args, **kwargs)
+
+    def var(self, *args, **kwargs):
+        return _F.var(self, *args, **kwargs)
+
+    def std(self, *args, **kwargs):
+        return _F.std(self, *args, **kwargs)
+
+    def logsumexp(self, *args, **kwargs):
+        return _F.logsumexp(self, *args, **kwargs)
+
+    def norm(self, *args, **kwargs):
+        return _F.norm(self, *args, **kwargs)
+
+    def cumsum(self, *args, **kwargs):
+        return _F.cumsum(self, *args, **kwargs)
+
+    def softmax(self, *args, **kwargs):
+        return _F.softmax(self, *args, **kwargs)
+
+    def log_softmax(self, *args, **kwargs):
+        return _F.log_softmax(self, *args, **kwargs)
+
+    def flip(self, *args, **kwargs):
+        return _F.flip(self, *args, **kwargs)
+
+    def repeat(self, *args, **kwargs):
+        return _F.repeat(self, *args, **kwargs)
+
+    def split(self, *args, **kwargs):
+        return _F.split(self, *args, **kwargs)
+
+    def chunk(self, *args, **kwargs):
+        return _F.chunk(self, *args, **kwargs)
+
+    def gather(self, *args, **kwargs):
+        return _F.gather(self, *args, **kwargs)
+
+    def index_add(self, *args, **kwargs):
+        return _F.index_add(self, *args, **kwargs)
+
+
+def _bools(a, b):
+    return a.data.dtype == a._B.bool_dtype and (
+        b.__class__ is bool or (b.__class__ is Tensor and b.data.dtype == b._B.bool_dtype))
 
 
 def _host_check(t, what):

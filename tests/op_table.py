@@ -1,6 +1,7 @@
 """The one op table (STYLE.md principle 10). Each record: a gradkit function, a
 NumPy reference, how to draw its inputs, and whether it is smooth enough for a
 second-derivative check. test_ops.py runs every record on every device."""
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -36,6 +37,13 @@ def draw(rng, shape, domain):
     if domain == "distinct":
         # values far apart: max/min/sort-like ops have no ties
         return rng.permutation(np.prod(shape, dtype=int)).reshape(shape) * 0.37 + 0.1
+    if domain == "zeros":
+        # exact zeros along the last dim: row i has i % (n + 1) of them (prod's
+        # gradient with 0, 1, 2, ... zeros in a reduced slice)
+        rows = x.reshape(-1, shape[-1])
+        for i, r in enumerate(rows):
+            r[:i % (shape[-1] + 1)] = 0.0
+        return rows.reshape(shape)
     return x
 
 
@@ -144,7 +152,169 @@ OPS = [
        lambda a: _sm(a, 1), [(3, 4)], ["distinct"]),
     Op("chain", lambda a: ((a * 0.5 + 0.1).tanh().exp() * a).sin().sum(0),
        lambda a: np.sin(np.exp(np.tanh(a * 0.5 + 0.1)) * a).sum(0), [(3, 4)]),
+    # ---------------------------------------------- the rest of API.md (issue 3)
+    # elementwise
+    Op("log1p", gk.log1p, np.log1p, [(3, 4)], ["pos"]),
+    Op("expm1", lambda a: a.expm1(), np.expm1, [(3, 4)]),
+    Op("rsqrt", gk.rsqrt, lambda a: 1 / np.sqrt(a), [(3, 4)], ["pos"]),
+    Op("reciprocal", lambda a: a.reciprocal(), np.reciprocal, [(3, 4)], ["nonzero"]),
+    Op("square", gk.square, np.square, [(3, 4)]),
+    Op("tan", lambda a: a.tan(), np.tan, [(3, 4)], ["unit"]),
+    Op("erf", gk.erf, lambda a: _np_erf(a), [(3, 4)]),
+    Op("erf_tails", lambda a: (a * 3.0).erf(), lambda a: _np_erf(a * 3.0), [(4, 4)]),
+    Op("gelu", gk.gelu, lambda a: 0.5 * a * (1 + _np_erf(a / np.sqrt(2))), [(3, 4)]),
+    Op("gelu_tanh", lambda a: a.gelu(approximate="tanh"),
+       lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3))),
+       [(3, 4)]),
+    Op("silu", gk.silu, lambda a: a / (1 + np.exp(-a)), [(3, 4)]),
+    Op("softplus", gk.softplus, lambda a: np.log1p(np.exp(a)), [(3, 4)]),
+    Op("softplus_beta_threshold", lambda a: (a * 4).softplus(beta=2, threshold=3),
+       lambda a: np.where(8 * a > 3, 4 * a, np.log1p(np.exp(8 * a)) / 2), [(3, 4)], ["distinct"]),
+    Op("sign", gk.sign, np.sign, [(3, 4)], ["nonzero"], smooth=False),
+    # reductions
+    Op("prod_all", lambda a: a.prod(), lambda a: np.array(a.prod()), [(2, 3)]),
+    Op("prod_dim", lambda a: a.prod(1), lambda a: a.prod(1), [(3, 4)]),
+    Op("prod_dim_keep", lambda a: gk.prod(a, -1, keepdim=True), lambda a: a.prod(-1, keepdims=True),
+       [(2, 3, 2)]),
+    Op("prod_zeros", lambda a: a.prod(1), lambda a: a.prod(1), [(5, 4)], ["zeros"]),
+    Op("prod_zeros_all", lambda a: a.prod(), lambda a: np.array(a.prod()), [(1, 3)], ["zeros"]),
+    Op("var", lambda a: a.var(), lambda a: np.array(a.var(ddof=1)), [(3, 4)]),
+    Op("var_dim_keep", lambda a: a.var(1, keepdim=True), lambda a: a.var(1, ddof=1, keepdims=True),
+       [(3, 4)]),
+    Op("var_correction0", lambda a: gk.var(a, (0, 2), correction=0), lambda a: a.var((0, 2)),
+       [(2, 3, 2)]),
+    Op("std", lambda a: a.std(0), lambda a: a.std(0, ddof=1), [(3, 4)]),
+    Op("std_unbiased_false", lambda a: gk.std(a, 1, False), lambda a: a.std(1), [(3, 4)]),
+    Op("logsumexp", lambda a: a.logsumexp(1), lambda a: np.log(np.exp(a).sum(1)), [(3, 4)]),
+    Op("logsumexp_dims_keep", lambda a: gk.logsumexp(a, (0, 2), keepdim=True),
+       lambda a: np.log(np.exp(a).sum((0, 2), keepdims=True)), [(2, 3, 2)]),
+    Op("norm", lambda a: a.norm(), lambda a: np.array(np.sqrt((a * a).sum())), [(3, 4)]),
+    Op("norm_p2_dim", lambda a: gk.norm(a, 2, 1), lambda a: np.sqrt((a * a).sum(1)), [(3, 4)]),
+    Op("norm_fro_dims", lambda a: gk.norm(a, "fro", (1, 2), keepdim=True),
+       lambda a: np.sqrt((a * a).sum((1, 2), keepdims=True)), [(2, 3, 2)]),
+    Op("norm_p1", lambda a: a.norm(1, 0), lambda a: np.abs(a).sum(0), [(3, 4)], ["nonzero"],
+       smooth=False),
+    Op("norm_p3", lambda a: gk.norm(a, 3, -1), lambda a: (np.abs(a) ** 3).sum(-1) ** (1 / 3),
+       [(3, 4)], ["nonzero"]),
+    Op("norm_inf", lambda a: gk.norm(a, float("inf"), 1), lambda a: np.abs(a).max(1), [(3, 4)],
+       ["distinct"], smooth=False),
+    Op("norm_neg_inf", lambda a: gk.norm(a, -float("inf")), lambda a: np.array(np.abs(a).min()),
+       [(3, 4)], ["distinct"], smooth=False),
+    Op("norm_p0", lambda a: gk.norm(a, 0, 1), lambda a: (a != 0).sum(1).astype(a.dtype), [(3, 4)],
+       ["nonzero"], smooth=False),
+    Op("cumsum", lambda a: a.cumsum(1), lambda a: a.cumsum(1), [(3, 4)]),
+    Op("cumsum_neg", lambda a: gk.cumsum(a, -3), lambda a: a.cumsum(-3), [(3, 2, 2)]),
+    Op("argmax", lambda a: a.argmax(1), lambda a: a.argmax(1), [(3, 4)], ["distinct"],
+       tags=("nograd",)),
+    Op("argmax_keep", lambda a: gk.argmax(a, -1, keepdim=True),
+       lambda a: a.argmax(-1, keepdims=True), [(2, 3, 4)], ["distinct"], tags=("nograd",)),
+    Op("argmin_all", lambda a: gk.argmin(a), lambda a: np.array(a.argmin()), [(3, 4)],
+       ["distinct"], tags=("nograd",)),
+    Op("all", lambda a: (a > 0).all(1), lambda a: (a > 0).all(1), [(3, 4)], ["nonzero"],
+       tags=("nograd",)),
+    Op("any_float", lambda a: gk.any(a - a, 0), lambda a: (a - a).any(0), [(3, 4)],
+       tags=("nograd",)),
+    Op("all_dims", lambda a: gk.all(a > -1, (0, 1)), lambda a: np.array((a > -1).all()),
+       [(3, 4)], ["nonzero"], tags=("nograd",)),
+    Op("lt", lambda a, b: a < b, np.less, [(3, 4), (4,)], ["distinct", "nonzero"],
+       tags=("nograd",)),
+    Op("eq_scalar", lambda a: a == 1.2, lambda a: a == 1.2, [(3, 4)], tags=("nograd",)),
+    # softmax family
+    Op("softmax", lambda a: gk.softmax(a, 1), lambda a: _sm(a, 1), [(3, 4)]),
+    Op("softmax_method_dim0", lambda a: a.softmax(0), lambda a: _sm(a, 0), [(3, 4)]),
+    Op("log_softmax", lambda a: gk.log_softmax(a, -1), lambda a: _lsm(a, -1), [(2, 3, 4)]),
+    Op("softmax_1e4", lambda a: gk.softmax(a * 1e4, 1), lambda a: _sm(a * 1e4, 1), [(3, 4)],
+       ["distinct"]),
+    Op("log_softmax_1e4", lambda a: (a * -1e4).log_softmax(1), lambda a: _lsm(a * -1e4, 1),
+       [(3, 4)], ["distinct"]),
+    # shape and indexing
+    Op("chunk", lambda a: _wcat(gk.chunk(a, 3, 1), 1), lambda a: _np_wcat(np.split(a, [2, 4], 1), 1),
+       [(2, 5)]),
+    Op("chunk_one_used", lambda a: a.chunk(2)[1] * 2.0, lambda a: a[2:] * 2.0, [(4, 3)]),
+    Op("split", lambda a: _wcat(a.split(2, -1), -1), lambda a: _np_wcat(np.split(a, [2, 4], -1), -1),
+       [(3, 5)]),
+    Op("split_sizes", lambda a: _wcat(gk.split(a, [1, 3, 0], 0), 0),
+       lambda a: _np_wcat(np.split(a, [1, 4], 0), 0), [(4, 2)]),
+    Op("flip", lambda a: a.flip(0), lambda a: np.flip(a, 0), [(3, 4)]),
+    Op("flip_dims", lambda a: gk.flip(a, (0, -1)), lambda a: np.flip(a, (0, -1)), [(2, 3, 4)]),
+    Op("repeat", lambda a: a.repeat(2, 3), lambda a: np.tile(a, (2, 3)), [(2, 3)]),
+    Op("repeat_new_dims", lambda a: gk.repeat(a, (2, 1, 2)), lambda a: np.tile(a, (2, 1, 2)), [(3,)]),
+    Op("contiguous", lambda a: a.T.contiguous(), lambda a: a.T, [(2, 3)]),
+    Op("clone", lambda a: a.clone(), lambda a: a.copy(), [(2, 3)]),
+    Op("gather", lambda a, i: gk.gather(a, 1, i), lambda a, i: np.take_along_axis(a, i, 1),
+       [(3, 4), (3, 5)], ["any", ("int", 4)]),
+    Op("gather_dim0_smaller", lambda a, i: a.gather(0, i),
+       lambda a, i: np.take_along_axis(a[:, :2], i, 0), [(3, 4), (4, 2)], ["any", ("int", 3)]),
+    Op("index_add", lambda a, s: gk.index_add(a, 0, _idx(a, [0, 2, 2, 1]), s),
+       lambda a, s: _np_index_add(a, 0, [0, 2, 2, 1], s), [(3, 2), (4, 2)]),
+    Op("index_add_alpha_dim1", lambda a, s: a.index_add(1, _idx(a, [2, 2]), s, alpha=2.0),
+       lambda a, s: _np_index_add(a, 1, [2, 2], 2.0 * s), [(2, 3), (2, 2)]),
+    Op("einsum_matmul", lambda a, b: gk.einsum("ij,jk->ik", a, b), np.matmul, [(3, 4), (4, 2)]),
+    Op("einsum_batch", lambda a, b: gk.einsum("bij,bjk->bik", a, b), np.matmul,
+       [(2, 3, 4), (2, 4, 2)]),
+    Op("einsum_trace", lambda a: gk.einsum("ii", a), lambda a: np.array(np.trace(a)), [(3, 3)]),
+    Op("einsum_diag", lambda a: gk.einsum("ii->i", a), np.diag, [(3, 3)]),
+    Op("einsum_outer", lambda a, b: gk.einsum("i,j->ij", a, b), np.outer, [(3,), (2,)]),
+    Op("einsum_sum_permute", lambda a: gk.einsum("ijk->kj", a), lambda a: a.sum(0).T, [(2, 3, 4)]),
+    Op("einsum_implicit", lambda a, b: gk.einsum("jk,ij", a, b), lambda a, b: b @ a,
+       [(4, 2), (3, 4)]),
+    Op("einsum_ellipsis_broadcast", lambda a, b: gk.einsum("...ij,...jk->...ik", a, b),
+       np.matmul, [(2, 1, 3, 4), (3, 4, 2)]),
+    Op("einsum_three", lambda a, b, c: gk.einsum("ij,jk,kl->il", a, b, c),
+       lambda a, b, c: a @ b @ c, [(2, 3), (3, 4), (4, 2)]),
+    Op("einsum_bilinear", lambda a, b, c: gk.einsum("bn,anm,bm->ba", [a, b, c]),
+       lambda a, b, c: np.einsum("bn,anm,bm->ba", a, b, c), [(2, 3), (4, 3, 5), (2, 5)]),
+    Op("einsum_diag_batch", lambda a, b: gk.einsum("iij,Aj->Ai", a, b),
+       lambda a, b: np.einsum("iij,Aj->Ai", a, b), [(3, 3, 2), (2, 2)]),
+    # in place (on a non-leaf copy: the gradient flows through the rebased history)
+    Op("add_", lambda a, b: _ip(a, "add_", b), np.add, [(3, 4), (4,)]),
+    Op("sub_alpha", lambda a, b: _ip(a, "sub_", b, alpha=2.0), lambda a, b: a - 2 * b,
+       [(3, 4), (3, 4)]),
+    Op("mul_", lambda a, b: _ip(a, "mul_", b), np.multiply, [(3, 4), (3, 1)]),
+    Op("div_", lambda a, b: _ip(a, "div_", b), np.divide, [(3, 4), (4,)], ["any", "nonzero"]),
+    Op("zero_", lambda a: _ip(a, "zero_") + a, lambda a: a + 0.0, [(3,)]),
+    Op("fill_", lambda a: _ip(a, "fill_", 2.5) * a, lambda a: 2.5 * a, [(3,)]),
+    Op("copy_", lambda a, b: _ip(a, "copy_", b) * a, lambda a, b: np.broadcast_to(b, a.shape) * a,
+       [(3, 4), (4,)]),
+    Op("clamp_", lambda a: _ip(a, "clamp_", -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), [(4, 4)],
+       ["distinct"]),
 ]
+
+
+def _np_erf(a):
+    return np.vectorize(math.erf, otypes=[a.dtype])(a)
+
+
+def _lsm(x, d):
+    z = x - x.max(axis=d, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=d, keepdims=True))
+
+
+def _wcat(parts, dim):
+    """Pieces of a multi-output op, each weighted differently, joined again."""
+    return gk.cat([p * float(i + 1) for i, p in enumerate(parts)], dim)
+
+
+def _np_wcat(parts, dim):
+    return np.concatenate([p * float(i + 1) for i, p in enumerate(parts)], dim)
+
+
+def _idx(a, values):
+    return gk.tensor(np.array(values), device=a.device)
+
+
+def _np_index_add(a, dim, index, s):
+    out = a.copy()
+    for k, i in enumerate(index):
+        sl = (slice(None),) * dim + (i,)
+        out[sl] += s[(slice(None),) * dim + (k,)]
+    return out
+
+
+def _ip(a, name, *args, **kwargs):
+    c = a * 1.0
+    getattr(c, name)(*args, **kwargs)
+    return c
 
 
 def _setitem(a, b):

@@ -68,13 +68,16 @@ class CoreMLP:
         n = x.shape[0]
         return -logp[gk.arange(n, device=self.device), y].mean()
 
-    def step(self, x, y):
-        loss = self.loss(x, y)
-        loss.backward()
+    def update(self):
         with gk.no_grad():
             for p in self.params:
                 p.sub_(p.grad * self.lr)
                 p.grad = None
+
+    def step(self, x, y):
+        loss = self.loss(x, y)
+        loss.backward()
+        self.update()
         return loss.detach()
 
     def state(self):
@@ -82,6 +85,7 @@ class CoreMLP:
 
 
 class NnMLP:
+    # the same step as CoreMLP: loss(x, y); loss.backward(); update()
     def __init__(self, seed, device="cpu", lr=0.1):
         nn = _nn
         self.model = nn.Sequential(nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(),
@@ -98,11 +102,20 @@ class NnMLP:
     def params(self):
         return list(self.model.parameters())
 
-    def step(self, x, y):
-        self.opt.zero_grad()
-        loss = _nn.functional.cross_entropy(self.model(x), y)
-        loss.backward()
+    def forward(self, x):
+        return self.model(x)
+
+    def loss(self, x, y):
+        return _nn.functional.cross_entropy(self.model(x), y)
+
+    def update(self):
         self.opt.step()
+        self.opt.zero_grad()
+
+    def step(self, x, y):
+        loss = self.loss(x, y)
+        loss.backward()
+        self.update()
         return loss.detach()
 
     def state(self):

@@ -12,6 +12,9 @@ from helpers import to_np, make
 from op_table import OPS, draw
 
 IDS = [op.name for op in OPS]
+# ops with no gradient at all (integer/bool results: argmax, comparisons, all/any)
+GRAD_OPS = [op for op in OPS if "nograd" not in op.tags]
+GRAD_IDS = [op.name for op in GRAD_OPS]
 
 
 def _inputs(op, rng, device, dtype):
@@ -41,19 +44,20 @@ def test_forward(op, device, rng, dtype):
     assert out.device == device
 
 
-@pytest.mark.parametrize("op", OPS, ids=IDS)
+@pytest.mark.parametrize("op", GRAD_OPS, ids=GRAD_IDS)
 def test_vjp(op, device, rng):
     _, tensors = _inputs(op, rng, device, np.float64)
     assert gradcheck(op.fn, tensors, eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-@pytest.mark.parametrize("op", [o for o in OPS if o.smooth], ids=[o.name for o in OPS if o.smooth])
+@pytest.mark.parametrize("op", [o for o in GRAD_OPS if o.smooth],
+                         ids=[o.name for o in GRAD_OPS if o.smooth])
 def test_double_backward(op, device, rng):
     _, tensors = _inputs(op, rng, device, np.float64)
     assert gradgradcheck(op.fn, tensors, eps=1e-6, atol=1e-5, rtol=1e-3)
 
 
-@pytest.mark.parametrize("op", OPS, ids=IDS)
+@pytest.mark.parametrize("op", GRAD_OPS, ids=GRAD_IDS)
 def test_grad_lands_on_device_in_dtype(op, device, rng):
     _, tensors = _inputs(op, rng, device, np.float32)
     out = op.fn(*tensors)
@@ -104,6 +108,54 @@ def test_reductions_dims(shape, data, device):
     np.testing.assert_array_equal(to_np(i), a.argmax(dim) if not keepdim else
                                   np.expand_dims(a.argmax(dim), dim))
     assert i.dtype == gk.int64 and not i.requires_grad
+
+
+def _np_lse(x, d, keepdims):
+    m = x.max(axis=d, keepdims=True)
+    out = np.log(np.exp(x - m).sum(axis=d, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=d)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), data=st.data())
+def test_more_reductions_dims(shape, data, device):
+    """prod var std logsumexp norm (with dim and keepdim; var/std also with a
+    tuple of dims and a correction), cumsum, softmax, log_softmax, argmax,
+    argmin, all, any on hypothesis-drawn shapes, against NumPy; gradcheck for
+    the differentiable ones."""
+    nd = len(shape)
+    dim = data.draw(st.integers(-nd, nd - 1))
+    dims = tuple(sorted(set(data.draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd)))))
+    keepdim = data.draw(st.booleans())
+    corr = data.draw(st.integers(0, 1))
+    rng = np.random.default_rng(len(shape) * 7 + dim)
+    a = rng.permutation(int(np.prod(shape))).reshape(shape) * 0.25 + 0.1
+    a = a * rng.choice([-1.0, 1.0], size=shape)
+    n = int(np.prod([shape[d] for d in dims]))
+    t = make(a, device, True)
+    cases = [
+        (lambda x: x.prod(dim, keepdim), lambda x: x.prod(dim, keepdims=keepdim)),
+        (lambda x: x.logsumexp(dim, keepdim), lambda x: _np_lse(x, dim, keepdim)),
+        (lambda x: x.norm(2, dim, keepdim), lambda x: np.sqrt((x * x).sum(dim, keepdims=keepdim))),
+        (lambda x: x.cumsum(dim), lambda x: x.cumsum(dim)),
+        (lambda x: x.softmax(dim), lambda x: np.exp(x - _np_lse(x, dim, True))),
+        (lambda x: x.log_softmax(dim), lambda x: x - _np_lse(x, dim, True)),
+    ]
+    if n > 1:   # (a single element has no spread: var 0, std's gradient inf)
+        cases += [(lambda x: x.var(dims, keepdim=keepdim, correction=corr),
+                   lambda x: x.var(dims, ddof=corr, keepdims=keepdim)),
+                  (lambda x: gk.std(x, dims, keepdim=keepdim, correction=corr),
+                   lambda x: x.std(dims, ddof=corr, keepdims=keepdim))]
+    for f, r in cases:
+        np.testing.assert_allclose(to_np(f(t)), r(a), rtol=1e-10, atol=1e-12)
+        assert gradcheck(f, (t,))
+    for f, r in ((lambda x: x.argmax(dim, keepdim), lambda x: x.argmax(dim, keepdims=keepdim)),
+                 (lambda x: x.argmin(dim, keepdim), lambda x: x.argmin(dim, keepdims=keepdim)),
+                 (lambda x: (x > 0).all(dim, keepdim), lambda x: (x > 0).all(dim, keepdims=keepdim)),
+                 (lambda x: (x > 0).any(dim, keepdim), lambda x: (x > 0).any(dim, keepdims=keepdim))):
+        out = f(t)
+        np.testing.assert_array_equal(to_np(out), r(a))
+        assert not out.requires_grad
 
 
 def test_comparisons(device):

@@ -4,7 +4,9 @@ from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled, AnomalyError
 from .graph import Node
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
+from .function import Function, FunctionCtx, once_differentiable
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
-           "AnomalyError", "Node", "gradcheck", "gradgradcheck", "GradcheckError"]
+           "AnomalyError", "Node", "gradcheck", "gradgradcheck", "GradcheckError",
+           "Function", "FunctionCtx", "once_differentiable"]

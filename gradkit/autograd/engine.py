@@ -9,6 +9,7 @@ No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
 from sys import getrefcount as _refcount
+from weakref import ref as _WeakRef
 
 from .graph import Node, FREED, mode
 from ..tensor import Tensor, GradkitError
@@ -31,17 +32,17 @@ def _seed(root, grad, i):
     B = root._B
     if grad is None:
         if root.numel() != 1:
-            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            raise GradkitError("gradkit.backward: grad can be implicitly created only for scalar outputs")
         return B.ones(root.data.shape, root.data.dtype)
     if grad.__class__ is not Tensor:
         from ..creation import as_tensor
         grad = as_tensor(grad, device=root.device)
     if grad._B is not B:
-        raise RuntimeError(
+        raise GradkitError(
             f"gradkit.backward: the gradient for output {i} is on {grad._B.device_str} but the "
             f"output is on {B.device_str}; pass a gradient on the output's device")
     if tuple(grad.data.shape) != tuple(root.data.shape):
-        raise RuntimeError(
+        raise GradkitError(
             f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
             f"{tuple(grad.data.shape)} but the output has shape {tuple(root.data.shape)}")
     return grad
@@ -64,6 +65,8 @@ def _useful_nodes(root_nodes, leaf_targets, node_targets):
                     if e is None:
                         continue
                     t = e[0]
+                    if t.__class__ is _WeakRef:   # see _weaken_leaf_edges
+                        t = t()
                     if t.__class__ is Tensor:
                         if id(t) in leaf_targets:
                             expand.add(n)
@@ -118,7 +121,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
 
     for i, (root, g) in enumerate(zip(roots, grads)):
         if not root.requires_grad:
-            raise RuntimeError(
+            raise GradkitError(
                 f"gradkit.backward: element {i} of tensors does not require grad and does not "
                 "have a grad_fn; set requires_grad=True on the leaves you differentiate with "
                 "respect to (and make sure the op ran outside gk.no_grad())")
@@ -151,10 +154,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise RuntimeError(_FREED_MSG + f" (op: {node.p.name})")
+            raise GradkitError(_FREED_MSG + f" (op: {node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
-                raise RuntimeError(
+                raise GradkitError(
                     f"gradkit: one of the variables needed for gradient computation has been "
                     f"modified by an inplace operation: the input or output of "
                     f"'{node.p.name}' (node #{node.seq}) is at version {vc[0]}; expected "
@@ -176,7 +179,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             raise
         except Exception as e:
             if node.site is not None:
-                raise RuntimeError(f"gradkit: error in the backward of '{node.p.name}' "
+                raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
         if not retain_graph:
@@ -197,6 +200,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             if target.__class__ is Tensor:
                 if leaf_targets is None or id(target) in leaf_targets:
                     _add_leaf(leaf_buf, target, gi, F)
+            elif target.__class__ is _WeakRef:   # a leaf edge made weak by _weaken_leaf_edges
+                target = target()
+                if target is not None and (leaf_targets is None or id(target) in leaf_targets):
+                    _add_leaf(leaf_buf, target, gi, F)
             elif expand is None or target in expand or (target, oi) in node_targets:
                 if target.nout == 1:  # inlined _add_node: the common case
                     old = buf.get(target)
@@ -210,6 +217,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
 
     out = gi = g = None  # drop loop references: _accumulate counts them
     results = {}
+    graph_grads = []
     while leaf_buf:
         key, (leaf, g) = leaf_buf.popitem()
         B = leaf._B
@@ -217,8 +225,12 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             g = _run_leaf_hooks(leaf, g, B, create_graph)
         if accumulate:
             _accumulate(leaf, g, B, create_graph)
+            if create_graph and leaf.grad.grad_fn is not None:
+                graph_grads.append(leaf)
         else:
             results[key] = g
+    if graph_grads:
+        _weaken_leaf_edges(graph_grads)
     if inputs is not None:
         for t in inputs:
             k = id(t)
@@ -227,6 +239,38 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _weaken_leaf_edges(leaves):
+    """Break the cycle leaf -> leaf.grad -> grad_fn -> ... -> leaf that
+    ``backward(create_graph=True)`` makes: in the graph reachable from these
+    leaves' new gradients (which includes the forward nodes the gradient's
+    graph refers to), edges into these leaves become weak references. The
+    leaf then dies with its last user reference even with ``gc`` disabled,
+    and its gradient graph with it; while it lives, every backward
+    dereferences the edge and treats it as the leaf (a dead leaf's gradient
+    is unobservable and dropped). Only this path makes weak edges, so the
+    common backward pays one extra class check per node edge."""
+    ids = {id(t) for t in leaves}
+    stack = [t.grad.grad_fn for t in leaves]
+    seen = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        edges = n.edges
+        for k, e in enumerate(edges):
+            if e is None:
+                continue
+            t = e[0]
+            if t.__class__ is Node:
+                if t not in seen:
+                    stack.append(t)
+            elif t.__class__ is Tensor and id(t) in ids:
+                if edges.__class__ is not list:
+                    edges = n.edges = list(edges)
+                edges[k] = (_WeakRef(t),) + tuple(e[1:])
 
 
 def _add_node(buf, heap, node, oi, g, F):
@@ -286,7 +330,7 @@ def _call_hook(fn, g, B, create_graph):
     if r.__class__ is not Tensor:
         raise TypeError(f"gradkit: a hook must return a Tensor or None, got {type(r).__name__}")
     if tuple(r.data.shape) != tuple(gt.data.shape):
-        raise RuntimeError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
+        raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
                            f"{gt.shape}")
     return r if create_graph else r.data
 
@@ -324,6 +368,9 @@ def _saved_tensors(node):
             out.append(const(B, v))
         elif e[0].__class__ is Tensor:
             out.append(e[0] if e[0].data is v else _attached(B, v, e[0], 0, True))
+        elif e[0].__class__ is _WeakRef:
+            leaf = e[0]()
+            out.append(leaf if leaf is not None else const(B, v))
         else:
             out.append(_attached(B, v, e[0], e[1], False))
     if p.out:
@@ -345,12 +392,18 @@ def _attached(B, arr, target, oi, leaf):
 
 
 # ------------------------------------------------------------------ public
-def _as_list(x):
+def _as_list(x, what="backward"):
     if x is None:
         return None
     if isinstance(x, Tensor):
         return [x]
-    return list(x)
+    if not isinstance(x, (str, bytes, dict)):
+        try:
+            return list(x)  # a list, tuple or generator (model.parameters())
+        except TypeError:
+            pass
+    raise TypeError(f"gradkit.{what}: expected a Tensor or a sequence of Tensors, got "
+                    f"{type(x).__name__}")
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -358,14 +411,16 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     roots = _as_list(tensors)
     grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(roots)
     if len(grads) != len(roots):
-        raise RuntimeError(f"gradkit.backward: got {len(grads)} gradients for {len(roots)} outputs")
+        raise GradkitError(f"gradkit.backward: got {len(grads)} gradients for {len(roots)} outputs")
     inputs = _as_list(inputs)
     if inputs is not None:
         if not inputs:
-            raise RuntimeError("gradkit.backward: 'inputs' argument should not be empty")
+            raise GradkitError("gradkit.backward: 'inputs' argument should not be empty")
         for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"gradkit.backward: inputs must be Tensors, got {type(t).__name__}")
             if not t.requires_grad:
-                raise RuntimeError("gradkit.backward: one of the 'inputs' does not require grad")
+                raise GradkitError("gradkit.backward: one of the 'inputs' does not require grad")
     run_backward(roots, grads, retain_graph, create_graph, inputs, accumulate=True)
 
 
@@ -376,12 +431,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     ins = _as_list(inputs)
     gouts = _as_list(grad_outputs) if grad_outputs is not None else [None] * len(outs)
     if len(gouts) != len(outs):
-        raise RuntimeError(f"gradkit.grad: got {len(gouts)} grad_outputs for {len(outs)} outputs")
+        raise GradkitError(f"gradkit.grad: got {len(gouts)} grad_outputs for {len(outs)} outputs")
     for i, t in enumerate(ins):
         if not isinstance(t, Tensor):
             raise TypeError(f"gradkit.grad: inputs[{i}] is a {type(t).__name__}, not a Tensor")
         if not t.requires_grad:
-            raise RuntimeError(f"gradkit.grad: inputs[{i}] does not require grad")
+            raise GradkitError(f"gradkit.grad: inputs[{i}] does not require grad")
     res = run_backward(outs, gouts, retain_graph, create_graph, ins, accumulate=False)
     result = []
     for i, t in enumerate(ins):
@@ -392,7 +447,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 result.append(zeros_like(t))
                 continue
             if not allow_unused:
-                raise RuntimeError(
+                raise GradkitError(
                     f"gradkit.grad: inputs[{i}] was not used in the graph that produced the "
                     "outputs; pass allow_unused=True to get None for it")
             result.append(None)

@@ -7,6 +7,7 @@ order is a topological order, which the engine's heap relies on).
 """
 import itertools
 import threading
+import weakref
 
 
 class _Mode(threading.local):
@@ -61,5 +62,6 @@ class Node:
     # PyTorch-ish introspection
     @property
     def next_functions(self):
-        return tuple((None if e is None else e[0], 0 if e is None else e[1])
-                     for e in self.edges)
+        # a leaf edge may be a weakref (engine._weaken_leaf_edges): dereference it
+        return tuple((None if e is None else (e[0]() if e[0].__class__ is weakref.ref else e[0]),
+                      0 if e is None else e[1]) for e in self.edges)

@@ -53,6 +53,8 @@ def result_dtype_name(a, b):
     ka, kb = _KIND[a], _KIND[b]
     if ka != kb:
         return a if ka > kb else b
+    if ka == 1 and {a, b} == {"uint8", "int8"}:
+        return "int16"   # the smallest type that holds both
     return a if _RANK[a] >= _RANK[b] else b
 
 
@@ -61,7 +63,15 @@ def _promote_pair(name, a, b):
     Python scalar with a tensor of another category."""
     B = a._B if a.__class__ is Tensor else b._B
     if a.__class__ is Tensor and b.__class__ is Tensor:
-        target = result_dtype_name(a.dtype_name, b.dtype_name)
+        an, bn = a.dtype_name, b.dtype_name
+        za, zb = a.data.ndim == 0, b.data.ndim == 0
+        if za != zb:
+            # torch: a 0-d tensor is like a Python scalar; it decides the dtype
+            # only when its category (bool < int < float) is higher
+            dn, zn = (bn, an) if za else (an, bn)
+            target = zn if _KIND[zn] > _KIND[dn] else dn
+        else:
+            target = result_dtype_name(an, bn)
         if a.dtype_name != target:
             a = astype(a, target)
         if b.dtype_name != target:
@@ -96,6 +106,8 @@ def _binary(p, a, b):
             if b.__class__ is int and ad.dtype == B.bool_dtype:
                 a, b = _promote_pair(p.name, a, b)
                 ad = a.data
+            elif b.__class__ is bool and ad.dtype != B.bool_dtype:
+                b = int(b)   # the lowest category: the tensor's dtype wins (array API refuses bools)
             bd = b
         else:
             return _binary(p, a, _as_tensor_like(b, a, p.name))
@@ -107,6 +119,8 @@ def _binary(p, a, b):
                     a.__class__ is int and bd.dtype == B.bool_dtype):
                 a, b = _promote_pair(p.name, a, b)
                 bd = b.data
+            elif a.__class__ is bool and bd.dtype != B.bool_dtype:
+                a = int(a)
             ad = a
         else:
             return _binary(p, _as_tensor_like(a, b, p.name), b)
@@ -122,6 +136,11 @@ def _unary(p, x):
     return apply_unary(p, x)
 
 
+def _need_tensor(name, x):
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
+
+
 def _float_unary(p, x):
     """Unary ops defined on floats: integer inputs are promoted as torch does."""
     if x.__class__ is not Tensor:
@@ -135,7 +154,7 @@ def norm_dim(name, dim, ndim):
     if not isinstance(dim, int) or isinstance(dim, bool):
         try:
             dim = dim.__index__()
-        except AttributeError:
+        except (AttributeError, TypeError):
             raise TypeError(f"gradkit.{name}: dim must be an int, got {type(dim).__name__}") from None
     n = ndim if ndim > 0 else 1
     if dim < -n or dim >= n:
@@ -151,9 +170,10 @@ def norm_dims(name, dim, ndim):
     if isinstance(dim, (tuple, list)):
         dims = tuple(sorted({norm_dim(name, d, ndim) for d in dim}))
         if len(dims) != len(dim):
-            raise RuntimeError(f"gradkit.{name}: dim {tuple(dim)} appears more than once")
-        return dims
-    return (norm_dim(name, dim, ndim),)
+            raise GradkitError(f"gradkit.{name}: dim {tuple(dim)} appears more than once")
+        return dims if ndim else ()
+    d = norm_dim(name, dim, ndim)
+    return (d,) if ndim else ()  # a 0-d tensor: dim 0 / -1 is accepted, nothing to reduce
 
 
 # ======================================================== arithmetic prims
@@ -247,6 +267,10 @@ subtract = sub
 
 
 def pow(a, b):
+    if a.__class__ is Tensor and (b.__class__ is bool or b.__class__ is Tensor) \
+            and a.data.dtype == a._B.bool_dtype and (b.__class__ is bool or b.data.dtype == a._B.bool_dtype):
+        # torch keeps bool ** bool in bool (NumPy gives int8): a ** b == a or not b
+        return logical_or(a, logical_not(b) if b.__class__ is Tensor else (not b))
     return _binary(_pow_vjp, a, b)
 
 
@@ -392,9 +416,15 @@ def mask_mul(g, m):
     return apply(_mask_mul_vjp, g._B, (g, m), (g.data, m.data))
 
 
+@prim("sign")
+def _sign_vjp(F, n, g):
+    return (F.zeros_like(g),)
+
+
 def sign(x):
-    """Elementwise sign; its gradient is zero (no graph is recorded)."""
-    return _nondiff(x._B, x._B.sign(x.data))
+    """Elementwise sign. As torch, the result requires grad when x does and its
+    gradient is zero (zeros, not g * 0: an inf/NaN upstream stays out)."""
+    return _unary(_sign_vjp, x)
 
 
 # ===================================================== binary comparisons
@@ -458,11 +488,25 @@ def logical_or(a, b):
     return _cmp("logical_or", a, b)
 
 
+def bitwise_and(a, b):
+    return _cmp("bitwise_and", a, b)
+
+
+def bitwise_or(a, b):
+    return _cmp("bitwise_or", a, b)
+
+
 def logical_not(x):
+    _need_tensor("logical_not", x)
+    if x.data.dtype != x._B.bool_dtype:
+        return eq(x, 0)  # torch: logical_not of a number is (x == 0)
     return const(x._B, x._B.logical_not(x.data))
 
 
 def isfinite(x):
+    _need_tensor("isfinite", x)
+    if not x._B.is_floating(x.data.dtype):  # integers and bools are always finite
+        return const(x._B, x._B.ones(x.data.shape, x._B.bool_dtype))
     return const(x._B, x._B.isfinite(x.data))
 
 
@@ -545,8 +589,9 @@ def _clamp_vjp(F, n, g, x, lo=None, hi=None):
 
 
 def clamp(x, min=None, max=None):
+    _need_tensor("clamp", x)
     if min is None and max is None:
-        raise RuntimeError("gradkit.clamp: at least one of 'min' or 'max' must not be None")
+        raise GradkitError("gradkit.clamp: at least one of 'min' or 'max' must not be None")
     if min.__class__ is Tensor or max.__class__ is Tensor:
         out = x
         if min is not None:
@@ -609,6 +654,7 @@ def _to_device_vjp(F, n, g, src=None):
 
 
 def clone(x):
+    _need_tensor("clone", x)
     return apply(_clone_vjp, x._B, (x,), (x.data,))
 
 
@@ -648,10 +694,11 @@ def sum(x, dim=None, keepdim=False, dtype=None):
 
 
 def mean(x, dim=None, keepdim=False, dtype=None):
+    _need_tensor("mean", x)
     if dtype is not None:
         x = astype(x, dtype)
     if x.data.dtype not in x._B.float_dtypes:
-        raise RuntimeError(f"gradkit.mean: mean() needs a floating point input, got "
+        raise GradkitError(f"gradkit.mean: mean() needs a floating point input, got "
                            f"{x.dtype_name}; use .float() first")
     shape = x.data.shape
     dims = norm_dims("mean", dim, len(shape))
@@ -682,20 +729,20 @@ def _reduce_check(name, x):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
     if x.numel() == 0:
-        raise RuntimeError(f"gradkit.{name}: cannot reduce an empty tensor of shape "
+        raise GradkitError(f"gradkit.{name}: cannot reduce an empty tensor of shape "
                            f"{x.shape}: the operation has no identity")
 
 
 def amax(x, dim=None, keepdim=False):
     _reduce_check("amax", x)
-    dims = norm_dims("amax", dim, x.data.ndim)
+    dims = norm_dims("amax", dim, x.data.ndim) or None  # dim=() reduces all, as torch
     return apply(_amax_vjp, x._B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
                  {"shape": x.data.shape})
 
 
 def amin(x, dim=None, keepdim=False):
     _reduce_check("amin", x)
-    dims = norm_dims("amin", dim, x.data.ndim)
+    dims = norm_dims("amin", dim, x.data.ndim) or None
     return apply(_amin_vjp, x._B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
                  {"shape": x.data.shape})
 
@@ -773,21 +820,25 @@ def min(x, dim=None, keepdim=False):
 
 
 def argmax(x, dim=None, keepdim=False):
+    _need_tensor("argmax", x)
     d = None if dim is None else norm_dim("argmax", dim, x.data.ndim)
     return const(x._B, x._B.astype(x._B.argmax(x.data, d, keepdim), x._B.dtypes["int64"]))
 
 
 def argmin(x, dim=None, keepdim=False):
+    _need_tensor("argmin", x)
     d = None if dim is None else norm_dim("argmin", dim, x.data.ndim)
     return const(x._B, x._B.astype(x._B.argmin(x.data, d, keepdim), x._B.dtypes["int64"]))
 
 
 def all(x, dim=None, keepdim=False):
+    _need_tensor("all", x)
     d = norm_dims("all", dim, x.data.ndim)
     return const(x._B, x._B.all(x.data, d, keepdim))
 
 
 def any(x, dim=None, keepdim=False):
+    _need_tensor("any", x)
     d = norm_dims("any", dim, x.data.ndim)
     return const(x._B, x._B.any(x.data, d, keepdim))
 
@@ -808,6 +859,7 @@ def _shape_arg(name, args):
 
 
 def reshape(x, *shape):
+    _need_tensor("reshape", x)
     shape = _shape_arg("reshape", shape)
     inshape = x.data.shape
     if shape == inshape:
@@ -841,6 +893,7 @@ def view(x, *shape):
 
 
 def flatten(x, start_dim=0, end_dim=-1):
+    _need_tensor("flatten", x)
     nd = x.data.ndim
     if nd == 0:
         return reshape(x, (1,))
@@ -856,6 +909,7 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def unsqueeze(x, dim):
+    _need_tensor("unsqueeze", x)
     nd = x.data.ndim
     d = norm_dim("unsqueeze", dim, nd + 1)
     shp = tuple(x.data.shape)
@@ -863,6 +917,7 @@ def unsqueeze(x, dim):
 
 
 def squeeze(x, dim=None):
+    _need_tensor("squeeze", x)
     shp = tuple(x.data.shape)
     if dim is None:
         new = tuple(s for s in shp if s != 1)
@@ -881,6 +936,7 @@ def _permute_vjp(F, n, g, dims=None):
 
 
 def permute(x, *dims):
+    _need_tensor("permute", x)
     dims = _shape_arg("permute", dims)
     nd = x.data.ndim
     if len(dims) != nd:
@@ -895,6 +951,7 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0, dim1):
+    _need_tensor("transpose", x)
     nd = x.data.ndim
     if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
         return x
@@ -912,6 +969,7 @@ def mT(x):
 
 
 def t(x):
+    _need_tensor("t", x)
     if x.data.ndim > 2:
         raise GradkitError(f"gradkit.t: expects a tensor with <= 2 dims, got {x.data.ndim}")
     return transpose(x, 0, 1) if x.data.ndim == 2 else x
@@ -928,6 +986,7 @@ def _sum_to_vjp(F, n, g, shape=None, inshape=None):
 
 
 def expand(x, *shape):
+    _need_tensor("expand", x)
     shape = _shape_arg("expand", shape)
     inshape = tuple(x.data.shape)
     if len(shape) < len(inshape):
@@ -948,6 +1007,7 @@ broadcast_to = expand
 
 
 def expand_as(x, other):
+    _need_tensor("expand_as", other)
     return expand(x, other.shape)
 
 
@@ -1167,6 +1227,9 @@ def _cat_fwd_adapter(B):
 
 
 def cat(tensors, dim=0):
+    if tensors.__class__ is Tensor or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"gradkit.cat: expected a list or tuple of Tensors, got "
+                        f"{type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
         raise GradkitError("gradkit.cat: expected a non-empty sequence of tensors")
@@ -1226,13 +1289,17 @@ concat = concatenate = cat
 
 
 def stack(tensors, dim=0):
+    if tensors.__class__ is Tensor or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"gradkit.stack: expected a list or tuple of Tensors, got "
+                        f"{type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
         raise GradkitError("gradkit.stack: expected a non-empty sequence of tensors")
-    shp = tensors[0].shape
     for u in tensors:
         if u.__class__ is not Tensor:
             raise TypeError(f"gradkit.stack: expected Tensors, got {type(u).__name__}")
+    shp = tensors[0].shape
+    for u in tensors:
         if u.shape != shp:
             raise GradkitError("gradkit.stack: all tensors must have the same shape; got "
                                + ", ".join(str(v.shape) for v in tensors))
@@ -1249,11 +1316,11 @@ def _inplace(name, x, new):
         raise TypeError(f"gradkit.{name}: expected a Tensor")
     grad_involved = mode.enabled and (x.requires_grad or new.requires_grad)
     if grad_involved and x.grad_fn is None and x.requires_grad:
-        raise RuntimeError(
+        raise GradkitError(
             f"gradkit.{name}: a leaf tensor that requires grad is being used in an in-place "
             "operation; wrap it in gk.no_grad() (e.g. for a parameter update) or clone() it")
     if grad_involved and x._view:
-        raise RuntimeError(
+        raise GradkitError(
             f"gradkit.{name}: in-place modification of a view of another tensor while "
             "gradients are recorded is not supported; clone() the view first or use the "
             "out-of-place op")
@@ -1264,7 +1331,7 @@ def _inplace(name, x, new):
                            f"the in-place target's shape {tuple(x.data.shape)}")
     if nd.dtype != x.data.dtype:
         if x._B.is_floating(nd.dtype) and not x._B.is_floating(x.data.dtype):
-            raise RuntimeError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
+            raise GradkitError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
                                f"the desired output type {x.dtype_name}")
         nd = B.astype(nd, x.data.dtype)
     try:
@@ -1292,16 +1359,24 @@ def sub_(x, o, alpha=None):
     return _inplace("sub_", x, sub(x, o, alpha))
 
 
+def _before(x, needed):
+    """x's value for an in-place op whose gradient needs it: the write would
+    overwrite the very buffer the op's node saved (and the version check would
+    then refuse the backward), so the node gets a copy, as torch's saved
+    ``original self``. Only while a gradient that uses it is recorded."""
+    return clone(x) if needed and mode.enabled else x
+
+
 def mul_(x, o):
-    return _inplace("mul_", x, mul(x, o))
+    return _inplace("mul_", x, mul(_before(x, o.__class__ is Tensor and o._rg), o))
 
 
 def div_(x, o):
-    return _inplace("div_", x, div(x, o))
+    return _inplace("div_", x, div(_before(x, o.__class__ is Tensor and o._rg), o))
 
 
 def clamp_(x, min=None, max=None):
-    return _inplace("clamp_", x, clamp(x, min, max))
+    return _inplace("clamp_", x, clamp(_before(x, x._rg), min, max))
 
 
 def zero_(x):
@@ -1310,9 +1385,21 @@ def zero_(x):
 
 def fill_(x, value):
     B = x._B
+    if value.__class__ is not Tensor and not isinstance(value, (int, float)):
+        raise TypeError(f"gradkit.fill_: value must be a number or a Tensor, got "
+                        f"{type(value).__name__}")
     if value.__class__ is Tensor:
+        if value.data.ndim != 0:
+            raise GradkitError(f"gradkit.fill_: only supports a 0-dimension value tensor, got "
+                               f"shape {value.shape}")
+        if value._B is not B:
+            value = to_device(value, x.device)  # a 0-d tensor may come from any device
         v = expand(astype(value, x.dtype_name), x.shape)
         return _inplace("fill_", x, add(mul(x, 0), v) if x.requires_grad else v)
+    if x.data.dtype == B.bool_dtype:
+        value = builtins.bool(value)
+    elif not B.is_floating(x.data.dtype) and value.__class__ is float:
+        value = builtins.int(value)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
     B.setitem(x.data, Ellipsis, value)
@@ -1335,6 +1422,10 @@ def copy_(x, src):
 
 
 def masked_fill(x, mask, value):
+    _need_tensor("masked_fill", x)
+    if value.__class__ is not Tensor and not isinstance(value, (int, float)):
+        raise TypeError(f"gradkit.masked_fill: value must be a number or a Tensor, got "
+                        f"{type(value).__name__}")
     return where(mask, value, x) if value.__class__ is Tensor else where(mask, float(value) if
                                                                           x._B.is_floating(x.data.dtype) else value, x)
 
@@ -1373,4 +1464,9 @@ def setitem_(x, idx, value):
 
 
 def detach(x):
+    _need_tensor("detach", x)
     return x.detach()
+
+
+# the rest of the op set (gradkit/ops/more.py, einsum.py) is part of this namespace
+from .more import *  # noqa: E402,F401,F403

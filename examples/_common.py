@@ -1,0 +1,124 @@
+"""Small helpers shared by the examples: a progress bar with the running loss
+(tqdm when installed, a plain one otherwise), a loss-curve PNG (matplotlib when
+installed, otherwise a hint), and the usual command-line flags."""
+import math
+import os
+import sys
+import time
+
+try:
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # tqdm is optional
+    _tqdm = None
+
+
+def add_common_args(ap, steps, lr):
+    """--device, --steps, --lr, --seed, --out-dir, --no-plot."""
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    ap.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
+    ap.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out-dir", default=".", help="where the loss-curve PNG goes (default .)")
+    ap.add_argument("--no-plot", action="store_true", help="do not write the loss-curve PNG")
+    return ap
+
+
+class Progress:
+    """``p = Progress(total, "train"); p.update(loss); p.close()``.
+
+    Shows the running loss (an exponential moving average, bias-corrected).
+    Without tqdm it redraws one line on a terminal and prints ten lines when
+    the output is a pipe or a file.
+    """
+
+    def __init__(self, total, desc="train", smoothing=0.9):
+        self.total = total
+        self.desc = desc
+        self.n = 0
+        self.smoothing = smoothing
+        self._avg = 0.0
+        self.running = math.nan
+        self.t0 = time.perf_counter()
+        self._bar = _tqdm(total=total, desc=desc, dynamic_ncols=True) if _tqdm else None
+        self._tty = sys.stdout.isatty()
+        self._last_draw = 0.0
+        self._next_line = 0
+
+    def update(self, loss):
+        self.n += 1
+        b = self.smoothing
+        self._avg = b * self._avg + (1 - b) * float(loss)
+        self.running = self._avg / (1 - b ** self.n)
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"loss {self.running:.4f}", refresh=False)
+            self._bar.update(1)
+            return
+        now = time.perf_counter()
+        if self._tty:
+            if now - self._last_draw > 0.1 or self.n == self.total:
+                self._last_draw = now
+                sys.stdout.write("\r" + self._line(now))
+                sys.stdout.flush()
+        elif self.n >= self._next_line or self.n == self.total:
+            print(self._line(now), flush=True)
+            self._next_line = self.n + max(1, self.total // 10)
+
+    def _line(self, now):
+        frac = self.n / self.total if self.total else 1.0
+        width = 24
+        full = int(frac * width)
+        bar = "=" * full + (">" if full < width else "") + " " * (width - full - 1)
+        return (f"{self.desc} {self.n:>{len(str(self.total))}}/{self.total} [{bar}] "
+                f"{100 * frac:3.0f}%  loss {self.running:.4f}  {now - self.t0:.1f}s")
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+        elif self._tty:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def save_loss_curve(losses, path, title, extra=None):
+    """Write a PNG of the per-step loss (and its running mean) with matplotlib.
+
+    ``extra``: optional ``(label, xs, ys)`` drawn as a second line (e.g. the
+    validation loss). Returns the path, or None (after saying how to get one)
+    when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no loss-curve PNG: matplotlib is not installed; `pip install matplotlib` "
+              "to get one)")
+        return None
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(range(1, len(losses) + 1), losses, color="#9fc5e8", lw=0.8, label="loss per step")
+    k = max(1, len(losses) // 50)
+    if k > 1 and len(losses) > 2 * k:
+        mean = [sum(losses[i - k:i]) / k for i in range(k, len(losses) + 1)]
+        ax.plot(range(k, len(losses) + 1), mean, color="#0b5394", lw=1.6,
+                label=f"mean of {k} steps")
+    if extra is not None:
+        label, xs, ys = extra
+        ax.plot(xs, ys, "o-", color="#cc0000", lw=1.2, ms=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"wrote the loss curve to {path}")
+    return path
+
+
+def sync(device):
+    """Wait for queued GPU work so that timings are honest (no-op on cpu)."""
+    if str(device).startswith("cuda"):
+        import gradkit as gk
+        gk.cuda.synchronize()
