@@ -163,7 +163,8 @@ class Backend:
         return self.xp.zeros_like(a)
 
     def copy(self, a):
-        """A fresh, contiguous, writeable copy."""
+        """A fresh, writeable copy, contiguous in the input's own memory order
+        (a transposed gradient copies as fast as a plain one)."""
         return self.xp.asarray(a, copy=True)
 
     def astype(self, a, dtype):

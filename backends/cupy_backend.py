@@ -190,7 +190,7 @@ class CupyBackend(Backend):
 
     def copy(self, a):
         with self.cuda_device:
-            return self.cp.array(a, copy=True, order="C")
+            return self.cp.array(a, copy=True, order="K")
 
     def astype(self, a, dtype):
         return a.astype(dtype)

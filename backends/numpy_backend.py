@@ -103,7 +103,7 @@ class NumpyBackend(Backend):
         return a.item()
 
     def copy(self, a):
-        return np.array(a, copy=True, order="C")
+        return np.array(a, copy=True, order="K")
 
     def astype(self, a, dtype):
         return a.astype(dtype)
