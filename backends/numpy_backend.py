@@ -268,6 +268,9 @@ class NumpyBackend(Backend):
             a = np.ascontiguousarray(a)
         if not b.flags.c_contiguous and not b.flags.f_contiguous:
             b = np.ascontiguousarray(b)
+        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+            # (..., m, k) @ (k, n): one GEMM over the folded batch
+            return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
         return _arr(np.matmul(a, b))
 
     def scatter_add(self, out, idx, g):

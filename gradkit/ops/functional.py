@@ -1040,7 +1040,12 @@ def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
     if n[0]:
         ga = F.matmul(g, F.mT(b))
     if n[1]:
-        gb = F.matmul(F.mT(a), g)
+        if bn == 2 and an > 2:
+            # a batch against one matrix: fold the batch into one GEMM instead
+            # of a batched product summed afterwards
+            gb = F.matmul(F.mT(F.reshape(a, (-1, a.shape[-1]))), F.reshape(g, (-1, g.shape[-1])))
+        else:
+            gb = F.matmul(F.mT(a), g)
     return ga, gb
 
 
