@@ -233,6 +233,9 @@ class Tensor:
         return self
 
     def retain_grad(self):
+        if not self.requires_grad:
+            raise GradkitError("gradkit.retain_grad: can't retain_grad on a tensor that has "
+                               "requires_grad=False")
         if self.grad_fn is None:
             return
         node = self.grad_fn
@@ -263,6 +266,9 @@ class Tensor:
         if not self.requires_grad:
             raise GradkitError("gradkit: cannot register a hook on a tensor that "
                                "doesn't require gradient")
+        if not callable(fn):
+            raise TypeError(f"gradkit.register_hook: the hook must be callable, got "
+                            f"{type(fn).__name__}")
         if self.grad_fn is None:
             if self._hooks is None:
                 self._hooks = []

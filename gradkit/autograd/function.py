@@ -34,7 +34,7 @@ of the saved tensors, ``retain_graph`` freeing and anomaly mode work unchanged.
 import weakref
 
 from .graph import Node, mode
-from ..tensor import Tensor, GradkitError, _new
+from ..tensor import Tensor, _new
 from ..ops.core import Prim, const
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -107,6 +107,10 @@ class Function(metaclass=_FunctionMeta):
         raise NotImplementedError("gradkit.autograd.Function: define a static backward(ctx, "
                                   "*grads) returning one gradient per forward input")
 
+    # torch 2 style: ``forward(*args)`` without ctx, then ``setup_context(ctx,
+    # inputs, output)`` saves what backward needs. Used when a subclass defines it.
+    setup_context = None
+
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = FunctionCtx()
@@ -115,7 +119,11 @@ class Function(metaclass=_FunctionMeta):
         ctx.needs_input_grad = needs
         mode.enabled = False
         try:
-            result = cls.forward(ctx, *args, **kwargs)
+            if cls.setup_context is None:
+                result = cls.forward(ctx, *args, **kwargs)
+            else:
+                result = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, result)
         finally:
             mode.enabled = recording
         single = result.__class__ is not tuple

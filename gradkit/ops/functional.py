@@ -141,6 +141,11 @@ def _need_tensor(name, x):
         raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
 
 
+def _need_bool(name, v, what="keepdim"):
+    if not isinstance(v, int):  # bool, or 0/1
+        raise TypeError(f"gradkit.{name}: {what} must be a bool, got {type(v).__name__}")
+
+
 def _float_unary(p, x):
     """Unary ops defined on floats: integer inputs are promoted as torch does."""
     if x.__class__ is not Tensor:
@@ -833,12 +838,14 @@ def argmin(x, dim=None, keepdim=False):
 
 def all(x, dim=None, keepdim=False):
     _need_tensor("all", x)
+    _need_bool("all", keepdim)
     d = norm_dims("all", dim, x.data.ndim)
     return const(x._B, x._B.all(x.data, d, keepdim))
 
 
 def any(x, dim=None, keepdim=False):
     _need_tensor("any", x)
+    _need_bool("any", keepdim)
     d = norm_dims("any", dim, x.data.ndim)
     return const(x._B, x._B.any(x.data, d, keepdim))
 

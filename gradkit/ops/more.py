@@ -15,7 +15,7 @@ import math
 
 from ..autograd.graph import Node, mode
 from ..creation import zeros_like
-from ..tensor import Tensor, GradkitError, _new
+from ..tensor import Tensor, GradkitError
 from . import functional as _f
 from .core import prim, apply, const, op_error
 from .einsum import einsum
@@ -194,7 +194,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     c = _correction("var", unbiased, correction)
     _float_check("var", x)
     shape = x.data.shape
-    dims = _f.norm_dims("var", dim, len(shape))
+    dims = _f.norm_dims("var", dim, len(shape)) or None   # dim=() reduces all, as torch
     n = 1
     for i in (range(len(shape)) if dims is None else dims):
         n *= shape[i]
@@ -221,9 +221,9 @@ def logsumexp(x, dim, keepdim=False):
     _f._need_tensor("logsumexp", x)
     if x.data.dtype not in x._B.float_dtypes:
         x = _f.astype(x, _f._default_float(x._B))
-    dims = _f.norm_dims("logsumexp", dim, x.data.ndim)
-    if x.numel() == 0:
-        raise GradkitError(f"gradkit.logsumexp: cannot reduce an empty tensor of shape {x.shape}")
+    dims = _f.norm_dims("logsumexp", dim, x.data.ndim) or None
+    if x.numel() == 0:   # log(0) = -inf, as torch
+        return _f.log(_f.sum(_f.exp(x), dims, keepdim))
     m = _stop_max(x, dims)
     out = _f.add(_f.log(_f.sum(_f.exp(_f.sub(x, m)), dims, keepdim=True)), m)
     if not keepdim:
@@ -249,7 +249,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = _f.astype(x, dtype)
     _float_check("norm", x)
-    dims = _f.norm_dims("norm", dim, x.data.ndim)
+    dims = _f.norm_dims("norm", dim, x.data.ndim) or None
     if p == "nuc":
         raise NotImplementedError("gradkit.norm: the nuclear norm needs an SVD, which gradkit "
                                   "does not have; use p='fro' or a vector norm")
@@ -401,7 +401,7 @@ def split(x, split_size_or_sections, dim=0):
         s = split_size_or_sections
         if s <= 0 and not (s == 0 and n == 0):
             raise GradkitError(f"gradkit.split: split_size must be positive, got {s}")
-        sizes = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+        sizes = [s] * (n // s) + ([n % s] if n % s else []) if n else [0]
     else:
         if not isinstance(split_size_or_sections, (list, tuple)) or [
                 v for v in split_size_or_sections if not isinstance(v, int)]:
