@@ -55,7 +55,7 @@ class Backend:
         self.dtypes = {}
         for name in ("float16", "float32", "float64", "int8", "int16", "int32",
                      "int64", "uint8", "bool"):
-            dt = getattr(xp_, name, None)
+            dt = vars(xp_).get(name)  # no module __getattr__: NumPy 1.26 warns on np.bool
             if dt is not None:
                 self.dtypes[name] = dt
         # Elementwise kernels that are the namespace's own functions: bound once.
@@ -99,7 +99,7 @@ class Backend:
         """Derived dtype sets, read on the hot path; call after ``dtypes`` is final."""
         self.float_dtypes = frozenset(self.dtypes[n] for n in ("float16", "float32", "float64")
                                       if n in self.dtypes)
-        self.bool_dtype = self.dtypes["bool"]
+        self.bool_dtype = self.dtypes.get("bool")
         self._dtype_set = frozenset(self.dtypes.values())
         self._names = {v: k for k, v in self.dtypes.items()}
 

@@ -29,12 +29,27 @@ def _u1(uf):
     return f
 
 
+def _weak(s, other):
+    """NumPy < 2 promotes a 0-d array with a Python scalar by value (float32 * 0.5
+    -> float64); NumPy 2 (NEP 50) and torch keep float32. Give the scalar the
+    array's dtype where that is a same-kind cast."""
+    if other.__class__ is _ndarray and other.ndim == 0:
+        k = other.dtype.kind
+        if (s.__class__ is float and k == "f") or (s.__class__ is int and k in "fiu"):
+            return other.dtype.type(s)
+    return s
+
+
 def _u2(uf):
     if _ELLIPSIS_OUT:
         def f(a, b):
             return uf(a, b, out=...)
     else:  # pragma: no cover
         def f(a, b):
+            if b.__class__ is float or b.__class__ is int:
+                b = _weak(b, a)
+            elif a.__class__ is float or a.__class__ is int:
+                a = _weak(a, b)
             r = uf(a, b)
             return r if r.__class__ is _ndarray else _asarray(r)
     f.__name__ = uf.__name__
@@ -51,6 +66,10 @@ if _ELLIPSIS_OUT:
         return uf(a, b, out=...)
 else:  # pragma: no cover
     def _fresh(uf, a, b):
+        if b.__class__ is float or b.__class__ is int:
+            b = _weak(b, a)
+        elif a.__class__ is float or a.__class__ is int:
+            a = _weak(a, b)
         return _arr(uf(a, b))
 
 
@@ -79,6 +98,14 @@ class NumpyBackend(Backend):
             "float16", "float32", "float64", "int8", "int16", "int32", "int64",
             "uint8", "bool")}
         self._index_dtypes()
+        if not _ELLIPSIS_OUT:  # pragma: no cover - NumPy < 2: keep 0-d dtypes (NEP 50)
+            def where(c, a, b):
+                if a.__class__ in (float, int):
+                    a = _weak(a, b)
+                if b.__class__ in (float, int):
+                    b = _weak(b, a)
+                return _arr(np.where(c, a, b))
+            self.where = where
         self.rng = np.random.default_rng()
         self._tls = threading.local()
 
@@ -107,6 +134,19 @@ class NumpyBackend(Backend):
 
     def astype(self, a, dtype):
         return a.astype(dtype)
+
+    # creation without the array-API ``device=`` keyword (NumPy 1.26 lacks it)
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    def ones(self, shape, dtype):
+        return np.ones(shape, dtype=dtype)
+
+    def full(self, shape, value, dtype):
+        return np.full(shape, value, dtype=dtype)
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype=dtype)
 
     def arange(self, start, stop, step, dtype):
         return np.arange(start, stop, step, dtype=dtype)
