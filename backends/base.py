@@ -395,6 +395,18 @@ class Backend:
         a += b
         return a
 
+    def isub(self, a, b):
+        a -= b
+        return a
+
+    def imul(self, a, b):
+        a *= b
+        return a
+
+    def idiv(self, a, b):
+        a /= b
+        return a
+
     # ------------------------------------------------------------- layers
     def linear(self, x, w):
         """``x @ w.T`` with ``w`` (out_features, in_features): nn.Linear's

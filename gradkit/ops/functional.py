@@ -693,7 +693,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     if x.data.dtype == B.bool_dtype or (B.is_integral(x.data.dtype) and x.dtype_name != "int64"):
         x = astype(x, "int64")
     if dims == ():
-        dims = None if not keepdim else dims
+        dims = None  # dim=() reduces all dims, as torch (and a 0-d tensor has none)
     return apply(_sum_vjp, B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
                  {"shape": shape})
 
@@ -706,7 +706,7 @@ def mean(x, dim=None, keepdim=False, dtype=None):
         raise GradkitError(f"gradkit.mean: mean() needs a floating point input, got "
                            f"{x.dtype_name}; use .float() first")
     shape = x.data.shape
-    dims = norm_dims("mean", dim, len(shape))
+    dims = norm_dims("mean", dim, len(shape)) or None  # dim=() means all dims, as torch
     n = 1
     for i in (range(len(shape)) if dims is None else dims):
         n *= shape[i]
@@ -894,6 +894,7 @@ def any_neg(shape):
 
 
 def view(x, *shape):
+    _need_tensor("view", x)
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)) and not hasattr(shape[0], "__index__"):
         return astype(x, shape[0])  # view(dtype) as a cast-free reinterpretation is not supported
     return reshape(x, *shape)
@@ -960,9 +961,9 @@ def permute(x, *dims):
 def transpose(x, dim0, dim1):
     _need_tensor("transpose", x)
     nd = x.data.ndim
-    if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
-        return x
     d0, d1 = norm_dim("transpose", dim0, nd), norm_dim("transpose", dim1, nd)
+    if nd < 2:
+        return x
     dims = list(range(nd))
     dims[d0], dims[d1] = dims[d1], dims[d0]
     return permute(x, tuple(dims))
@@ -1125,7 +1126,14 @@ def _norm_index(x, idx):
             advanced = True
             out.append(B.asarray(k))
         elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
-            arr = B.asarray(k) if not isinstance(k, (list, tuple)) or len(k) else B.asarray(k, B.dtypes["int64"])
+            try:
+                arr = B.asarray(k) if not isinstance(k, (list, tuple)) or len(k) else B.asarray(k, B.dtypes["int64"])
+            except Exception:
+                arr = None
+            if arr is None or not (B.is_integral(arr.dtype) or B.is_floating(arr.dtype)
+                                   or arr.dtype == B.bool_dtype):
+                raise IndexError(f"gradkit.getitem: unsupported index {k!r:.60}; use ints, "
+                                 "slices, None, Ellipsis, bool masks or integer tensors")
             if B.is_floating(arr.dtype):
                 raise IndexError("gradkit.getitem: indices must be integers or booleans, got floats")
             if mode.host_sync_guard and B.type != "cpu" and arr.dtype == B.bool_dtype:
@@ -1363,11 +1371,50 @@ def _inplace(name, x, new):
     return x
 
 
+def _direct(kernel, x, o):
+    """The in-place op straight into x's buffer (no temporary, no copy) when no
+    gradient is recorded and operand types already agree: e.g. a parameter
+    update under no_grad. Returns None to take the general path (which also
+    produces the errors)."""
+    if x.__class__ is not Tensor:
+        return None
+    B = x._B
+    xd = x.data
+    if o.__class__ is Tensor:
+        if o._B is not B or (mode.enabled and (x._rg or o._rg)):
+            return None
+        od = o.data
+        if od.dtype != xd.dtype:
+            return None
+    elif o.__class__ is float or o.__class__ is int:
+        if mode.enabled and x._rg:
+            return None
+        if (o.__class__ is float or kernel == "idiv") and xd.dtype not in B.float_dtypes:
+            return None
+        od = o
+    else:
+        return None
+    try:
+        getattr(B, kernel)(xd, od)
+    except Exception:  # broadcasting or casting refused before any write
+        return None
+    x._vc[0] += 1
+    return x
+
+
 def add_(x, o, alpha=None):
+    if alpha is None:
+        r = _direct("iadd", x, o)
+        if r is not None:
+            return r
     return _inplace("add_", x, add(x, o, alpha))
 
 
 def sub_(x, o, alpha=None):
+    if alpha is None:
+        r = _direct("isub", x, o)
+        if r is not None:
+            return r
     return _inplace("sub_", x, sub(x, o, alpha))
 
 
@@ -1380,10 +1427,16 @@ def _before(x, needed):
 
 
 def mul_(x, o):
+    r = _direct("imul", x, o)
+    if r is not None:
+        return r
     return _inplace("mul_", x, mul(_before(x, o.__class__ is Tensor and o._rg), o))
 
 
 def div_(x, o):
+    r = _direct("idiv", x, o)
+    if r is not None:
+        return r
     return _inplace("div_", x, div(_before(x, o.__class__ is Tensor and o._rg), o))
 
 
@@ -1414,7 +1467,10 @@ def fill_(x, value):
         value = builtins.int(value)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
-    B.setitem(x.data, Ellipsis, value)
+    try:
+        B.setitem(x.data, Ellipsis, value)
+    except (OverflowError, ValueError, TypeError) as e:
+        raise op_error("fill_", (x, value), e) from None
     x._vc[0] += 1
     return x
 
