@@ -31,4 +31,11 @@ if [ -d benchmarks ]; then
   timeout 200 python3 -m benchmarks --device cuda --quick --json "$out/gpu-bench.json" 2>&1 | tee "$out/gpu-bench.log" \
     || status=1
 fi
+echo "== fused kernels vs device-to-device copy bandwidth"
+timeout 60 python3 -m benchmarks.gpu_kernels --json "$out/gpu-kernels.json" 2>&1 | tee "$out/gpu-kernels.log" \
+  || status=1
+
+echo "== W2 step captured into a CUDA graph (no host sync), replayed against eager"
+timeout 60 python3 -m benchmarks.cuda_graph_check --json "$out/cuda-graph.json" 2>&1 | tee "$out/cuda-graph.log" \
+  || status=1
 exit $status
