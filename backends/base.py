@@ -43,6 +43,11 @@ ERF_C = (-5.548022532625631e-10, 4.268289269878961e-09, -1.1163273082723079e-08,
          -0.015155783092224196, 0.5438379217736194)
 
 
+_SQRT_2_OVER_PI = 0.7978845608028654   # sqrt(2 / pi)
+_INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
+
+
 class Backend:
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
@@ -216,6 +221,27 @@ class Backend:
         y = xp.where(a < 1.0, y0, xp.where(a < 2.5, y1, xp.where(
             a < 6.0, y2, xp.where(a >= 6.0, xp.ones_like(a), a))))   # NaN stays NaN
         return xp.copysign(y, x)
+
+    def softmax(self, x, dim):
+        xp = self.xp
+        e = xp.exp(x - xp.max(x, axis=dim, keepdims=True))
+        return e / xp.sum(e, axis=dim, keepdims=True)
+
+    def gelu(self, x, approximate="none"):
+        xp = self.xp
+        if approximate == "tanh":
+            return 0.5 * x * (1.0 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+        return 0.5 * x * (1.0 + self.erf(x * _INV_SQRT2))
+
+    def gelu_backward(self, x, g, approximate="none"):
+        xp = self.xp
+        if approximate == "tanh":
+            x2 = x * x
+            t = xp.tanh(_SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x2))
+            du = _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x2)
+            return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+        pdf = xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return g * (0.5 * (1.0 + self.erf(x * _INV_SQRT2)) + x * pdf)
 
     # ------------------------------------------------ fused backward kernels
     # Each is a primitive of its own in gradkit.ops with its own VJP, so the

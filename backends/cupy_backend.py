@@ -27,6 +27,23 @@ def _kernels():
         "relu": ek("T x", "T y", "y = x > (T)0 ? x : (T)0", "gk_relu"),
         "mask_mul": ek("T g, bool m", "T gx", "gx = m ? g : (T)0", "gk_mask_mul"),
         "rsqrt": ek("T x", "T y", "y = rsqrt(x)", "gk_rsqrt"),
+        "gelu_tanh": ek(
+            "T x", "T y",
+            "T u = (T)0.7978845608028654 * (x + (T)0.044715 * x * x * x);"
+            "y = (T)0.5 * x * ((T)1 + tanh(u))", "gk_gelu_tanh"),
+        "gelu_tanh_backward": ek(
+            "T x, T g", "T gx",
+            "T x2 = x * x; T t = tanh((T)0.7978845608028654 * x * ((T)1 + (T)0.044715 * x2));"
+            "T du = (T)0.7978845608028654 * ((T)1 + (T)0.134145 * x2);"
+            "gx = g * ((T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * du)",
+            "gk_gelu_tanh_bwd"),
+        "gelu_erf": ek("T x", "T y", "y = (T)0.5 * x * ((T)1 + erf(x * (T)0.7071067811865476))",
+                       "gk_gelu_erf"),
+        "gelu_erf_backward": ek(
+            "T x, T g", "T gx",
+            "T cdf = (T)0.5 * ((T)1 + erf(x * (T)0.7071067811865476));"
+            "T pdf = exp((T)-0.5 * x * x) * (T)0.3989422804014327;"
+            "gx = g * (cdf + x * pdf)", "gk_gelu_erf_bwd"),
         # optimizer steps: one fused kernel per parameter per step, in place on
         # the parameter and its state (outputs passed in), host scalars as float64
         "sgd_update": ek(
@@ -92,7 +109,8 @@ v = (T)vv;
 #: (name, dtypes) of every built-in kernel: ``python -m gradkit warmup`` compiles
 #: these ahead of time into CUPY_CACHE_DIR.
 KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_backward",
-                "sigmoid", "relu", "mask_mul", "rsqrt",
+                "sigmoid", "relu", "mask_mul", "rsqrt", "gelu_tanh", "gelu_tanh_backward",
+                "gelu_erf", "gelu_erf_backward",
                 "sgd_update", "sgd_momentum_update", "adam_update", "adam_amsgrad_update")
 
 
@@ -151,6 +169,8 @@ class CupyBackend(Backend):
         self.relu = k["relu"]
         self.mask_mul = k["mask_mul"]
         self.rsqrt = k["rsqrt"]
+        self._k_gelu = {"tanh": k["gelu_tanh"], "none": k["gelu_erf"]}
+        self._k_gelu_bwd = {"tanh": k["gelu_tanh_backward"], "none": k["gelu_erf_backward"]}
         self._k_sgd = k["sgd_update"]
         self._k_sgd_m = k["sgd_momentum_update"]
         self._k_adam = k["adam_update"]
@@ -280,6 +300,12 @@ class CupyBackend(Backend):
             v = v.squeeze(dim)
             idx = idx.squeeze(dim)
         return v, idx.astype(cp.int64, copy=False)
+
+    def gelu(self, x, approximate="none"):
+        return self._k_gelu[approximate](x)
+
+    def gelu_backward(self, x, g, approximate="none"):
+        return self._k_gelu_bwd[approximate](x, g)
 
     def put_along_dim(self, shape, idx, g, dim, keepdim):
         cp = self.cp

@@ -188,6 +188,57 @@ class NumpyBackend(Backend):
     def clamp(self, x, lo, hi):
         return _arr(np.clip(x, lo, hi))
 
+    def softmax(self, x, dim):
+        e = _fresh(np.subtract, x, x.max(axis=dim, keepdims=True))
+        np.exp(e, out=e)
+        e /= e.sum(axis=dim, keepdims=True)
+        return e
+
+    def gelu(self, x, approximate="none"):
+        if approximate == "tanh":
+            t = _fresh(np.multiply, x, x)                  # tanh(c x (1 + k x^2))
+            t *= 0.044715
+            t += 1
+            t *= x
+            t *= 0.7978845608028654
+            np.tanh(t, out=t)
+        else:
+            t = self.erf(_fresh(np.multiply, x, 0.7071067811865476))
+        t += 1
+        t *= x
+        t *= 0.5
+        return t
+
+    def gelu_backward(self, x, g, approximate="none"):
+        if approximate == "tanh":
+            t = _fresh(np.multiply, x, x)
+            du = t * (3 * 0.044715 * 0.7978845608028654)   # c (1 + 3 k x^2)
+            du += 0.7978845608028654
+            t *= 0.044715
+            t += 1
+            t *= x
+            t *= 0.7978845608028654
+            np.tanh(t, out=t)                              # t = tanh(u)
+            r = t * t
+            np.subtract(1, r, out=r)
+            r *= du
+            r *= x                                         # x (1 - t^2) du
+            t += 1
+            t += r
+            t *= 0.5
+        else:
+            p = _fresh(np.multiply, x, x)
+            p *= -0.5
+            np.exp(p, out=p)
+            p *= 0.3989422804014327 * 1.0
+            p *= x                                         # x pdf(x)
+            t = self.erf(_fresh(np.multiply, x, 0.7071067811865476))
+            t += 1
+            t *= 0.5
+            t += p
+        t *= g
+        return t
+
     def tanh_backward(self, y, g):
         t = _fresh(np.multiply, y, y)
         np.subtract(1, t, out=t)

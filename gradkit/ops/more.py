@@ -20,7 +20,8 @@ from . import functional as _f
 from .core import prim, apply, const, op_error
 from .einsum import einsum
 
-__all__ = ["log1p", "expm1", "rsqrt", "reciprocal", "square", "tan", "erf", "gelu", "silu",
+__all__ = ["log1p", "expm1", "rsqrt", "reciprocal", "square", "tan", "erf", "gelu",
+           "gelu_backward", "silu",
            "softplus", "prod", "var", "std", "logsumexp", "norm", "cumsum", "softmax",
            "log_softmax", "flip", "repeat", "split", "chunk", "gather", "index_add", "einsum",
            "zeros_like"]
@@ -98,14 +99,53 @@ def erf(x):
 
 
 # ================================================= elementwise compositions
+# GELU is a primitive with a fused backward kernel (one pass instead of a dozen
+# for the composition: W4 measured it); its second derivative is composed.
+_GELU_K = 0.044715
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@prim("gelu", save=(0,))
+def _gelu_vjp(F, n, g, x, approximate="none"):
+    return (F.gelu_backward(x, g, approximate),)
+
+
+@prim("gelu_backward", save=(0, 1))
+def _gelu_bwd_vjp(F, n, gg, x, g, approximate="none"):
+    gx = F.mul(F.mul(gg, g), _gelu2(F, x, approximate)) if n[0] else None
+    return gx, (F.gelu_backward(x, gg, approximate) if n[1] else None)
+
+
+def _gelu2(F, x, approximate):
+    """GELU's second derivative, composed (runs only for double backward)."""
+    if approximate == "tanh":
+        c, k = _SQRT_2_OVER_PI, _GELU_K
+        x2 = F.mul(x, x)
+        t = F.tanh(F.mul(F.mul(x, F.add(F.mul(x2, k), 1.0)), c))
+        s = F.sub(1.0, F.mul(t, t))                       # 1 - t^2
+        du = F.mul(F.add(F.mul(x2, 3.0 * k), 1.0), c)     # d/dx of tanh's argument
+        dt = F.mul(s, du)                                 # d/dx tanh(u)
+        inner = F.sub(F.mul(s, F.mul(x, 6.0 * c * k)), F.mul(F.mul(t, dt), F.mul(du, 2.0)))
+        return F.add(dt, F.mul(F.mul(x, 0.5), inner))
+    pdf = F.mul(F.exp(F.mul(F.mul(x, x), -0.5)), _INV_SQRT_2PI)
+    return F.mul(pdf, F.sub(2.0, F.mul(x, x)))
+
+
 def gelu(x, approximate="none"):
     """x * Phi(x); ``approximate='tanh'`` uses torch's tanh formula."""
-    if approximate == "none":
-        return _f.mul(_f.mul(x, 0.5), _f.add(erf(_f.mul(x, _INV_SQRT2)), 1.0))
-    if approximate == "tanh":
-        inner = _f.mul(_f.add(x, _f.mul(_f.mul(square(x), x), 0.044715)), _SQRT_2_OVER_PI)
-        return _f.mul(_f.mul(x, 0.5), _f.add(_f.tanh(inner), 1.0))
-    raise ValueError(f"gradkit.gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if not isinstance(approximate, str):
+        raise TypeError(f"gradkit.gelu: approximate must be 'none' or 'tanh', got "
+                        f"{type(approximate).__name__}")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gradkit.gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    _f._need_tensor("gelu", x)
+    if x.data.dtype not in x._B.float_dtypes:
+        x = _f.astype(x, _f._default_float(x._B))
+    return apply(_gelu_vjp, x._B, (x,), (x.data,), {"approximate": approximate})
+
+
+def gelu_backward(x, g, approximate="none"):
+    return apply(_gelu_bwd_vjp, x._B, (x, g), (x.data, g.data), {"approximate": approximate})
 
 
 def silu(x):
@@ -178,6 +218,9 @@ def prod(x, dim=None, keepdim=False, dtype=None):
 
 
 def _correction(name, unbiased, correction):
+    if correction is not None and not isinstance(correction, (int, float)):
+        raise TypeError(f"gradkit.{name}: correction must be a number, got "
+                        f"{type(correction).__name__}")
     if correction is not None:
         if unbiased is not None:
             raise TypeError(f"gradkit.{name}: pass either unbiased or correction, not both")
@@ -249,6 +292,8 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = _f.astype(x, dtype)
     _float_check("norm", x)
+    if x.dtype_name == "float16":  # as torch: accumulate in float32 (|x|^p overflows float16)
+        return _f.astype(norm(_f.astype(x, "float32"), p, dim, keepdim), "float16")
     dims = _f.norm_dims("norm", dim, x.data.ndim) or None
     if p == "nuc":
         raise NotImplementedError("gradkit.norm: the nuclear norm needs an SVD, which gradkit "
@@ -301,13 +346,21 @@ def _softmax_input(name, x, dtype):
     return x
 
 
+@prim("softmax", out=True)
+def _softmax_vjp(F, n, g, y, dim=None):
+    # y * (g - sum(g * y)): 4 passes instead of the composition's backward
+    return (F.mul(y, F.sub(g, F.sum(F.mul(g, y), (dim,), True))),)
+
+
 def softmax(x, dim, dtype=None):
-    """exp(x - max) / sum(exp(x - max)) along ``dim``: exact and finite for
-    inputs of any magnitude (the shift cancels, so it carries no gradient)."""
+    """exp(x - max) / sum(exp(x - max)) along ``dim`` (one stable kernel): exact
+    and finite for inputs of any magnitude. A primitive: W4 measured the
+    composition's extra passes."""
     x = _softmax_input("softmax", x, dtype)
-    d = (_f.norm_dim("softmax", dim, x.data.ndim),)
-    e = _f.exp(_f.sub(x, _stop_max(x, d)))
-    return _f.div(e, _f.sum(e, d, keepdim=True))
+    d = _f.norm_dim("softmax", dim, x.data.ndim)
+    if x.data.ndim == 0:
+        return _f.div(_f.exp(_f.sub(x, x.detach())), 1.0)
+    return apply(_softmax_vjp, x._B, (x,), (x.data,), {"dim": d})
 
 
 def log_softmax(x, dim, dtype=None):
@@ -328,6 +381,9 @@ def flip(x, dims):
         raise TypeError(f"gradkit.flip: expected a Tensor, got {type(x).__name__}")
     if isinstance(dims, int) or hasattr(dims, "__index__"):
         dims = (dims,)
+    if not isinstance(dims, (tuple, list)):
+        raise TypeError(f"gradkit.flip: dims must be an int or a tuple of ints, got "
+                        f"{type(dims).__name__}")
     nd = x.data.ndim
     dims = tuple(_f.norm_dim("flip", d, nd) for d in dims)
     if len(set(dims)) != len(dims):
@@ -428,7 +484,13 @@ def chunk(x, chunks, dim=0):
     d = _f.norm_dim("chunk", dim, nd)
     n = x.data.shape[d]
     size = -(-n // chunks) if n else 0
-    return split(x, size if size else 1, d) if n else split(x, [0] * chunks, d)
+    if n:
+        return split(x, size, d)
+    try:
+        empty = [0] * chunks  # torch: `chunks` empty pieces
+    except MemoryError:
+        raise GradkitError(f"gradkit.chunk: can't make {chunks} empty pieces") from None
+    return split(x, empty, d)
 
 
 def _apply_split(x, d, sizes):
