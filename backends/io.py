@@ -79,11 +79,57 @@ def write_npz(file, arrays, meta):
         os.close(dfd)
 
 
+# a deflated member may expand at most this much (gk.save stores members uncompressed;
+# real weights deflate ~1.1x, a zip bomb ~1000x)
+_MAX_RATIO = 100
+
+
+def _check_members(file):
+    """Refuse hostile archives before NumPy allocates anything: member names
+    that try to leave the archive, object dtypes, zip bombs, and .npy headers
+    whose declared shape needs more bytes than the member holds (NumPy would
+    allocate the declared size first)."""
+    with zipfile.ZipFile(file) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith(("/", "\\")) or ".." in parts or "\0" in name or ":" in parts[0]:
+                raise ValueError(f"member name {name!r} points outside the archive "
+                                 "(a path trick); refusing the file")
+            if not name.endswith(".npy"):
+                raise ValueError(f"unexpected member {name!r} (not a .npy array)")
+            if info.compress_type != zipfile.ZIP_STORED and \
+                    info.file_size > _MAX_RATIO * info.compress_size + (1 << 20):
+                raise ValueError(f"member {name!r} expands {info.compress_size} bytes to "
+                                 f"{info.file_size} (a zip bomb?); refusing the file")
+            with zf.open(info) as fp:
+                version = np.lib.format.read_magic(fp)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(fp)
+                if dtype.hasobject:
+                    raise PickledDataError(f"member {name!r} holds an object array "
+                                           "(pickled Python objects)")
+                n = 1
+                for s in shape:
+                    n *= s
+                declared, held = n * dtype.itemsize, info.file_size - fp.tell()
+                if declared != held:
+                    raise ValueError(f"member {name!r} declares shape {shape} of {dtype} "
+                                     f"({declared} bytes) but holds {held} bytes")
+
+
 def read_npz(file):
     """(arrays, meta bytes) from an archive written by ``write_npz``. Raises
     ``PickledDataError`` for object arrays, FileNotFoundError and friends as
     they are, and ValueError/zipfile.BadZipFile/EOFError/OSError for anything
-    malformed."""
+    malformed or hostile (see ``_check_members``)."""
+    if zipfile.is_zipfile(file):
+        if hasattr(file, "seek"):
+            file.seek(0)
+        _check_members(file)
+    if hasattr(file, "seek"):
+        file.seek(0)
     try:
         z = np.load(file, allow_pickle=False)
     except ValueError as e:

@@ -85,6 +85,9 @@ def _convert(data, B, dtype, copy):
                 raise TypeError(f"gradkit.tensor: can't make a tensor on {B.device_str} from "
                                 f"{type(data).__name__} of dtype {data.dtype}: "
                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if arr.dtype not in B._dtype_set:  # e.g. an object array, or a class like np.float64
+            raise TypeError(f"gradkit.tensor: can't make a tensor from {data!r:.60} (dtype "
+                            f"{arr.dtype}); use numbers, bools or arrays of them")
         return arr
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
         data = _tolist(data)
@@ -263,6 +266,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         dt = B.dtypes[_default[0].name] if isf else B.dtypes["int64"]
     else:
         dt = _bdtype(B, dtype)
+        if not B.is_floating(dt):  # torch casts the bounds and step to the integer dtype first
+            start, end, step = int(start), int(end), int(step)
     if step == 0:
         raise GradkitError("gradkit.arange: step must be nonzero")
     return _finish(const(B, _alloc("arange", B.arange, start, end, step, dt)), requires_grad)

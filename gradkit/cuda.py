@@ -19,6 +19,10 @@ def synchronize(device=None):
     """Wait for every kernel queued on the device (a no-op without CUDA)."""
     if not is_available():
         return
+    from .autograd.graph import mode
+    if mode.host_sync_guard:  # waiting on the device is what no_host_sync() forbids
+        from .reliability import host_sync_violation
+        host_sync_violation("gk.cuda.synchronize()")
     from .device import backend_of
     B = backend_of(device if device is not None else "cuda")
     B.cuda_device.synchronize()

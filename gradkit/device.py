@@ -43,7 +43,7 @@ def device(spec):
         return spec
     if spec is None:
         spec = "cpu"
-    d = _devices.get(spec)
+    d = _devices.get(spec) if spec.__hash__ is not None else None
     if d is not None:
         return d
     if not isinstance(spec, str):

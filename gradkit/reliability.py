@@ -4,10 +4,14 @@
 :class:`HostSyncError` on anything that copies a *device* tensor to the host
 or waits on the device: ``.item()``, ``float()``, ``int()``, ``bool()`` (so
 ``if t:``), ``operator.index`` (``range(t)``, ``x[t]`` as a Python index),
-``.tolist()``, ``.numpy()``, ``np.asarray(t)``, ``.cpu()``/``.to("cpu")`` and
-the ``repr`` of the tensor. The error names the op and the caller's
+``.tolist()``, ``.numpy()``, ``np.asarray(t)``, ``.cpu()``/``.to("cpu")``, the
+``repr`` of the tensor, ``gk.tensor([t0, t1])`` of device scalars, indexing with
+a boolean mask (its result size is read back from the device) and
+``gk.cuda.synchronize()``. The error names the op and the caller's
 ``file:line`` (the innermost frame outside gradkit). Tensors on the CPU are never
-guarded: on the host these conversions cost nothing.
+guarded: on the host these conversions cost nothing. The guard sees gradkit's
+own conversion points; a synchronization hidden inside a CuPy call that gradkit
+makes is not reported.
 
 The guard is one per-thread flag (``gradkit.autograd.graph.mode``), so another
 thread keeps working normally; the core reads it only at the conversion sites

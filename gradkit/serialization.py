@@ -24,6 +24,8 @@ _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 def _escape(key):
     s = str(key)
+    if s in (".", ".."):  # never a path component that climbs out (see io._check_members)
+        return s.replace(".", "%2E")
     if s and all(c in _SAFE for c in s):
         return s
     return "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
@@ -202,8 +204,12 @@ def load(f, map_location=None, weights_only=True):
         raise r.bad(f"format version {doc.get('version')!r} is newer than this gradkit "
                     f"reads ({_VERSION}); upgrade gradkit")
     try:
-        return r.decode(doc["tree"])
+        out = r.decode(doc["tree"])
     except GradkitError:
         raise
     except (TypeError, ValueError, KeyError) as e:
         raise r.bad(f"malformed metadata ({type(e).__name__}: {e})") from None
+    extra = sorted(set(arrays) - r.used)
+    if extra:  # gk.save writes exactly the arrays its metadata names
+        raise r.bad(f"it holds arrays its metadata doesn't describe: {extra[:5]}")
+    return out

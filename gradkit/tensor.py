@@ -616,8 +616,8 @@ class Tensor:
     def unsqueeze(self, *args, **kwargs):
         return _F.unsqueeze(self, *args, **kwargs)
 
-    def where(self, *args, **kwargs):
-        return _F.where(self, *args, **kwargs)
+    def where(self, condition, y):  # torch: self where condition, else y
+        return _F.where(condition, self, y)
 
     def add_(self, *args, **kwargs):
         return _F.add_(self, *args, **kwargs)

@@ -4,7 +4,7 @@ memory, threads). Two flavours of the same step:
 - ``CoreMLP``: only core ops (matmul, relu, amax/exp/sum/log, integer-array
   indexing, in-place SGD under no_grad); runs everywhere, always.
 - ``NnMLP``: gk.nn.Linear + gk.nn.functional.cross_entropy + gk.optim.SGD, as a
-  user writes it; available once gk.nn/gk.optim exist (``HAVE_NN``).
+  user writes it.
 
 Data and initial weights come from a seeded NumPy generator, so two runs with
 the same seed are bit-identical.
@@ -13,13 +13,8 @@ import numpy as np
 
 import gradkit as gk
 
-try:
-    import gradkit.nn as _nn
-    import gradkit.optim as _optim
-    HAVE_NN = hasattr(_nn, "Linear") and hasattr(_optim, "SGD") and hasattr(
-        getattr(_nn, "functional", None), "cross_entropy")
-except ImportError:  # pragma: no cover - until nn/optim land
-    HAVE_NN = False
+import gradkit.nn as _nn
+import gradkit.optim as _optim
 
 SIZES = (8, 16, 4)   # in, hidden, classes
 BATCH = 12
@@ -122,7 +117,7 @@ class NnMLP:
         return [p.detach()._B.to_host(p.data).copy() for p in self.params]
 
 
-FLAVOURS = ["core"] + (["nn"] if HAVE_NN else [])
+FLAVOURS = ["core", "nn"]
 
 
 def make_mlp(flavour, seed, device="cpu", lr=0.1):

@@ -88,6 +88,14 @@ def test_nothing_raises_on_cpu(name, op, fn):
         _ifelse(t)
 
 
+def test_cuda_synchronize_is_guarded():
+    if not gk.cuda.is_available():
+        pytest.skip(f"CUDA is not usable here: {gk.cuda.why_unavailable()}")
+    with gk.no_host_sync(), pytest.raises(HostSyncError, match="synchronize"):
+        gk.cuda.synchronize()
+    gk.cuda.synchronize()
+
+
 def test_decorator_and_restore(accel):
     t, _ = _inputs(accel)
 
@@ -170,3 +178,27 @@ def test_training_step_runs_clean(accel, flavour):
     assert total.item() == pytest.approx(sum(ref_losses), rel=1e-5)
     for a, b in zip(model.state(), ref.state()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_w2_benchmark_step_runs_clean(accel):
+    """The performance issue's W2 step (MLP 784-1024-1024-10, batch 256, cross
+    entropy, SGD in place), exactly as the benchmark runs it."""
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.frameworks import build
+    from benchmarks.workloads.w2_mlp import WORKLOAD, make_inputs
+    params, consts = make_inputs(np.random.default_rng(0))
+    bench = build("gradkit", WORKLOAD, accel, params, consts)
+    with gk.no_host_sync():
+        loss, grads = bench.grads()
+        bench.update(grads)
+    bench.sync()  # an explicit wait on the device: outside the guard
+    ref_loss, ref_grads = WORKLOAD.numpy_impl(np, dict(params), consts)
+    assert float(loss) == pytest.approx(float(ref_loss), rel=1e-4)
+    for name, p in zip(params, bench.params()):
+        np.testing.assert_allclose(p._B.to_host(p.detach().data),
+                                   params[name] - WORKLOAD.lr * ref_grads[name],
+                                   rtol=1e-3, atol=1e-5)

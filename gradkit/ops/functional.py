@@ -142,7 +142,7 @@ def _need_tensor(name, x):
 
 
 def _need_bool(name, v, what="keepdim"):
-    if not isinstance(v, int):  # bool, or 0/1
+    if not isinstance(v, int) or v not in (0, 1):  # bool, or 0/1
         raise TypeError(f"gradkit.{name}: {what} must be a bool, got {type(v).__name__}")
 
 
@@ -232,15 +232,39 @@ def _neg_vjp(F, n, g):
     return (F.neg(g),)
 
 
+def _times_alpha(name, a, b, alpha):
+    """``b * alpha`` in the dtype of ``a op b``: as in torch, alpha never promotes."""
+    if not isinstance(alpha, (int, float)):
+        raise TypeError(f"gradkit.{name}: alpha must be a number, got {type(alpha).__name__}")
+    if b.__class__ is not Tensor:
+        if a.__class__ is not Tensor:
+            raise TypeError(f"gradkit.{name}: expected a Tensor operand, got "
+                            f"{type(a).__name__} and {type(b).__name__}")
+        return mul(b, alpha)
+    if a.__class__ is Tensor:
+        target = result_dtype_name(a.dtype_name, b.dtype_name)
+    else:  # a Python scalar promotes by category only
+        target = b.dtype_name
+        if a.__class__ is float and _KIND[target] < 2:
+            target = b._B.dtype_name(_default_float(b._B))
+        elif a.__class__ is int and target == "bool":
+            target = "int64"
+    if isinstance(alpha, float) and _KIND[target] < 2:
+        raise TypeError(f"gradkit.{name}: for integral input tensors, alpha must not be a "
+                        f"floating point number (got {alpha})")
+    out = mul(b, alpha)
+    return out if out.dtype_name == target else astype(out, target)
+
+
 def add(a, b, alpha=None):
     if alpha is not None:
-        b = mul(b, alpha)
+        b = _times_alpha("add", a, b, alpha)
     return _binary(_add_vjp, a, b)
 
 
 def sub(a, b, alpha=None):
     if alpha is not None:
-        b = mul(b, alpha)
+        b = _times_alpha("sub", a, b, alpha)
     return _binary(_sub_vjp, a, b)
 
 
@@ -1494,8 +1518,9 @@ def masked_fill(x, mask, value):
     if value.__class__ is not Tensor and not isinstance(value, (int, float)):
         raise TypeError(f"gradkit.masked_fill: value must be a number or a Tensor, got "
                         f"{type(value).__name__}")
-    return where(mask, value, x) if value.__class__ is Tensor else where(mask, float(value) if
-                                                                          x._B.is_floating(x.data.dtype) else value, x)
+    out = where(mask, value, x) if value.__class__ is Tensor else where(mask, float(value) if
+                                                                         x._B.is_floating(x.data.dtype) else value, x)
+    return out if out.data.dtype == x.data.dtype else astype(out, x.dtype_name)  # torch: x's dtype
 
 
 def setitem_(x, idx, value):
