@@ -99,6 +99,10 @@ class Backend:
         self.tan = xp_.tan
         self.floor = xp_.floor
         self._index_dtypes()
+        # a subclass's own method wins over the namespace function bound above
+        for name in list(vars(self)):
+            if callable(getattr(type(self), name, None)) and name in vars(type(self)):
+                del self.__dict__[name]
 
     def _index_dtypes(self):
         """Derived dtype sets, read on the hot path; call after ``dtypes`` is final."""
