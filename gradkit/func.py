@@ -121,6 +121,20 @@ _INDEPENDENT = ("gradkit.func: the output of the user-provided function is indep
 
 
 # ------------------------------------------------------------------ vjp/jvp
+def _v_or_ones(v, ts, what, name):
+    """The vector ``v`` checked against ``ts``; None means ones, allowed only for
+    a single one-element tensor (as torch.autograd.functional)."""
+    if v is None:
+        if len(ts) != 1 or ts[0].numel() != 1:
+            whose = "the function returns" if what == "output" else "the input is"
+            raise GradkitError(f"gradkit.func.{name}: v can only be None if {whose} a "
+                               "single Tensor with a single element")
+        return (const(ts[0]._B, ts[0]._B.ones(tuple(ts[0].shape), ts[0].data.dtype)),)
+    _, vs = _as_tuple(v, "v", name)
+    _check_v(vs, ts, what, name)
+    return vs
+
+
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J). ``v`` may be None only for a single-element output."""
     with enable_grad():
@@ -128,14 +142,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
         ins = _prepare(ins, create_graph, "vjp")
         out_tuple, outs = _as_tuple(func(*ins), "outputs of the function", "vjp")
         _check_outputs(outs, "vjp")
-        if v is None:
-            if len(outs) != 1 or outs[0].numel() != 1:
-                raise GradkitError("gradkit.func.vjp: v can only be None if the function "
-                                   "returns a single Tensor with a single element")
-            vs = (const(outs[0]._B, outs[0]._B.ones(tuple(outs[0].shape), outs[0].data.dtype)),)
-        else:
-            _, vs = _as_tuple(v, "v", "vjp")
-            _check_v(vs, outs, "output", "vjp")
+        vs = _v_or_ones(v, outs, "output", "vjp")
         gs = _vjp_raw(outs, ins, vs, create_graph)
         gs = _fill(gs, ins, strict, _INDEPENDENT)
     return _untuple(_finish(outs, create_graph), out_tuple), _untuple(_finish(gs, create_graph),
@@ -155,14 +162,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         in_tuple, ins = _as_tuple(inputs, "inputs", "jvp")
         ins = _prepare(ins, create_graph, "jvp")
-        if v is None:
-            if len(ins) != 1 or ins[0].numel() != 1:
-                raise GradkitError("gradkit.func.jvp: v can only be None if the input is a "
-                                   "single Tensor with a single element")
-            vs = (const(ins[0]._B, ins[0]._B.ones(tuple(ins[0].shape), ins[0].data.dtype)),)
-        else:
-            _, vs = _as_tuple(v, "v", "jvp")
-            _check_v(vs, ins, "input", "jvp")
+        vs = _v_or_ones(v, ins, "input", "jvp")
         out_tuple, outs = _as_tuple(func(*ins), "outputs of the function", "jvp")
         _check_outputs(outs, "jvp")
         us, gi = _double_vjp(outs, ins)
@@ -346,14 +346,7 @@ def vhp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         in_tuple, ins = _as_tuple(inputs, "inputs", "vhp")
         ins = _prepare(ins, create_graph, "vhp")
-        if v is None:
-            if len(ins) != 1 or ins[0].numel() != 1:
-                raise GradkitError("gradkit.func.vhp: v can only be None if the input is a "
-                                   "single Tensor with a single element")
-            vs = (const(ins[0]._B, ins[0]._B.ones(tuple(ins[0].shape), ins[0].data.dtype)),)
-        else:
-            _, vs = _as_tuple(v, "v", "vhp")
-            _check_v(vs, ins, "input", "vhp")
+        vs = _v_or_ones(v, ins, "input", "vhp")
         out = f(*ins)
         gs = _grad([out], list(ins), create_graph=True, allow_unused=True)
         if strict and any(g is None for g in gs):
