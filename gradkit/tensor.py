@@ -443,9 +443,13 @@ class Tensor:
         return _F.abs(self)
 
     def __eq__(self, o):
+        if o is None:  # as torch: a tensor is never None
+            return False
         return _F.eq(self, o)
 
     def __ne__(self, o):
+        if o is None:
+            return True
         return _F.ne(self, o)
 
     def __lt__(self, o):

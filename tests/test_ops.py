@@ -189,3 +189,9 @@ def test_type_promotion(device):
     assert (f32 * 2).dtype == gk.float32
     assert (i64 / i64).dtype == gk.float32
     assert (f32 + i64).dtype == gk.float32
+
+
+def test_compare_with_none_is_not_elementwise(device):
+    t = make(np.array([1.0, 2.0]), device)
+    assert (t == None) is False  # noqa: E711  (torch's behaviour)
+    assert (t != None) is True  # noqa: E711
