@@ -278,8 +278,7 @@ class Tensor:
         if node.hooks is None:
             node.hooks = []
         item = (self._oi, fn)
-        # user hooks run before retain_grad's store, as in torch
-        node.hooks.insert(0, item) if False else node.hooks.append(item)
+        node.hooks.append(item)
         return _RemovableHandle(node.hooks, item)
 
     # --------------------------------------------------------- conversion

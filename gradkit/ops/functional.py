@@ -11,7 +11,7 @@ import builtins
 from ..autograd.graph import mode
 from ..tensor import (Tensor, GradkitError, _new, float32, float64, to_dtype, DTYPES,
                       bool_)
-from .core import prim, apply, apply_unary, apply_binary, const, op_error
+from .core import Prim, prim, apply, apply_unary, apply_binary, const, op_error
 
 _SCALARS = (int, float, bool)
 _py_abs = builtins.abs
@@ -1200,9 +1200,8 @@ def _check_bounds(x, idx):
     if n_explicit > len(shp):
         raise IndexError(f"gradkit.getitem: too many indices for tensor of dimension {len(shp)} "
                          f"(shape {tuple(shp)})")
-    for k in idx:
+    for k in idx:  # ints before an Ellipsis (the common case); the rest is the backend's
         if k is Ellipsis:
-            d = len(shp) - (n_explicit - d) if False else None
             break
         if k is None:
             continue
@@ -1212,8 +1211,6 @@ def _check_bounds(x, idx):
                 raise IndexError(f"gradkit.getitem: index {k} is out of range for dim {d} "
                                  f"with size {s} (tensor shape {tuple(shp)})")
         d += 1
-        if d is None:
-            break
 
 
 def getitem(x, idx):
@@ -1226,12 +1223,8 @@ def getitem(x, idx):
                  {"advanced": advanced, "shape": x.data.shape})
 
 
-# advanced indexing copies: the output is not a view of the input
-_getitem_adv = prim("getitem")(_getitem_vjp.vjp)
-_getitem_adv.view = False
-_getitem_vjp.view = True
-from .core import _PRIMS as _P  # noqa: E402
-_P["getitem"] = _getitem_vjp
+# advanced indexing copies: the same primitive, but its output is not a view
+_getitem_adv = Prim("getitem", _getitem_vjp.vjp, view=False)
 
 
 def getitem_backward(g, shape, idx, advanced):
@@ -1266,10 +1259,6 @@ def _cat_vjp(F, n, g, dim=None, sizes=None):
     return tuple(out)
 
 
-def _cat_fwd_adapter(B):
-    return B
-
-
 def cat(tensors, dim=0):
     if tensors.__class__ is Tensor or not isinstance(tensors, (list, tuple)):
         raise TypeError(f"gradkit.cat: expected a list or tuple of Tensors, got "
@@ -1299,16 +1288,10 @@ def cat(tensors, dim=0):
         for nm in names:
             target = nm if target is None else result_dtype_name(target, nm)
         tensors = [astype(u, target) for u in tensors]
-    return apply(_cat_vjp, B, tuple(tensors), ([u.data for u in tensors],),
-                 {"dim": d, "sizes": tuple(u.data.shape[d] for u in tensors)}) \
-        if False else _apply_cat(B, tensors, d)
+    return _apply_cat(B, tensors, d)
 
 
-def _py_any(it):
-    for v in it:
-        if v:
-            return True
-    return False
+_py_any = builtins.any  # the module defines its own any()
 
 
 def _apply_cat(B, tensors, d):
@@ -1388,10 +1371,6 @@ def _inplace(name, x, new):
         x.grad_fn = new.grad_fn
         x._oi = new._oi
         x.requires_grad = True
-        if x.grad_fn is not None and x.grad_fn.p.out:
-            # a node that saved its output saved new.data; x now holds the same
-            # values at the new version
-            pass
     return x
 
 
