@@ -290,7 +290,7 @@ def _torch_like_bench(workload, params, consts, F, sync, memory):
     def host(t):
         if F.label == "torch":
             return t.detach().cpu().numpy().astype(np.float64)
-        a = t.data
+        a = t.array
         return np.asarray(a.get() if hasattr(a, "get") else a, np.float64)  # cupy -> host
 
     return Bench(grads, host, lambda: ps, update if workload.lr else None, clear, sync,

@@ -68,7 +68,7 @@ def _bdtype(B, dtype):
 def _convert(data, B, dtype, copy):
     """Raw array on backend B from Python data, a NumPy/CuPy array or a Tensor."""
     if isinstance(data, Tensor):
-        arr = data.data if data._B is B else B.from_host(data._B.to_host(data.data))
+        arr = data.array if data._B is B else B.from_host(data._B.to_host(data.array))
         if dtype is not None and arr.dtype != dtype:
             return B.astype(arr, dtype)
         return B.copy(arr) if copy else arr
@@ -331,4 +331,4 @@ def randn_like(x, *, dtype=None, device=None, requires_grad=False):
 def const_from_host(ref, arr):
     """A tensor on ``ref``'s device, in ``ref``'s dtype, from a host (NumPy) array."""
     B = ref._B
-    return const(B, B.from_host(arr, ref.data.dtype))
+    return const(B, B.from_host(arr, ref.array.dtype))

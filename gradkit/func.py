@@ -54,7 +54,7 @@ def _prepare(inputs, create_graph, fn):
     the input, so the result stays differentiable with respect to it."""
     out = []
     for i, x in enumerate(inputs):
-        if not x._B.is_floating(x.data.dtype):
+        if not x._B.is_floating(x.array.dtype):
             raise GradkitError(f"gradkit.func.{fn}: input {i} is {x.dtype_name}; only floating "
                                "point inputs can be differentiated")
         if create_graph and x.requires_grad:
@@ -113,7 +113,7 @@ def _fill(gs, refs, strict, msg):
 
 
 def _zeros(r):
-    return const(r._B, r._B.zeros(tuple(r.data.shape), r.data.dtype))
+    return const(r._B, r._B.zeros(tuple(r.array.shape), r.array.dtype))
 
 
 _INDEPENDENT = ("gradkit.func: the output of the user-provided function is independent of "
@@ -129,7 +129,7 @@ def _v_or_ones(v, ts, what, name):
             whose = "the function returns" if what == "output" else "the input is"
             raise GradkitError(f"gradkit.func.{name}: v can only be None if {whose} a "
                                "single Tensor with a single element")
-        return (const(ts[0]._B, ts[0]._B.ones(tuple(ts[0].shape), ts[0].data.dtype)),)
+        return (const(ts[0]._B, ts[0]._B.ones(tuple(ts[0].shape), ts[0].array.dtype)),)
     _, vs = _as_tuple(v, "v", name)
     _check_v(vs, ts, what, name)
     return vs
@@ -183,8 +183,8 @@ def _seeds(t):
     """One-hot cotangents for every element of t, as raw rows of an identity."""
     B = t._B
     n = t.numel()
-    eye = B.eye(n, n, t.data.dtype)
-    shape = tuple(t.data.shape)
+    eye = B.eye(n, n, t.array.dtype)
+    shape = tuple(t.array.shape)
     return [const(B, B.reshape(B.getitem(eye, j), shape)) for j in range(n)]
 
 
@@ -228,7 +228,7 @@ def _jacobian_reverse(outs, ins, create_graph, strict):
 def _stack_or_empty(rows, o, x):
     shape = tuple(o.shape) + tuple(x.shape)
     if not rows:
-        return const(x._B, x._B.zeros(shape, x.data.dtype))
+        return const(x._B, x._B.zeros(shape, x.array.dtype))
     return _f.reshape(_f.stack(rows), shape)
 
 
@@ -253,7 +253,7 @@ def _jacobian_forward(outs, ins, create_graph, strict):
         for i, x in enumerate(ins):
             c = cols[oi][i]
             if not c:
-                row.append(const(x._B, x._B.zeros(tuple(o.shape) + tuple(x.shape), x.data.dtype)))
+                row.append(const(x._B, x._B.zeros(tuple(o.shape) + tuple(x.shape), x.array.dtype)))
                 continue
             # stacked columns: (in elements, *out shape) -> (*out shape, *in shape)
             st = _f.stack(c)
@@ -290,7 +290,7 @@ def batch_jacobian(func, inputs, create_graph=False, strict=False):
             m = 1
             for s in row_shape:
                 m *= s
-            eye = B.eye(m, m, o.data.dtype)
+            eye = B.eye(m, m, o.array.dtype)
             per_in = [[] for _ in ins]
             for j in range(m):
                 row = B.reshape(B.getitem(eye, j), (1,) + row_shape)

@@ -67,7 +67,7 @@ class _Writer:
             return _number(x)
         if x.__class__ is Tensor:
             name = self.name(path)
-            self.arrays[name] = x._B.to_host(x.data)
+            self.arrays[name] = x._B.to_host(x.array)
             return {"__tensor__": name, "dtype": x.dtype_name, "device": str(x.device),
                     "requires_grad": bool(x.requires_grad)}
         if _io.is_host_array(x):
@@ -169,7 +169,7 @@ class _Reader:
                 f"gk.load: {self.fname} holds tensors saved on {saved}, which can't be used "
                 f"here ({e}); pass map_location='cpu' (or another device) to gk.load") from None
         t = const(B, B.from_host(arr))
-        if node.get("requires_grad") and B.is_floating(t.data.dtype):
+        if node.get("requires_grad") and B.is_floating(t.array.dtype):
             t.requires_grad_(True)
         return t
 

@@ -102,7 +102,7 @@ class _RemovableHandle:
 
 
 class Tensor:
-    __slots__ = ("data", "_B", "_rg", "grad", "grad_fn", "_oi", "_hooks",
+    __slots__ = ("array", "_B", "_rg", "grad", "grad_fn", "_oi", "_hooks",
                  "_vc", "_view", "__weakref__")
     __array_priority__ = 1000  # NumPy defers binary operators to us
 
@@ -115,14 +115,14 @@ class Tensor:
     # ------------------------------------------------------------ attributes
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
@@ -130,7 +130,7 @@ class Tensor:
 
     @property
     def dtype_name(self):
-        return self._B.dtype_name(self.data.dtype)
+        return self._B.dtype_name(self.array.dtype)
 
     @property
     def device(self):
@@ -151,14 +151,14 @@ class Tensor:
 
     @property
     def T(self):
-        return _F.permute(self, tuple(range(self.data.ndim - 1, -1, -1)))
+        return _F.permute(self, tuple(range(self.array.ndim - 1, -1, -1)))
 
     @property
     def mT(self):
         return _F.transpose(self, -2, -1)
 
     def size(self, dim=None):
-        s = tuple(self.data.shape)
+        s = tuple(self.array.shape)
         if dim is None:
             return s
         d = _F.norm_dim("size", dim, len(s))
@@ -169,19 +169,19 @@ class Tensor:
 
     def numel(self):
         n = 1
-        for s in self.data.shape:
+        for s in self.array.shape:
             n *= s
         return n
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("gradkit: len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("gradkit: iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self.array.shape[0]))
 
     def __hash__(self):
         return id(self)
@@ -202,7 +202,7 @@ class Tensor:
                     "gradkit: you can only change requires_grad flags of leaf tensors; "
                     "use .detach() to get a tensor that does not require grad")
             return self
-        if requires_grad and not self._B.is_floating(self.data.dtype):
+        if requires_grad and not self._B.is_floating(self.array.dtype):
             raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() or .double() first")
@@ -215,15 +215,34 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
-        if value and self.grad_fn is None and not self._B.is_floating(self.data.dtype):
+        if value and self.grad_fn is None and not self._B.is_floating(self.array.dtype):
             raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() first")
         self._rg = bool(value)
 
+    @property
+    def data(self):
+        """A Tensor sharing this tensor's memory, detached from the graph, as torch's
+        ``.data``: changes made through it are not seen by autograd (it has its own
+        version counter), so ``p.data.add_(...)`` updates a parameter without a record.
+        The backend's own array is ``t.array``."""
+        from .ops.core import const
+        return const(self._B, self.array)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"gradkit: .data must be assigned a Tensor, not {type(value).__name__}"
+                            " (to set the backend array, assign t.array)")
+        if value.device != self.device:
+            raise RuntimeError(f"gradkit: can't assign .data on {self.device} from a tensor on "
+                               f"{value.device}; move it with .to({str(self.device)!r}) first")
+        self.array = value.array
+
     def detach(self):
         from .ops.core import const
-        t = const(self._B, self.data)
+        t = const(self._B, self.array)
         t._vc = self._vc
         return t
 
@@ -292,14 +311,14 @@ class Tensor:
         if self.requires_grad and not force:
             raise GradkitError("gradkit: can't call numpy() on a tensor that requires grad; "
                                "use t.detach().numpy()")
-        return self._B.to_host(self.data)
+        return self._B.to_host(self.array)
 
     def __array__(self, dtype=None, copy=None):
         _host_check(self, "__array__ (np.asarray)")
         if self._B.type == "cuda":
             raise TypeError("gradkit: can't convert a cuda tensor to a NumPy array implicitly; "
                             "call .cpu() first")
-        a = self._B.to_host(self.data)
+        a = self._B.to_host(self.array)
         return a if dtype is None else a.astype(dtype)
 
     def item(self):
@@ -307,11 +326,11 @@ class Tensor:
             raise GradkitError(f"gradkit: a Tensor with {self.numel()} elements cannot be "
                                "converted to a Python scalar")
         _host_check(self, "item()")
-        return self._B.item(self.data)
+        return self._B.item(self.array)
 
     def tolist(self):
         _host_check(self, "tolist()")
-        return self._B.to_host(self.data).tolist()
+        return self._B.to_host(self.array).tolist()
 
     def __float__(self):
         _host_check(self, "float()")
@@ -323,7 +342,7 @@ class Tensor:
 
     def __index__(self):
         _host_check(self, "__index__ (use as a Python int)")
-        if self._B.is_floating(self.data.dtype) or self.numel() != 1:
+        if self._B.is_floating(self.array.dtype) or self.numel() != 1:
             raise TypeError("gradkit: only integer tensors of a single element can be "
                             "converted to an index")
         return int(self.item())
@@ -337,10 +356,10 @@ class Tensor:
         return bool(self.item())
 
     def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+        return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
         from .device import Device
@@ -466,9 +485,9 @@ class Tensor:
     def __invert__(self):
         # torch: logical not for bool, bitwise not (two's complement: -x - 1) for integers
         B = self._B
-        if self.data.dtype == B.bool_dtype:
+        if self.array.dtype == B.bool_dtype:
             return _F.logical_not(self)
-        if B.is_floating(self.data.dtype):
+        if B.is_floating(self.array.dtype):
             raise TypeError(f"gradkit: ~ (bitwise_not) is only defined for bool and integer "
                             f"tensors, got {self.dtype_name}")
         return _F.sub(_F.neg(self), 1)
@@ -723,8 +742,8 @@ class Tensor:
 
 
 def _bools(a, b):
-    return a.data.dtype == a._B.bool_dtype and (
-        b.__class__ is bool or (b.__class__ is Tensor and b.data.dtype == b._B.bool_dtype))
+    return a.array.dtype == a._B.bool_dtype and (
+        b.__class__ is bool or (b.__class__ is Tensor and b.array.dtype == b._B.bool_dtype))
 
 
 def _host_check(t, what):

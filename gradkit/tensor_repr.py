@@ -7,7 +7,7 @@ def tensor_repr(t):
         from .reliability import host_sync_violation
         host_sync_violation("repr")
     try:
-        arr = t._B.to_host(t.data)
+        arr = t._B.to_host(t.array)
         body = repr(arr)
         if body.startswith("array("):
             body = body[len("array("):]

@@ -137,7 +137,7 @@ def to_dot(y, names=None, show_saved=False):
 
     root_key = _key(y)
     if y.grad_fn is None:
-        tensor_box(root_key, y.shape, y.data.dtype, True, True)
+        tensor_box(root_key, y.shape, y.array.dtype, True, True)
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -145,7 +145,7 @@ def to_dot(y, names=None, show_saved=False):
     drawn_boxes = set()
     seen_nodes = {id(y.grad_fn)}
     stack = [y.grad_fn]
-    tensor_box(root_key, y.shape, y.data.dtype, False, True)
+    tensor_box(root_key, y.shape, y.array.dtype, False, True)
     drawn_boxes.add(root_key)
     order = []
     while stack:
@@ -190,7 +190,7 @@ def to_dot(y, names=None, show_saved=False):
                 key = ("leaf", id(target))
                 if key not in drawn_boxes:
                     drawn_boxes.add(key)
-                    tensor_box(key, target.shape, target.data.dtype, True, False)
+                    tensor_box(key, target.shape, target.array.dtype, True, False)
             else:
                 key = ("node", id(target), oi)
                 if key not in drawn_boxes:

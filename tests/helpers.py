@@ -4,7 +4,7 @@ import gradkit as gk
 
 
 def to_np(t):
-    return t._B.to_host(t.data)
+    return t._B.to_host(t.array)
 
 
 def make(arr, device, requires_grad=False, dtype=None):

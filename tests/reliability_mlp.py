@@ -76,7 +76,7 @@ class CoreMLP:
         return loss.detach()
 
     def state(self):
-        return [p.detach()._B.to_host(p.data).copy() for p in self.params]
+        return [p.detach()._B.to_host(p.array).copy() for p in self.params]
 
 
 class NnMLP:
@@ -114,7 +114,7 @@ class NnMLP:
         return loss.detach()
 
     def state(self):
-        return [p.detach()._B.to_host(p.data).copy() for p in self.params]
+        return [p.detach()._B.to_host(p.array).copy() for p in self.params]
 
 
 FLAVOURS = ["core", "nn"]

@@ -74,14 +74,14 @@ def test_to_device_is_differentiable(device):
 def test_data_is_backend_array_zero_copy():
     a = np.arange(3.0)
     t = gk.from_numpy(a)
-    assert t.data is a or np.shares_memory(t.data, a)
-    assert isinstance(gk.zeros(2).data, np.ndarray)
+    assert t.array is a or np.shares_memory(t.array, a)
+    assert isinstance(gk.zeros(2).array, np.ndarray)
 
 
 def test_dlpack_roundtrip_numpy():
     a = np.arange(4.0)
     t = gk.from_dlpack(a)
-    assert np.shares_memory(t.data, a)
+    assert np.shares_memory(t.array, a)
     # export (NumPy 1.x imports DLPack read-only and can't re-export those, so
     # export a tensor made from the array directly)
     b = np.from_dlpack(gk.from_numpy(a))
@@ -93,7 +93,7 @@ def test_dlpack_with_torch():
     tt = torch.arange(4.0)
     g = gk.from_dlpack(tt)
     assert g.tolist() == [0.0, 1.0, 2.0, 3.0]
-    g.data[0] = 9.0  # zero copy: torch sees it
+    g.array[0] = 9.0  # zero copy: torch sees it
     assert tt[0].item() == 9.0
     back = torch.from_dlpack(gk.tensor([1.0, 2.0]))
     assert back.tolist() == [1.0, 2.0]
@@ -103,7 +103,7 @@ def test_fake_accelerator_traps_host_conversions():
     pytest.importorskip("array_api_strict")
     from gradkit.backends.strict_backend import HostSyncError
     x = gk.ones(3, device="fake")
-    raw = x.data
+    raw = x.array
     with pytest.raises(HostSyncError):
         float(raw[0])
     with pytest.raises(HostSyncError):
@@ -119,4 +119,4 @@ def test_gradients_accumulate_on_the_fake_device():
     for _ in range(2):
         ((x * x).tanh() * 2).sum().backward()
     assert x.grad.device == "fake"
-    assert "device1" in str(x.grad.data.device)
+    assert "device1" in str(x.grad.array.device)

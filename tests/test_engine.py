@@ -337,3 +337,16 @@ def test_leaf_grads_never_alias(device):
     x.backward(g)                  # the user's gradient lands in x.grad: a copy
     (x * 1.0).sum().backward()
     assert g.tolist() == [1.0, 1.0] and x.grad.tolist() == [2.0, 2.0]
+
+
+def test_data_is_a_detached_tensor_sharing_memory():
+    # torch: p.data is a Tensor on the same memory, outside the graph
+    p = gk.tensor([1.0, 2.0], requires_grad=True)
+    d = p.data
+    assert isinstance(d, gk.Tensor) and not d.requires_grad and d.is_leaf
+    d.add_(1.0)
+    assert p.tolist() == [2.0, 3.0]
+    p.data = gk.tensor([5.0, 6.0])
+    assert p.tolist() == [5.0, 6.0] and p.requires_grad
+    with pytest.raises(TypeError, match="must be assigned a Tensor"):
+        p.data = [1.0, 2.0]

@@ -267,7 +267,7 @@ def _clean_error(names, e):
 def _to_torch(v, dev_seen):
     if isinstance(v, gk.Tensor):
         dev_seen.add(v._B.device_str)
-        a = v._B.to_host(v.data).copy()
+        a = v._B.to_host(v.array).copy()
         t = torch.from_numpy(a)
         return t.requires_grad_(True) if v.requires_grad else t
     if isinstance(v, gk.DType):
@@ -281,7 +281,7 @@ def _to_torch(v, dev_seen):
 
 def _host(v):
     if isinstance(v, gk.Tensor):
-        return v._B.to_host(v.data)
+        return v._B.to_host(v.array)
     return v
 
 

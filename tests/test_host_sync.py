@@ -172,8 +172,8 @@ def test_training_step_runs_clean(accel, flavour):
             losses.append(model.step(x, y))
         total = gk.stack(losses).sum()  # still on the device
     ref = make_mlp(flavour, seed=0, device="cpu")
-    ref_losses = [ref.step(gk.tensor(x.detach()._B.to_host(x.data)),
-                           gk.tensor(y._B.to_host(y.data))).item()
+    ref_losses = [ref.step(gk.tensor(x.detach()._B.to_host(x.array)),
+                           gk.tensor(y._B.to_host(y.array))).item()
                   for x, y in data]
     assert total.item() == pytest.approx(sum(ref_losses), rel=1e-5)
     for a, b in zip(model.state(), ref.state()):
@@ -199,6 +199,6 @@ def test_w2_benchmark_step_runs_clean(accel):
     ref_loss, ref_grads = WORKLOAD.numpy_impl(np, dict(params), consts)
     assert float(loss) == pytest.approx(float(ref_loss), rel=1e-4)
     for name, p in zip(params, bench.params()):
-        np.testing.assert_allclose(p._B.to_host(p.detach().data),
+        np.testing.assert_allclose(p._B.to_host(p.detach().array),
                                    params[name] - WORKLOAD.lr * ref_grads[name],
                                    rtol=1e-3, atol=1e-5)

@@ -199,7 +199,7 @@ def test_linear_primitive_nd_and_double_backward(xshape, device, rng):
     y.sum().backward()
     assert w.grad.shape == (3, 4)  # in the weight's own layout, no transposed copy
     if device == "cpu":
-        assert w.grad.data.flags.c_contiguous
+        assert w.grad.array.flags.c_contiguous
 
 
 def test_linear_default_init_bounds():

@@ -67,7 +67,7 @@ def test_grad_lands_on_device_in_dtype(op, device, rng):
             assert t.grad.device == device
             assert t.grad.dtype == gk.float32
             assert t.grad.shape == t.shape
-            assert type(t.grad.data) is type(t.data)
+            assert type(t.grad.array) is type(t.array)
 
 
 BINARY = [("add", lambda a, b: a + b, np.add), ("mul", lambda a, b: a * b, np.multiply),

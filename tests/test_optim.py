@@ -233,13 +233,13 @@ def test_load_state_dict_checks():
 
 def test_in_place_version_and_identity():
     p = gk.tensor([1.0, 2.0], requires_grad=True)
-    arr = p.data
+    arr = p.array
     y = p * p  # saves p
     opt = optim.SGD([p], lr=0.1)
     p.grad = gk.tensor([1.0, 1.0])
     v = p._version
     opt.step()
-    assert p.data is arr and p._version == v + 1
+    assert p.array is arr and p._version == v + 1
     np.testing.assert_allclose(to_np(p.detach()), [0.9, 1.9], rtol=1e-6)
     with pytest.raises(RuntimeError):
         y.sum().backward()  # p changed in place after the graph saved it

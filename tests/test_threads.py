@@ -53,7 +53,7 @@ def _train(flavour, seed, device):
     model = make_mlp(flavour, seed=seed, device=device, lr=0.05)
     data = make_data(100 + seed, device=device, n_batches=4)
     losses = [model.step(*data[i % 4]) for i in range(STEPS)]
-    return [l._B.to_host(l.data).copy() for l in losses], model.state()
+    return [l._B.to_host(l.array).copy() for l in losses], model.state()
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -127,20 +127,20 @@ def test_backward_never_sees_another_threads_graph(device):
     expect = []
     for f, x in zip(fns, xs):
         g, = gk.grad(f(x, w), w)
-        expect.append(g._B.to_host(g.data).copy())
+        expect.append(g._B.to_host(g.array).copy())
     assert not np.allclose(expect[0], expect[1])
-    own = [gk.tensor(w._B.to_host(w.detach().data), device=device, requires_grad=True)
+    own = [gk.tensor(w._B.to_host(w.detach().array), device=device, requires_grad=True)
            for _ in range(2)]
 
     def worker(k):
         bad = 0
         for _ in range(40):
             g, = gk.grad(fns[k](xs[k], w), w)      # shared leaf, gk.grad
-            bad += not np.array_equal(g._B.to_host(g.data), expect[k])
+            bad += not np.array_equal(g._B.to_host(g.array), expect[k])
             v = own[k]                             # own leaf, .backward()
             v.grad = None
             fns[k](xs[k], v).backward()
-            bad += not np.array_equal(v.grad._B.to_host(v.grad.data), expect[k])
+            bad += not np.array_equal(v.grad._B.to_host(v.grad.array), expect[k])
         return bad
 
     bad = _run_threads([lambda: worker(0), lambda: worker(1)])

@@ -27,7 +27,7 @@ def check_grads(node, grads):
     for i, g in enumerate(grads):
         if g is None:
             continue
-        arr = g.data if hasattr(g, "_B") else g
+        arr = g.array if hasattr(g, "_B") else g
         if not B.is_floating(arr.dtype):
             continue
         ok = B.item(B.all(B.isfinite(arr)))  # anomaly mode syncs by design

@@ -33,7 +33,7 @@ def _seed(root, grad, i):
     if grad is None:
         if root.numel() != 1:
             raise GradkitError("gradkit.backward: grad can be implicitly created only for scalar outputs")
-        return B.ones(root.data.shape, root.data.dtype)
+        return B.ones(root.array.shape, root.array.dtype)
     if grad.__class__ is not Tensor:
         from ..creation import as_tensor
         grad = as_tensor(grad, device=root.device)
@@ -41,10 +41,10 @@ def _seed(root, grad, i):
         raise GradkitError(
             f"gradkit.backward: the gradient for output {i} is on {grad._B.device_str} but the "
             f"output is on {B.device_str}; pass a gradient on the output's device")
-    if tuple(grad.data.shape) != tuple(root.data.shape):
+    if tuple(grad.array.shape) != tuple(root.array.shape):
         raise GradkitError(
             f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
-            f"{tuple(grad.data.shape)} but the output has shape {tuple(root.data.shape)}")
+            f"{tuple(grad.array.shape)} but the output has shape {tuple(root.array.shape)}")
     return grad
 
 
@@ -129,7 +129,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         if create_graph:
             g = _wrap(root._B, g)
         elif g.__class__ is Tensor:
-            g = g.data
+            g = g.array
         node = root.grad_fn
         if node is None:
             _add_leaf(leaf_buf, root, g, F)
@@ -304,7 +304,7 @@ def _accumulate(leaf, g, B, create_graph):
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
     if g.__class__ is Tensor:
-        g = g.data
+        g = g.array
     cur = leaf.grad
     if cur is None:
         # Steal the gradient when nothing else can see it (as torch does): it
@@ -315,10 +315,10 @@ def _accumulate(leaf, g, B, create_graph):
             leaf.grad = const(B, g)
         else:
             leaf.grad = const(B, B.copy(g))
-    elif cur.grad_fn is not None or cur.data.shape != g.shape:
-        leaf.grad = const(B, B.add(cur.data, g))
+    elif cur.grad_fn is not None or cur.array.shape != g.shape:
+        leaf.grad = const(B, B.add(cur.array, g))
     else:
-        B.iadd(cur.data, g)
+        B.iadd(cur.array, g)
         cur._vc[0] += 1
 
 
@@ -329,10 +329,10 @@ def _call_hook(fn, g, B, create_graph):
         return g
     if r.__class__ is not Tensor:
         raise TypeError(f"gradkit: a hook must return a Tensor or None, got {type(r).__name__}")
-    if tuple(r.data.shape) != tuple(gt.data.shape):
+    if tuple(r.array.shape) != tuple(gt.array.shape):
         raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
                            f"{gt.shape}")
-    return r if create_graph else r.data
+    return r if create_graph else r.array
 
 
 def _run_hooks(node, g, B, create_graph):
@@ -367,7 +367,7 @@ def _saved_tensors(node):
         elif e is None:
             out.append(const(B, v))
         elif e[0].__class__ is Tensor:
-            out.append(e[0] if e[0].data is v else _attached(B, v, e[0], 0, True))
+            out.append(e[0] if e[0].array is v else _attached(B, v, e[0], 0, True))
         elif e[0].__class__ is _WeakRef:
             leaf = e[0]()
             out.append(leaf if leaf is not None else const(B, v))

@@ -143,7 +143,7 @@ class Function(metaclass=_FunctionMeta):
             if o.__class__ is Tensor and id(o) in ins and id(o) not in ctx._dirty:
                 outs[k] = _alias(o)
         diff = [o.__class__ is Tensor and id(orig[k]) not in ctx._non_diff
-                and o._B.is_floating(o.data.dtype) for k, o in enumerate(outs)]
+                and o._B.is_floating(o.array.dtype) for k, o in enumerate(outs)]
         if not any(needs) or not any(diff):
             ctx._to_save = ()
             return outs[0] if single else tuple(outs)
@@ -156,8 +156,8 @@ class Function(metaclass=_FunctionMeta):
                         f"gradkit.autograd.Function {cls.__name__}: a leaf tensor that requires "
                         "grad was modified in place in forward (mark_dirty); clone() it first")
                 fn = a.grad_fn
-                edges[i] = (a if fn is None else fn, a._oi, a.data.shape, a.data.dtype)
-        meta = tuple((tuple(o.data.shape), o.data.dtype) if o.__class__ is Tensor else None
+                edges[i] = (a if fn is None else fn, a._oi, a.array.shape, a.array.dtype)
+        meta = tuple((tuple(o.array.shape), o.array.dtype) if o.__class__ is Tensor else None
                      for o in outs)
         node = Node(cls._prim, B, {"ctx": ctx, "cls": cls, "meta": meta}, (), (), edges, needs)
         node.nout = len(outs)
@@ -180,7 +180,7 @@ class Function(metaclass=_FunctionMeta):
             k = out_pos.get(id(t))
             if k is not None and diff[k]:
                 o = outs[k]
-                packed.append((2, o.data, None, k))
+                packed.append((2, o.array, None, k))
                 vers.append((o._vc, o._vc[0]))
                 continue
             i = ins.get(id(t))
@@ -188,9 +188,9 @@ class Function(metaclass=_FunctionMeta):
                 target, oi = edges[i][0], edges[i][1]
                 if target.__class__ is Tensor:   # a leaf: held weakly (no cycle via .grad)
                     target = weakref.ref(target)
-                packed.append((1, t.data, target, oi))
+                packed.append((1, t.array, target, oi))
             else:
-                packed.append((0, t.data, None, 0))
+                packed.append((0, t.array, None, 0))
             vers.append((t._vc, t._vc[0]))
         node.saved = (tuple(packed),)
         node.vers = tuple(vers)
@@ -200,7 +200,7 @@ class Function(metaclass=_FunctionMeta):
 
 def _alias(t):
     a = _new(Tensor)
-    a.data = t.data
+    a.array = t.array
     a._B = t._B
     a.grad = None
     a.grad_fn = t.grad_fn
@@ -276,7 +276,7 @@ def _function_vjp(F, needs, g, packed, ctx=None, cls=None, meta=None):
             raise RuntimeError(f"gradkit.autograd.Function {cls.__name__}.backward returned a "
                                f"gradient on {r._B.device_str} for input {i}, expected "
                                f"{B.device_str}")
-        out.append(r if graph else r.data)
+        out.append(r if graph else r.array)
     return tuple(out)
 
 

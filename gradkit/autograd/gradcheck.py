@@ -24,11 +24,11 @@ def _as_tuple(x):
 
 def _outputs(fn, inputs):
     out = _as_tuple(fn(*inputs))
-    return [o for o in out if isinstance(o, Tensor) and o._B.is_floating(o.data.dtype)]
+    return [o for o in out if isinstance(o, Tensor) and o._B.is_floating(o.array.dtype)]
 
 
 def _host(t):
-    return t._B.to_host(t.data)
+    return t._B.to_host(t.array)
 
 
 def _dot(a, b):

@@ -97,7 +97,7 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
     if target._B is not B:
         raise GradkitError(f"gradkit.nn.functional.{name}: input is on {B.device_str} but "
                            f"target is on {target._B.device_str}; move one with .to(device)")
-    if not B.is_integral(target.data.dtype):
+    if not B.is_integral(target.array.dtype):
         raise GradkitError(
             f"gradkit.nn.functional.{name}: class-index targets must be an integer tensor, got "
             f"{target.dtype_name}; use target.long() (or pass class probabilities with the "
@@ -107,7 +107,7 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
         raise ValueError(f"gradkit.nn.functional.{name}: expected target of shape {want} for "
                          f"input of shape {x.shape} (classes along dim {cdim}), got "
                          f"{target.shape}")
-    t = target.data
+    t = target.array
     if B.type == "cpu" and t.size:  # free on the host; a device check would sync
         bad = B.logical_and(B.logical_or(B.lt(t, 0), B.ge(t, C)), B.ne(t, ignore_index))
         if bool(B.any(bad)):
@@ -118,9 +118,9 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
     cls = B.reshape(B.arange(0, C, 1, t.dtype), tuple(shape))
     tk = B.unsqueeze(t, cdim)
     valid = B.ne(tk, ignore_index)
-    hit = B.astype(B.logical_and(B.eq(tk, cls), valid), x.data.dtype)
+    hit = B.astype(B.logical_and(B.eq(tk, cls), valid), x.array.dtype)
     M = const(B, hit)
-    validf = const(B, B.astype(valid, x.data.dtype))
+    validf = const(B, B.astype(valid, x.array.dtype))
     if weight is not None:
         _check_tensor(name, weight, "weight")
         if tuple(weight.shape) != (C,):
@@ -175,7 +175,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                          "dimension, got a 0-d tensor")
     cdim = 1 if input.ndim >= 2 else 0
     logp = log_softmax(input, cdim)
-    if target.__class__ is Tensor and target._B.is_floating(target.data.dtype):
+    if target.__class__ is Tensor and target._B.is_floating(target.array.dtype):
         return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, cdim)
     return _nll("cross_entropy", logp, target, weight, ignore_index, reduction,
                 label_smoothing)
@@ -262,8 +262,8 @@ def linear(input, weight, bias=None):
                            f"{input.shape[-1] if input.ndim else 0} features, but weight of "
                            f"shape {weight.shape} expects {weight.shape[-1]} "
                            "(weight is (out_features, in_features))")
-    if weight.ndim == 2 and input._B is weight._B and input.data.dtype == weight.data.dtype:
-        out = apply(_linear_vjp, weight._B, (input, weight), (input.data, weight.data))
+    if weight.ndim == 2 and input._B is weight._B and input.array.dtype == weight.array.dtype:
+        out = apply(_linear_vjp, weight._B, (input, weight), (input.array, weight.array))
     else:  # 1-D weight, or devices/dtypes that matmul reports or promotes
         w = _F.transpose(weight, 0, 1) if weight.ndim == 2 else weight
         out = _F.matmul(input, w)
@@ -300,9 +300,9 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     from ..creation import rand
     B = input._B
-    u = rand(*input.shape, dtype=input.dtype, device=input.device).data
+    u = rand(*input.shape, dtype=input.dtype, device=input.device).array
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    m = const(B, B.mul(B.astype(B.ge(u, p), input.data.dtype), scale))
+    m = const(B, B.mul(B.astype(B.ge(u, p), input.array.dtype), scale))
     if inplace:
         return _F.mul_(input, m)
     return _F.mul(input, m)
@@ -316,7 +316,7 @@ def embedding(input, weight, padding_idx=None):
         from ..creation import as_tensor
         input = as_tensor(input, device=weight.device)
     B = weight._B
-    if not B.is_integral(input.data.dtype) or input.data.dtype == B.bool_dtype:
+    if not B.is_integral(input.array.dtype) or input.array.dtype == B.bool_dtype:
         raise GradkitError(f"gradkit.nn.functional.embedding: indices must be an integer "
                            f"tensor (int64 or int32), got {input.dtype_name}; use .long()")
     if input._B is not B:
@@ -325,15 +325,15 @@ def embedding(input, weight, padding_idx=None):
     if weight.ndim != 2:
         raise GradkitError(f"gradkit.nn.functional.embedding: weight must be 2-D "
                            f"(num_embeddings, embedding_dim), got shape {weight.shape}")
-    if B.type == "cpu" and input.data.size:
+    if B.type == "cpu" and input.array.size:
         n = weight.shape[0]
-        if bool(B.any(B.logical_or(B.lt(input.data, 0), B.ge(input.data, n)))):
+        if bool(B.any(B.logical_or(B.lt(input.array, 0), B.ge(input.array, n)))):
             raise IndexError(f"gradkit.nn.functional.embedding: index out of range: indices "
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:
             padding_idx += weight.shape[0]
-        keep = const(B, B.unsqueeze(B.ne(input.data, padding_idx), -1))
+        keep = const(B, B.unsqueeze(B.ne(input.array, padding_idx), -1))
         out = _F.where(keep, out, out.detach())
     return out

@@ -34,16 +34,16 @@ def calculate_gain(nonlinearity, param=None):
 def _check(name, t):
     if t.__class__ is not Tensor:
         raise TypeError(f"gradkit.nn.init.{name}: expected a Tensor, got {type(t).__name__}")
-    if not t._B.is_floating(t.data.dtype):
+    if not t._B.is_floating(t.array.dtype):
         raise TypeError(f"gradkit.nn.init.{name}: the tensor must be floating point, got "
                         f"{t.dtype_name}")
 
 
 def _assign(t, arr):
     """Write ``arr`` (a raw array of t's backend) into ``t`` in place."""
-    if arr.dtype != t.data.dtype:
-        arr = t._B.astype(arr, t.data.dtype)
-    t._B.setitem(t.data, Ellipsis, arr)
+    if arr.dtype != t.array.dtype:
+        arr = t._B.astype(arr, t.array.dtype)
+    t._B.setitem(t.array, Ellipsis, arr)
     t._vc[0] += 1
     return t
 
@@ -52,7 +52,7 @@ def _random(t, kind):
     from ..creation import rand, randn
     with no_grad():
         fn = rand if kind == "uniform" else randn
-        return fn(*t.shape, dtype=t.dtype, device=t.device).data
+        return fn(*t.shape, dtype=t.dtype, device=t.device).array
 
 
 def uniform_(tensor, a=0.0, b=1.0):
@@ -71,7 +71,7 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 def constant_(tensor, val):
     _check("constant_", tensor)
-    tensor._B.setitem(tensor.data, Ellipsis, val)
+    tensor._B.setitem(tensor.array, Ellipsis, val)
     tensor._vc[0] += 1
     return tensor
 

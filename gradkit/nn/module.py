@@ -60,7 +60,7 @@ class Parameter(metaclass=_ParameterMeta):
         elif data.__class__ is not Tensor:
             from ..creation import as_tensor
             data = as_tensor(data)
-        t = const(data._B, data.data)
+        t = const(data._B, data.array)
         t._vc = data._vc
         if requires_grad:
             t.requires_grad_(True)
@@ -73,14 +73,14 @@ _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_
 def _to_backend(t, B, dtype):
     """Move ``t`` (a Tensor) onto backend ``B`` and/or cast it to ``dtype`` (a
     backend dtype or None), in place: the Tensor object stays the same."""
-    arr = t.data
+    arr = t.array
     if t._B is not B:
         arr = B.to_device(t._B, arr)
     if dtype is not None and arr.dtype != dtype:
         arr = B.astype(arr, dtype)
-    if arr is t.data:
+    if arr is t.array:
         return
-    t.data = arr
+    t.array = arr
     t._B = B
     t._vc[0] += 1
     g = t.grad
@@ -338,7 +338,7 @@ class Module:
         for t in list(self.parameters()) + list(self.buffers()):
             B = t._B if device is None else _backend(device)
             dt = None
-            if dtype is not None and B.is_floating(t.data.dtype):
+            if dtype is not None and B.is_floating(t.array.dtype):
                 from ..tensor import to_dtype
                 dt = B.dtypes[to_dtype(dtype).name]
                 if not B.is_floating(dt):
@@ -410,16 +410,16 @@ class Module:
                 except Exception:
                     problems.append(f"value for {k!r} is a {type(v).__name__}, not a tensor.")
                     continue
-            if tuple(v.data.shape) != tuple(t.data.shape):
+            if tuple(v.array.shape) != tuple(t.array.shape):
                 problems.append(f"size mismatch for {k}: copying a param with shape "
-                                f"{tuple(v.data.shape)} from checkpoint, the shape in current "
-                                f"model is {tuple(t.data.shape)}.")
+                                f"{tuple(v.array.shape)} from checkpoint, the shape in current "
+                                f"model is {tuple(t.array.shape)}.")
                 continue
             B = t._B
             try:
-                arr = v.data if v._B is B else B.to_device(v._B, v.data)
-                if arr.dtype != t.data.dtype:
-                    arr = B.astype(arr, t.data.dtype)
+                arr = v.array if v._B is B else B.to_device(v._B, v.array)
+                if arr.dtype != t.array.dtype:
+                    arr = B.astype(arr, t.array.dtype)
             except Exception as e:
                 problems.append(f"can't convert {k!r} ({v.dtype_name} on {v._B.device_str}) to "
                                 f"{t.dtype_name} on {B.device_str}: {str(e).splitlines()[0]}")
@@ -429,8 +429,8 @@ class Module:
             raise GradkitError(f"Error(s) in loading state_dict for {type(self).__name__} "
                                "(nothing was changed):\n\t" + "\n\t".join(problems))
         for t, arr in plan:
-            if arr is not t.data:
-                t._B.setitem(t.data, Ellipsis, arr)
+            if arr is not t.array:
+                t._B.setitem(t.array, Ellipsis, arr)
                 t._vc[0] += 1
         return _IncompatibleKeys(missing, unexpected)
 
@@ -471,5 +471,5 @@ def _zero_grad(p, set_to_none):
         return
     if g.grad_fn is not None:
         g = p.grad = g.detach()
-    g._B.setitem(g.data, Ellipsis, 0)
+    g._B.setitem(g.array, Ellipsis, 0)
     g._vc[0] += 1

@@ -54,9 +54,9 @@ def _describe(args):
     parts = []
     for a in args:
         if type(a) is Tensor:
-            parts.append(f"Tensor(shape={tuple(a.data.shape)}, dtype={a.dtype_name}, device={a._B.device_str})")
+            parts.append(f"Tensor(shape={tuple(a.array.shape)}, dtype={a.dtype_name}, device={a._B.device_str})")
         elif isinstance(a, (list, tuple)) and a and type(a[0]) is Tensor:
-            parts.append("[" + ", ".join(f"{tuple(t.data.shape)}" for t in a) + "]")
+            parts.append("[" + ", ".join(f"{tuple(t.array.shape)}" for t in a) + "]")
         else:
             parts.append(repr(a) if len(repr(a)) < 60 else type(a).__name__)
     return ", ".join(parts)
@@ -92,7 +92,7 @@ def apply(p, B, args, arrays, params=None, extra=None):
     if p.res:
         out, res = out
     t = _new(Tensor)
-    t.data = out
+    t.array = out
     t._B = B
     t.grad = None
     t._oi = 0
@@ -106,7 +106,7 @@ def apply(p, B, args, arrays, params=None, extra=None):
                 if edges is None:
                     edges = [None] * len(args)
                 fn = a.grad_fn
-                edges[i] = (a if fn is None else fn, a._oi, a.data.shape, a.data.dtype)
+                edges[i] = (a if fn is None else fn, a._oi, a.array.shape, a.array.dtype)
         if edges is not None:
             if p.save_for is None:
                 saved = tuple([arrays[i] for i in p.save])
@@ -134,13 +134,13 @@ def apply_unary(p, x):
     """``apply`` specialised for a one-input, parameter-free elementwise
     primitive: the hot path of chains of small ops."""
     B = x._B
-    xd = x.data
+    xd = x.array
     try:
         out = getattr(B, p.name)(xd)
     except Exception as e:
         raise op_error(p.name, (x,), e) from None
     t = _new(Tensor)
-    t.data = out
+    t.array = out
     t._B = B
     t.grad = None
     t._oi = 0
@@ -178,7 +178,7 @@ def apply_binary(p, B, a, b, ad, bd):
     except Exception as e:
         raise op_error(p.name, (a, b), e) from None
     t = _new(Tensor)
-    t.data = out
+    t.array = out
     t._B = B
     t.grad = None
     t._oi = 0
@@ -245,7 +245,7 @@ def _save_needed(p, args, arrays, edges):
 def const(B, arr):
     """A Tensor that needs no grad, wrapping a raw array."""
     t = _new(Tensor)
-    t.data = arr
+    t.array = arr
     t._B = B
     t.grad = None
     t.grad_fn = None

@@ -72,7 +72,7 @@ def einsum(equation, *operands):
         raise _err(equation, f"{len(specs)} operand subscripts for {len(operands)} tensors")
     labels, nell = [], 0
     for i, (s, t) in enumerate(zip(specs, operands)):
-        lab, k = _parse_spec(equation, s, t.data.ndim, f"operand {i}")
+        lab, k = _parse_spec(equation, s, t.array.ndim, f"operand {i}")
         labels.append(lab)
         nell = max(nell, k)
     if arrow:
@@ -96,7 +96,7 @@ def einsum(equation, *operands):
 
     sizes = {}
     for i, (lab, t) in enumerate(zip(labels, operands)):
-        for c, s in zip(lab, t.data.shape):
+        for c, s in zip(lab, t.array.shape):
             old = sizes.get(c)
             if old is None or old == 1:
                 sizes[c] = s
@@ -116,7 +116,7 @@ def einsum(equation, *operands):
             if j != i:
                 others.update(lj)
         drop = [d for d, c in enumerate(lab) if c not in others
-                or (t.data.shape[d] == 1 and sizes[c] != 1)]
+                or (t.array.shape[d] == 1 and sizes[c] != 1)]
         if drop:
             t = _f.sum(t, tuple(drop))
             lab = [c for d, c in enumerate(lab) if d not in drop]
@@ -151,7 +151,7 @@ def _diagonals(t, lab):
                 break
             seen[c] = d
         rest = [d for d in range(len(lab)) if d not in (p, q)]
-        n = min(t.data.shape[p], t.data.shape[q])
+        n = min(t.array.shape[p], t.array.shape[q])
         ar = const(B, B.arange(0, n, 1, B.dtypes["int64"]))
         t = _f.getitem(_f.permute(t, (p, q, *rest)), (ar, ar))
         lab = [lab[p]] + [lab[d] for d in rest]
@@ -166,9 +166,9 @@ def _contract(a, la, b, lb, keep):
     aown = [c for c in la if c not in sb]
     bown = [c for c in lb if c not in sa]
     size = {}
-    for c, s in zip(la, a.data.shape):
+    for c, s in zip(la, a.array.shape):
         size[c] = s
-    for c, s in zip(lb, b.data.shape):
+    for c, s in zip(lb, b.array.shape):
         size[c] = s
 
     def prod(cs):

@@ -64,7 +64,7 @@ def _promote_pair(name, a, b):
     B = a._B if a.__class__ is Tensor else b._B
     if a.__class__ is Tensor and b.__class__ is Tensor:
         an, bn = a.dtype_name, b.dtype_name
-        za, zb = a.data.ndim == 0, b.data.ndim == 0
+        za, zb = a.array.ndim == 0, b.array.ndim == 0
         if za != zb:
             # torch: a 0-d tensor is like a Python scalar; it decides the dtype
             # only when its category (bool < int < float) is higher
@@ -78,7 +78,7 @@ def _promote_pair(name, a, b):
             b = astype(b, target)
         return a, b
     t, s = (a, b) if a.__class__ is Tensor else (b, a)
-    if s.__class__ is float and not B.is_floating(t.data.dtype):
+    if s.__class__ is float and not B.is_floating(t.array.dtype):
         t = astype(t, _default_float(B))
     elif s.__class__ is int and t.dtype_name == "bool":
         t = astype(t, "int64")
@@ -89,23 +89,23 @@ def _binary(p, a, b):
     """Dispatch for a binary primitive: device check, dtype promotion, scalars."""
     if a.__class__ is Tensor:
         B = a._B
-        ad = a.data
+        ad = a.array
         if b.__class__ is Tensor:
             if b._B is not B:
                 raise _device_error(p.name, a, b)
-            bd = b.data
+            bd = b.array
             if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
                 a, b = _promote_pair(p.name, a, b)
-                ad, bd = a.data, b.data
+                ad, bd = a.array, b.array
         elif b.__class__ is float:
             if ad.dtype not in B.float_dtypes:
                 a, b = _promote_pair(p.name, a, b)
-                ad = a.data
+                ad = a.array
             bd = b
         elif b.__class__ is int or b.__class__ is bool:
             if b.__class__ is int and ad.dtype == B.bool_dtype:
                 a, b = _promote_pair(p.name, a, b)
-                ad = a.data
+                ad = a.array
             elif b.__class__ is bool and ad.dtype != B.bool_dtype:
                 b = int(b)   # the lowest category: the tensor's dtype wins (array API refuses bools)
             bd = b
@@ -113,12 +113,12 @@ def _binary(p, a, b):
             return _binary(p, a, _as_tensor_like(b, a, p.name))
     elif b.__class__ is Tensor:
         B = b._B
-        bd = b.data
+        bd = b.array
         if a.__class__ in _SCALARS:
             if (a.__class__ is float and bd.dtype not in B.float_dtypes) or (
                     a.__class__ is int and bd.dtype == B.bool_dtype):
                 a, b = _promote_pair(p.name, a, b)
-                bd = b.data
+                bd = b.array
             elif a.__class__ is bool and bd.dtype != B.bool_dtype:
                 a = int(a)
             ad = a
@@ -150,7 +150,7 @@ def _float_unary(p, x):
     """Unary ops defined on floats: integer inputs are promoted as torch does."""
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
-    if x.data.dtype not in x._B.float_dtypes:
+    if x.array.dtype not in x._B.float_dtypes:
         x = astype(x, _default_float(x._B))
     return apply_unary(p, x)
 
@@ -279,8 +279,8 @@ def div(a, b):
     t = ta if ta is not None else tb
     if t is not None:
         B = t._B
-        fa = ta is None or ta.data.dtype in B.float_dtypes
-        fb = tb is None or tb.data.dtype in B.float_dtypes
+        fa = ta is None or ta.array.dtype in B.float_dtypes
+        fb = tb is None or tb.array.dtype in B.float_dtypes
         if not (fa or fb) or (ta is None and a.__class__ is not float and not fb) or (
                 tb is None and b.__class__ is not float and not fa):
             if ta is not None:
@@ -297,7 +297,7 @@ subtract = sub
 
 def pow(a, b):
     if a.__class__ is Tensor and (b.__class__ is bool or b.__class__ is Tensor) \
-            and a.data.dtype == a._B.bool_dtype and (b.__class__ is bool or b.data.dtype == a._B.bool_dtype):
+            and a.array.dtype == a._B.bool_dtype and (b.__class__ is bool or b.array.dtype == a._B.bool_dtype):
         # torch keeps bool ** bool in bool (NumPy gives int8): a ** b == a or not b
         return logical_or(a, logical_not(b) if b.__class__ is Tensor else (not b))
     return _binary(_pow_vjp, a, b)
@@ -426,23 +426,23 @@ def relu(x):
 
 
 def tanh_backward(y, g):
-    return apply(_tanh_bwd_vjp, y._B, (y, g), (y.data, g.data))
+    return apply(_tanh_bwd_vjp, y._B, (y, g), (y.array, g.array))
 
 
 def sigmoid_backward(y, g):
-    return apply(_sigmoid_bwd_vjp, y._B, (y, g), (y.data, g.data))
+    return apply(_sigmoid_bwd_vjp, y._B, (y, g), (y.array, g.array))
 
 
 def relu_backward(y, g):
-    return apply(_relu_bwd_vjp, y._B, (y, g), (y.data, g.data))
+    return apply(_relu_bwd_vjp, y._B, (y, g), (y.array, g.array))
 
 
 def sqrt_backward(y, g):
-    return apply(_sqrt_bwd_vjp, y._B, (y, g), (y.data, g.data))
+    return apply(_sqrt_bwd_vjp, y._B, (y, g), (y.array, g.array))
 
 
 def mask_mul(g, m):
-    return apply(_mask_mul_vjp, g._B, (g, m), (g.data, m.data))
+    return apply(_mask_mul_vjp, g._B, (g, m), (g.array, m.array))
 
 
 @prim("sign")
@@ -469,16 +469,16 @@ def _cmp(name, a, b):
     if a.__class__ is Tensor and b.__class__ is Tensor:
         if a._B is not b._B:
             raise _device_error(name, a, b)
-        ad, bd = a.data, b.data
+        ad, bd = a.array, b.array
     elif a.__class__ is Tensor:
         if b.__class__ not in _SCALARS:
             b = _as_tensor_like(b, a, name)
             return _cmp(name, a, b)
-        ad, bd = a.data, b
+        ad, bd = a.array, b
     else:
         if a.__class__ not in _SCALARS:
             return _cmp(name, _as_tensor_like(a, b, name), b)
-        ad, bd = a, b.data
+        ad, bd = a, b.array
     try:
         return const(B, getattr(B, name)(ad, bd))
     except Exception as e:
@@ -527,16 +527,16 @@ def bitwise_or(a, b):
 
 def logical_not(x):
     _need_tensor("logical_not", x)
-    if x.data.dtype != x._B.bool_dtype:
+    if x.array.dtype != x._B.bool_dtype:
         return eq(x, 0)  # torch: logical_not of a number is (x == 0)
-    return const(x._B, x._B.logical_not(x.data))
+    return const(x._B, x._B.logical_not(x.array))
 
 
 def isfinite(x):
     _need_tensor("isfinite", x)
-    if not x._B.is_floating(x.data.dtype):  # integers and bools are always finite
-        return const(x._B, x._B.ones(x.data.shape, x._B.bool_dtype))
-    return const(x._B, x._B.isfinite(x.data))
+    if not x._B.is_floating(x.array.dtype):  # integers and bools are always finite
+        return const(x._B, x._B.ones(x.array.shape, x._B.bool_dtype))
+    return const(x._B, x._B.isfinite(x.array))
 
 
 equal_elementwise = eq
@@ -584,7 +584,7 @@ def where(cond, a, b=None):
         t = a if a.__class__ is Tensor else b
         cond = _as_tensor_like(cond, t, "where")
     B = cond._B
-    if cond.data.dtype != B.bool_dtype:
+    if cond.array.dtype != B.bool_dtype:
         cond = ne(cond, 0)
     ta = a.__class__ is Tensor
     tb = b.__class__ is Tensor
@@ -597,13 +597,13 @@ def where(cond, a, b=None):
     for t in (a, b):
         if t.__class__ is Tensor and t._B is not B:
             raise _device_error("where", cond, t)
-    if ta and tb and a.data.dtype != b.data.dtype:
+    if ta and tb and a.array.dtype != b.array.dtype:
         a, b = _promote_pair("where", a, b)
     elif ta != tb:
         a, b = _promote_pair("where", a, b) if (
             (a if ta else b).__class__ is Tensor) else (a, b)
     args = (cond, a, b)
-    return apply(_where_vjp, B, args, tuple(x.data if x.__class__ is Tensor else x for x in args))
+    return apply(_where_vjp, B, args, tuple(x.array if x.__class__ is Tensor else x for x in args))
 
 
 @prim("clamp", save=(0,))
@@ -629,9 +629,9 @@ def clamp(x, min=None, max=None):
             out = minimum(out, max)
         return out
     B = x._B
-    if (min.__class__ is float or max.__class__ is float) and x.data.dtype not in B.float_dtypes:
+    if (min.__class__ is float or max.__class__ is float) and x.array.dtype not in B.float_dtypes:
         x = astype(x, _default_float(B))
-    return apply(_clamp_vjp, B, (x,), (x.data,), {"lo": min, "hi": max})
+    return apply(_clamp_vjp, B, (x,), (x.array,), {"lo": min, "hi": max})
 
 
 clip = clamp
@@ -648,11 +648,11 @@ def astype(x, dtype):
     dt = B.dtypes.get(to_dtype(dtype).name) if not _is_backend_dtype(B, dtype) else dtype
     if dt is None:
         raise TypeError(f"gradkit.astype: dtype {dtype!r} is not available on {B.device_str}")
-    if x.data.dtype == dt:
+    if x.array.dtype == dt:
         return x
     if x.requires_grad and not B.is_floating(dt):
-        return const(B, B.astype(x.data, dt))
-    return apply(_astype_vjp, B, (x,), (x.data,), {"dtype": dt}, {"src": x.data.dtype})
+        return const(B, B.astype(x.array, dt))
+    return apply(_astype_vjp, B, (x,), (x.array,), {"dtype": dt}, {"src": x.array.dtype})
 
 
 def _is_backend_dtype(B, dt):
@@ -671,7 +671,7 @@ def to_device(x, dev):
     if x._B.type != "cpu" and mode.host_sync_guard:
         from ..reliability import host_sync_violation
         host_sync_violation(f"to({dev})")
-    return apply(_to_device_vjp, B2, (x,), (x._B, x.data), None, {"src": x._B})
+    return apply(_to_device_vjp, B2, (x,), (x._B, x.array), None, {"src": x._B})
 
 
 @prim("to_device")
@@ -684,7 +684,7 @@ def _to_device_vjp(F, n, g, src=None):
 
 def clone(x):
     _need_tensor("clone", x)
-    return apply(_clone_vjp, x._B, (x,), (x.data,))
+    return apply(_clone_vjp, x._B, (x,), (x.array,))
 
 
 @prim("copy")
@@ -712,13 +712,13 @@ def sum(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = astype(x, dtype)
     B = x._B
-    shape = x.data.shape
+    shape = x.array.shape
     dims = norm_dims("sum", dim, len(shape))
-    if x.data.dtype == B.bool_dtype or (B.is_integral(x.data.dtype) and x.dtype_name != "int64"):
+    if x.array.dtype == B.bool_dtype or (B.is_integral(x.array.dtype) and x.dtype_name != "int64"):
         x = astype(x, "int64")
     if dims == ():
         dims = None  # dim=() reduces all dims, as torch (and a 0-d tensor has none)
-    return apply(_sum_vjp, B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
+    return apply(_sum_vjp, B, (x,), (x.array,), {"dim": dims, "keepdim": keepdim},
                  {"shape": shape})
 
 
@@ -726,10 +726,10 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     _need_tensor("mean", x)
     if dtype is not None:
         x = astype(x, dtype)
-    if x.data.dtype not in x._B.float_dtypes:
+    if x.array.dtype not in x._B.float_dtypes:
         raise GradkitError(f"gradkit.mean: mean() needs a floating point input, got "
                            f"{x.dtype_name}; use .float() first")
-    shape = x.data.shape
+    shape = x.array.shape
     dims = norm_dims("mean", dim, len(shape)) or None  # dim=() means all dims, as torch
     n = 1
     for i in (range(len(shape)) if dims is None else dims):
@@ -764,16 +764,16 @@ def _reduce_check(name, x):
 
 def amax(x, dim=None, keepdim=False):
     _reduce_check("amax", x)
-    dims = norm_dims("amax", dim, x.data.ndim) or None  # dim=() reduces all, as torch
-    return apply(_amax_vjp, x._B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
-                 {"shape": x.data.shape})
+    dims = norm_dims("amax", dim, x.array.ndim) or None  # dim=() reduces all, as torch
+    return apply(_amax_vjp, x._B, (x,), (x.array,), {"dim": dims, "keepdim": keepdim},
+                 {"shape": x.array.shape})
 
 
 def amin(x, dim=None, keepdim=False):
     _reduce_check("amin", x)
-    dims = norm_dims("amin", dim, x.data.ndim) or None
-    return apply(_amin_vjp, x._B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
-                 {"shape": x.data.shape})
+    dims = norm_dims("amin", dim, x.array.ndim) or None
+    return apply(_amin_vjp, x._B, (x,), (x.array,), {"dim": dims, "keepdim": keepdim},
+                 {"shape": x.array.shape})
 
 
 @prim("max_dim", res=True)
@@ -799,13 +799,13 @@ def _take_along_dim_vjp(F, n, gg, idx, dim=None, keepdim=False, shape=None):
 def put_along_dim(shape, idx, g, dim, keepdim):
     B = g._B
     args = (shape, idx, g)
-    return apply(_put_along_dim_vjp, B, args, (shape, idx.data, g.data),
+    return apply(_put_along_dim_vjp, B, args, (shape, idx.array, g.array),
                  {"dim": dim, "keepdim": keepdim})
 
 
 def take_along_dim(x, idx, dim, keepdim):
-    return apply(_take_along_dim_vjp, x._B, (x, idx), (x.data, idx.data),
-                 {"dim": dim, "keepdim": keepdim}, {"shape": x.data.shape})
+    return apply(_take_along_dim_vjp, x._B, (x, idx), (x.array, idx.array),
+                 {"dim": dim, "keepdim": keepdim}, {"shape": x.array.shape})
 
 
 class _MinMaxResult(tuple):
@@ -821,14 +821,14 @@ class _MinMaxResult(tuple):
 
 def _minmax_dim(name, p, x, dim, keepdim):
     _reduce_check(name, x)
-    d = norm_dim(name, dim, x.data.ndim)
-    if x.data.ndim == 0:
+    d = norm_dim(name, dim, x.array.ndim)
+    if x.array.ndim == 0:
         return _MinMaxResult((x, const(x._B, x._B.zeros((), x._B.dtypes["int64"]))))
-    v = apply(p, x._B, (x,), (x.data,), {"dim": d, "keepdim": keepdim}, {"shape": x.data.shape})
+    v = apply(p, x._B, (x,), (x.array,), {"dim": d, "keepdim": keepdim}, {"shape": x.array.shape})
     idx = v.grad_fn.saved[0] if v.grad_fn is not None else None
     if idx is None:
         # recompute cheaply: no graph was recorded
-        _, idx = getattr(x._B, p.name)(x.data, d, keepdim)
+        _, idx = getattr(x._B, p.name)(x.array, d, keepdim)
     return _MinMaxResult((v, const(x._B, idx)))
 
 
@@ -850,28 +850,28 @@ def min(x, dim=None, keepdim=False):
 
 def argmax(x, dim=None, keepdim=False):
     _need_tensor("argmax", x)
-    d = None if dim is None else norm_dim("argmax", dim, x.data.ndim)
-    return const(x._B, x._B.astype(x._B.argmax(x.data, d, keepdim), x._B.dtypes["int64"]))
+    d = None if dim is None else norm_dim("argmax", dim, x.array.ndim)
+    return const(x._B, x._B.astype(x._B.argmax(x.array, d, keepdim), x._B.dtypes["int64"]))
 
 
 def argmin(x, dim=None, keepdim=False):
     _need_tensor("argmin", x)
-    d = None if dim is None else norm_dim("argmin", dim, x.data.ndim)
-    return const(x._B, x._B.astype(x._B.argmin(x.data, d, keepdim), x._B.dtypes["int64"]))
+    d = None if dim is None else norm_dim("argmin", dim, x.array.ndim)
+    return const(x._B, x._B.astype(x._B.argmin(x.array, d, keepdim), x._B.dtypes["int64"]))
 
 
 def all(x, dim=None, keepdim=False):
     _need_tensor("all", x)
     _need_bool("all", keepdim)
-    d = norm_dims("all", dim, x.data.ndim)
-    return const(x._B, x._B.all(x.data, d, keepdim))
+    d = norm_dims("all", dim, x.array.ndim)
+    return const(x._B, x._B.all(x.array, d, keepdim))
 
 
 def any(x, dim=None, keepdim=False):
     _need_tensor("any", x)
     _need_bool("any", keepdim)
-    d = norm_dims("any", dim, x.data.ndim)
-    return const(x._B, x._B.any(x.data, d, keepdim))
+    d = norm_dims("any", dim, x.array.ndim)
+    return const(x._B, x._B.any(x.array, d, keepdim))
 
 
 # ================================================================ shape
@@ -892,7 +892,7 @@ def _shape_arg(name, args):
 def reshape(x, *shape):
     _need_tensor("reshape", x)
     shape = _shape_arg("reshape", shape)
-    inshape = x.data.shape
+    inshape = x.array.shape
     if shape == inshape:
         return x
     n = x.numel()
@@ -907,7 +907,7 @@ def reshape(x, *shape):
                            f"size {n} (shape {tuple(inshape)})")
     if neg:
         shape = tuple(n // known if s == -1 else s for s in shape)
-    return apply(_reshape_vjp, x._B, (x,), (x.data,), {"shape": shape}, {"inshape": inshape})
+    return apply(_reshape_vjp, x._B, (x,), (x.array,), {"shape": shape}, {"inshape": inshape})
 
 
 def any_neg(shape):
@@ -926,14 +926,14 @@ def view(x, *shape):
 
 def flatten(x, start_dim=0, end_dim=-1):
     _need_tensor("flatten", x)
-    nd = x.data.ndim
+    nd = x.array.ndim
     if nd == 0:
         return reshape(x, (1,))
     s = norm_dim("flatten", start_dim, nd)
     e = norm_dim("flatten", end_dim, nd)
     if s > e:
         raise GradkitError("gradkit.flatten: start_dim cannot come after end_dim")
-    shp = x.data.shape
+    shp = x.array.shape
     m = 1
     for d in shp[s:e + 1]:
         m *= d
@@ -942,15 +942,15 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 def unsqueeze(x, dim):
     _need_tensor("unsqueeze", x)
-    nd = x.data.ndim
+    nd = x.array.ndim
     d = norm_dim("unsqueeze", dim, nd + 1)
-    shp = tuple(x.data.shape)
+    shp = tuple(x.array.shape)
     return reshape(x, shp[:d] + (1,) + shp[d:])
 
 
 def squeeze(x, dim=None):
     _need_tensor("squeeze", x)
-    shp = tuple(x.data.shape)
+    shp = tuple(x.array.shape)
     if dim is None:
         new = tuple(s for s in shp if s != 1)
     else:
@@ -970,7 +970,7 @@ def _permute_vjp(F, n, g, dims=None):
 def permute(x, *dims):
     _need_tensor("permute", x)
     dims = _shape_arg("permute", dims)
-    nd = x.data.ndim
+    nd = x.array.ndim
     if len(dims) != nd:
         raise GradkitError(f"gradkit.permute: number of dims {len(dims)} doesn't match the "
                            f"tensor's {nd} dims (shape {x.shape})")
@@ -979,12 +979,12 @@ def permute(x, *dims):
         raise GradkitError(f"gradkit.permute: repeated dim in {dims}")
     if dims == tuple(range(nd)):
         return x
-    return apply(_permute_vjp, x._B, (x,), (x.data,), {"dims": dims})
+    return apply(_permute_vjp, x._B, (x,), (x.array,), {"dims": dims})
 
 
 def transpose(x, dim0, dim1):
     _need_tensor("transpose", x)
-    nd = x.data.ndim
+    nd = x.array.ndim
     d0, d1 = norm_dim("transpose", dim0, nd), norm_dim("transpose", dim1, nd)
     if nd < 2:
         return x
@@ -1002,9 +1002,9 @@ def mT(x):
 
 def t(x):
     _need_tensor("t", x)
-    if x.data.ndim > 2:
-        raise GradkitError(f"gradkit.t: expects a tensor with <= 2 dims, got {x.data.ndim}")
-    return transpose(x, 0, 1) if x.data.ndim == 2 else x
+    if x.array.ndim > 2:
+        raise GradkitError(f"gradkit.t: expects a tensor with <= 2 dims, got {x.array.ndim}")
+    return transpose(x, 0, 1) if x.array.ndim == 2 else x
 
 
 @prim("expand", view=True)
@@ -1020,7 +1020,7 @@ def _sum_to_vjp(F, n, g, shape=None, inshape=None):
 def expand(x, *shape):
     _need_tensor("expand", x)
     shape = _shape_arg("expand", shape)
-    inshape = tuple(x.data.shape)
+    inshape = tuple(x.array.shape)
     if len(shape) < len(inshape):
         raise GradkitError(f"gradkit.expand: the number of sizes ({len(shape)}) must be at "
                            f"least the tensor's number of dims ({len(inshape)}), shape {inshape}")
@@ -1032,7 +1032,7 @@ def expand(x, *shape):
                                f"the existing size {s} at dim {i} (shapes {inshape} -> {shape})")
     if shape == inshape:
         return x
-    return apply(_expand_vjp, x._B, (x,), (x.data,), {"shape": shape}, {"inshape": inshape})
+    return apply(_expand_vjp, x._B, (x,), (x.array,), {"shape": shape}, {"inshape": inshape})
 
 
 broadcast_to = expand
@@ -1045,10 +1045,10 @@ def expand_as(x, other):
 
 def sum_to(x, shape):
     shape = tuple(shape)
-    if tuple(x.data.shape) == shape:
+    if tuple(x.array.shape) == shape:
         return x
-    return apply(_sum_to_vjp, x._B, (x,), (x.data,), {"shape": shape},
-                 {"inshape": tuple(x.data.shape)})
+    return apply(_sum_to_vjp, x._B, (x,), (x.array,), {"shape": shape},
+                 {"inshape": tuple(x.array.shape)})
 
 
 # ================================================================ matmul
@@ -1092,7 +1092,7 @@ def matmul(a, b):
     B = a._B
     if b._B is not B:
         raise _device_error("matmul", a, b)
-    ad, bd = a.data, b.data
+    ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
         raise GradkitError(f"gradkit.matmul: both arguments need at least 1 dim, got shapes "
                            f"{tuple(ad.shape)} and {tuple(bd.shape)}")
@@ -1105,7 +1105,7 @@ def matmul(a, b):
             f"{'second-to-last' if bd.ndim > 1 else 'only'} dim of the second)")
     if ad.dtype != bd.dtype:
         a, b = _promote_pair("matmul", a, b)
-        ad, bd = a.data, b.data
+        ad, bd = a.array, b.array
     return apply(_matmul_vjp, B, (a, b), (ad, bd), None, {"an": ad.ndim, "bn": bd.ndim})
 
 
@@ -1135,17 +1135,17 @@ def _norm_index(x, idx):
             if k._B is not B:
                 raise IndexError(f"gradkit.getitem: index on {k._B.device_str} for a tensor on "
                                  f"{B.device_str}; move the index with .to()")
-            if k.data.ndim == 0 and k.data.dtype != B.bool_dtype and B.is_integral(k.data.dtype):
+            if k.array.ndim == 0 and k.array.dtype != B.bool_dtype and B.is_integral(k.array.dtype):
                 advanced = True
-                out.append(k.data)
+                out.append(k.array)
             else:
-                if B.is_floating(k.data.dtype):
+                if B.is_floating(k.array.dtype):
                     raise IndexError("gradkit.getitem: tensors used as indices must be long, "
                                      f"int or bool tensors, got {k.dtype_name}")
-                if mode.host_sync_guard and B.type != "cpu" and k.data.dtype == B.bool_dtype:
+                if mode.host_sync_guard and B.type != "cpu" and k.array.dtype == B.bool_dtype:
                     _mask_sync()
                 advanced = True
-                out.append(k.data)
+                out.append(k.array)
         elif c is bool:
             advanced = True
             out.append(B.asarray(k))
@@ -1190,7 +1190,7 @@ def _index_zero_vjp(F, n, gg, idx=None):
 def _check_bounds(x, idx):
     """Plain ints are checked on the host for free; integer arrays are checked
     by the backend's own indexing (NumPy raises IndexError)."""
-    shp = x.data.shape
+    shp = x.array.shape
     d = 0
     n_explicit = 0
     for k in idx:
@@ -1219,8 +1219,8 @@ def getitem(x, idx):
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
     p = _getitem_adv if advanced else _getitem_vjp
-    return apply(p, x._B, (x,), (x.data,), {"idx": raw},
-                 {"advanced": advanced, "shape": x.data.shape})
+    return apply(p, x._B, (x,), (x.array,), {"idx": raw},
+                 {"advanced": advanced, "shape": x.array.shape})
 
 
 # advanced indexing copies: the same primitive, but its output is not a view
@@ -1228,12 +1228,12 @@ _getitem_adv = Prim("getitem", _getitem_vjp.vjp, view=False)
 
 
 def getitem_backward(g, shape, idx, advanced):
-    return apply(_getitem_bwd_vjp, g._B, (g,), (g.data,),
+    return apply(_getitem_bwd_vjp, g._B, (g,), (g.array,),
                  {"shape": shape, "idx": idx, "advanced": advanced})
 
 
 def index_zero(g, idx):
-    return apply(_index_zero_vjp, g._B, (g,), (g.data,), {"idx": idx})
+    return apply(_index_zero_vjp, g._B, (g,), (g.array,), {"idx": idx})
 
 
 @prim("index_put")
@@ -1273,15 +1273,15 @@ def cat(tensors, dim=0):
     for t_ in tensors[1:]:
         if t_._B is not B:
             raise _device_error("cat", tensors[0], t_)
-    nd = tensors[0].data.ndim
+    nd = tensors[0].array.ndim
     if nd == 0:
         raise GradkitError("gradkit.cat: zero-dimensional tensors cannot be concatenated")
     d = norm_dim("cat", dim, nd)
     for t_ in tensors[1:]:
-        if t_.data.ndim != nd or _py_any(a != b for i, (a, b) in enumerate(zip(t_.data.shape, tensors[0].data.shape)) if i != d):
+        if t_.array.ndim != nd or _py_any(a != b for i, (a, b) in enumerate(zip(t_.array.shape, tensors[0].array.shape)) if i != d):
             raise GradkitError(
                 f"gradkit.cat: sizes of tensors must match except in dim {d}; got shapes "
-                + ", ".join(str(tuple(u.data.shape)) for u in tensors))
+                + ", ".join(str(tuple(u.array.shape)) for u in tensors))
     names = {u.dtype_name for u in tensors}
     if len(names) > 1:
         target = None
@@ -1297,15 +1297,15 @@ _py_any = builtins.any  # the module defines its own any()
 def _apply_cat(B, tensors, d):
     # the kernel takes a list; the node has one edge per tensor
     p = _cat_vjp
-    params = {"dim": d, "sizes": tuple(u.data.shape[d] for u in tensors)}
+    params = {"dim": d, "sizes": tuple(u.array.shape[d] for u in tensors)}
     try:
-        out = B.cat([u.data for u in tensors], d)
+        out = B.cat([u.array for u in tensors], d)
     except Exception as e:
         raise op_error("cat", tensors, e) from None
     t_ = const(B, out)
     if mode.enabled and _py_any(u.requires_grad for u in tensors):
         from ..autograd.graph import Node
-        edges = [((u if u.grad_fn is None else u.grad_fn), u._oi, u.data.shape, u.data.dtype)
+        edges = [((u if u.grad_fn is None else u.grad_fn), u._oi, u.array.shape, u.array.dtype)
                  if u.requires_grad else None for u in tensors]
         t_.grad_fn = Node(p, B, params, (), (), edges, tuple(e is not None for e in edges))
         t_.requires_grad = True
@@ -1352,17 +1352,17 @@ def _inplace(name, x, new):
             "gradients are recorded is not supported; clone() the view first or use the "
             "out-of-place op")
     B = x._B
-    nd = new.data
-    if tuple(nd.shape) != tuple(x.data.shape):
+    nd = new.array
+    if tuple(nd.shape) != tuple(x.array.shape):
         raise GradkitError(f"gradkit.{name}: the result's shape {tuple(nd.shape)} doesn't match "
-                           f"the in-place target's shape {tuple(x.data.shape)}")
-    if nd.dtype != x.data.dtype:
-        if x._B.is_floating(nd.dtype) and not x._B.is_floating(x.data.dtype):
+                           f"the in-place target's shape {tuple(x.array.shape)}")
+    if nd.dtype != x.array.dtype:
+        if x._B.is_floating(nd.dtype) and not x._B.is_floating(x.array.dtype):
             raise GradkitError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
                                f"the desired output type {x.dtype_name}")
-        nd = B.astype(nd, x.data.dtype)
+        nd = B.astype(nd, x.array.dtype)
     try:
-        B.setitem(x.data, Ellipsis, nd)
+        B.setitem(x.array, Ellipsis, nd)
     except Exception as e:
         raise op_error(name, (x,), e, "the tensor may be a read-only broadcast view; "
                                       "clone() it first") from None
@@ -1382,11 +1382,11 @@ def _direct(kernel, x, o):
     if x.__class__ is not Tensor:
         return None
     B = x._B
-    xd = x.data
+    xd = x.array
     if o.__class__ is Tensor:
         if o._B is not B or (mode.enabled and (x._rg or o._rg)):
             return None
-        od = o.data
+        od = o.array
         if od.dtype != xd.dtype:
             return None
     elif o.__class__ is float or o.__class__ is int:
@@ -1457,21 +1457,21 @@ def fill_(x, value):
         raise TypeError(f"gradkit.fill_: value must be a number or a Tensor, got "
                         f"{type(value).__name__}")
     if value.__class__ is Tensor:
-        if value.data.ndim != 0:
+        if value.array.ndim != 0:
             raise GradkitError(f"gradkit.fill_: only supports a 0-dimension value tensor, got "
                                f"shape {value.shape}")
         if value._B is not B:
             value = to_device(value, x.device)  # a 0-d tensor may come from any device
         v = expand(astype(value, x.dtype_name), x.shape)
         return _inplace("fill_", x, add(mul(x, 0), v) if x.requires_grad else v)
-    if x.data.dtype == B.bool_dtype:
+    if x.array.dtype == B.bool_dtype:
         value = builtins.bool(value)
-    elif not B.is_floating(x.data.dtype) and value.__class__ is float:
+    elif not B.is_floating(x.array.dtype) and value.__class__ is float:
         value = builtins.int(value)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
     try:
-        B.setitem(x.data, Ellipsis, value)
+        B.setitem(x.array, Ellipsis, value)
     except (OverflowError, ValueError, TypeError) as e:
         raise op_error("fill_", (x, value), e) from None
     x._vc[0] += 1
@@ -1498,8 +1498,8 @@ def masked_fill(x, mask, value):
         raise TypeError(f"gradkit.masked_fill: value must be a number or a Tensor, got "
                         f"{type(value).__name__}")
     out = where(mask, value, x) if value.__class__ is Tensor else where(mask, float(value) if
-                                                                         x._B.is_floating(x.data.dtype) else value, x)
-    return out if out.data.dtype == x.data.dtype else astype(out, x.dtype_name)  # torch: x's dtype
+                                                                         x._B.is_floating(x.array.dtype) else value, x)
+    return out if out.array.dtype == x.array.dtype else astype(out, x.dtype_name)  # torch: x's dtype
 
 
 def setitem_(x, idx, value):
@@ -1520,15 +1520,15 @@ def setitem_(x, idx, value):
             raise _device_error("setitem", x, vt)
     if mode.enabled and (x.requires_grad or (vt is not None and vt.requires_grad)):
         if vt is None:
-            vt = const(B, B.full((), value, x.data.dtype))
-        if vt.data.dtype != x.data.dtype:
+            vt = const(B, B.full((), value, x.array.dtype))
+        if vt.array.dtype != x.array.dtype:
             vt = astype(vt, x.dtype_name)
-        new = apply(_index_put_vjp, B, (x, vt), (x.data, vt.data), {"idx": raw},
-                    {"vshape": tuple(vt.data.shape)})
+        new = apply(_index_put_vjp, B, (x, vt), (x.array, vt.array), {"idx": raw},
+                    {"vshape": tuple(vt.array.shape)})
         return _inplace("setitem", x, new)
-    v = value if vt is None else (vt.data if vt.data.dtype == x.data.dtype else B.astype(vt.data, x.data.dtype))
+    v = value if vt is None else (vt.array if vt.array.dtype == x.array.dtype else B.astype(vt.array, x.array.dtype))
     try:
-        B.setitem(x.data, raw, v)
+        B.setitem(x.array, raw, v)
     except Exception as e:
         raise op_error("setitem", (x, value), e) from None
     x._vc[0] += 1

@@ -85,7 +85,7 @@ def reciprocal(x):
 
 
 def square(x):
-    if x.__class__ is Tensor and x.data.dtype == x._B.bool_dtype:
+    if x.__class__ is Tensor and x.array.dtype == x._B.bool_dtype:
         x = _f.astype(x, "int64")  # torch: bool squares to int64 (NumPy: int8)
     return _f._unary(_square_vjp, x)
 
@@ -139,13 +139,13 @@ def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gradkit.gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     _f._need_tensor("gelu", x)
-    if x.data.dtype not in x._B.float_dtypes:
+    if x.array.dtype not in x._B.float_dtypes:
         x = _f.astype(x, _f._default_float(x._B))
-    return apply(_gelu_vjp, x._B, (x,), (x.data,), {"approximate": approximate})
+    return apply(_gelu_vjp, x._B, (x,), (x.array,), {"approximate": approximate})
 
 
 def gelu_backward(x, g, approximate="none"):
-    return apply(_gelu_bwd_vjp, x._B, (x, g), (x.data, g.data), {"approximate": approximate})
+    return apply(_gelu_bwd_vjp, x._B, (x, g), (x.array, g.array), {"approximate": approximate})
 
 
 def silu(x):
@@ -170,7 +170,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 def _float_check(name, x):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
-    if x.data.dtype not in x._B.float_dtypes:
+    if x.array.dtype not in x._B.float_dtypes:
         raise GradkitError(f"gradkit.{name}: expected a floating point input, got "
                            f"{x.dtype_name}; convert it with .float() or .double() first")
 
@@ -207,13 +207,13 @@ def prod(x, dim=None, keepdim=False, dtype=None):
     if dtype is not None:
         x = _f.astype(x, dtype)
     B = x._B
-    if not B.is_floating(x.data.dtype) and x.dtype_name != "int64":
+    if not B.is_floating(x.array.dtype) and x.dtype_name != "int64":
         x = _f.astype(x, "int64")
-    shape = x.data.shape
+    shape = x.array.shape
     dims = _f.norm_dims("prod", dim, len(shape))
     if dims == ():
         return x
-    return apply(_prod_vjp, B, (x,), (x.data,), {"dim": dims, "keepdim": keepdim},
+    return apply(_prod_vjp, B, (x,), (x.array,), {"dim": dims, "keepdim": keepdim},
                  {"shape": shape})
 
 
@@ -236,7 +236,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
         dim, unbiased = None, dim
     c = _correction("var", unbiased, correction)
     _float_check("var", x)
-    shape = x.data.shape
+    shape = x.array.shape
     dims = _f.norm_dims("var", dim, len(shape)) or None   # dim=() reduces all, as torch
     n = 1
     for i in (range(len(shape)) if dims is None else dims):
@@ -262,15 +262,15 @@ def _stop_max(x, dims):
 
 def logsumexp(x, dim, keepdim=False):
     _f._need_tensor("logsumexp", x)
-    if x.data.dtype not in x._B.float_dtypes:
+    if x.array.dtype not in x._B.float_dtypes:
         x = _f.astype(x, _f._default_float(x._B))
-    dims = _f.norm_dims("logsumexp", dim, x.data.ndim) or None
+    dims = _f.norm_dims("logsumexp", dim, x.array.ndim) or None
     if x.numel() == 0:   # log(0) = -inf, as torch
         return _f.log(_f.sum(_f.exp(x), dims, keepdim))
     m = _stop_max(x, dims)
     out = _f.add(_f.log(_f.sum(_f.exp(_f.sub(x, m)), dims, keepdim=True)), m)
     if not keepdim:
-        out = _f.squeeze(out, dims if dims is not None else tuple(range(x.data.ndim)))
+        out = _f.squeeze(out, dims if dims is not None else tuple(range(x.array.ndim)))
     return out
 
 
@@ -294,7 +294,7 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     _float_check("norm", x)
     if x.dtype_name == "float16":  # as torch: accumulate in float32 (|x|^p overflows float16)
         return _f.astype(norm(_f.astype(x, "float32"), p, dim, keepdim), "float16")
-    dims = _f.norm_dims("norm", dim, x.data.ndim) or None
+    dims = _f.norm_dims("norm", dim, x.array.ndim) or None
     if p == "nuc":
         raise NotImplementedError("gradkit.norm: the nuclear norm needs an SVD, which gradkit "
                                   "does not have; use p='fro' or a vector norm")
@@ -326,12 +326,12 @@ def cumsum(x, dim, dtype=None):
     if dtype is not None:
         x = _f.astype(x, dtype)
     B = x._B
-    if not B.is_floating(x.data.dtype) and x.dtype_name != "int64":
+    if not B.is_floating(x.array.dtype) and x.dtype_name != "int64":
         x = _f.astype(x, "int64")     # torch: integer cumsum accumulates in int64
-    d = _f.norm_dim("cumsum", dim, x.data.ndim)
-    if x.data.ndim == 0:
+    d = _f.norm_dim("cumsum", dim, x.array.ndim)
+    if x.array.ndim == 0:
         return _f.reshape(cumsum(_f.reshape(x, (1,)), 0), ())
-    return apply(_cumsum_vjp, B, (x,), (x.data,), {"dim": d})
+    return apply(_cumsum_vjp, B, (x,), (x.array,), {"dim": d})
 
 
 # =============================================================== softmax
@@ -340,7 +340,7 @@ def _softmax_input(name, x, dtype):
         raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
     if dtype is not None:
         x = _f.astype(x, dtype)
-    if x.data.dtype not in x._B.float_dtypes:
+    if x.array.dtype not in x._B.float_dtypes:
         raise GradkitError(f"gradkit.{name}: not implemented for {x.dtype_name} input; pass "
                            "dtype=gk.float32 or convert with .float()")
     return x
@@ -357,15 +357,15 @@ def softmax(x, dim, dtype=None):
     and finite for inputs of any magnitude. A primitive: W4 measured the
     composition's extra passes."""
     x = _softmax_input("softmax", x, dtype)
-    d = _f.norm_dim("softmax", dim, x.data.ndim)
-    if x.data.ndim == 0:
+    d = _f.norm_dim("softmax", dim, x.array.ndim)
+    if x.array.ndim == 0:
         return _f.div(_f.exp(_f.sub(x, x.detach())), 1.0)
-    return apply(_softmax_vjp, x._B, (x,), (x.data,), {"dim": d})
+    return apply(_softmax_vjp, x._B, (x,), (x.array,), {"dim": d})
 
 
 def log_softmax(x, dim, dtype=None):
     x = _softmax_input("log_softmax", x, dtype)
-    d = (_f.norm_dim("log_softmax", dim, x.data.ndim),)
+    d = (_f.norm_dim("log_softmax", dim, x.array.ndim),)
     z = _f.sub(x, _stop_max(x, d))
     return _f.sub(z, _f.log(_f.sum(_f.exp(z), d, keepdim=True)))
 
@@ -384,13 +384,13 @@ def flip(x, dims):
     if not isinstance(dims, (tuple, list)):
         raise TypeError(f"gradkit.flip: dims must be an int or a tuple of ints, got "
                         f"{type(dims).__name__}")
-    nd = x.data.ndim
+    nd = x.array.ndim
     dims = tuple(_f.norm_dim("flip", d, nd) for d in dims)
     if len(set(dims)) != len(dims):
         raise GradkitError(f"gradkit.flip: dim {dims} appears multiple times in the list of dims")
     if not dims or nd == 0:
         return _f.clone(x)
-    return apply(_flip_vjp, x._B, (x,), (x.data,), {"dims": dims})
+    return apply(_flip_vjp, x._B, (x,), (x.array,), {"dims": dims})
 
 
 @prim("repeat")
@@ -406,24 +406,24 @@ def _repeat_vjp(F, n, g, sizes=None, inshape=None):
 def repeat(x, *sizes):
     _f._need_tensor("repeat", x)
     sizes = _f._shape_arg("repeat", sizes)
-    nd = x.data.ndim
+    nd = x.array.ndim
     if len(sizes) < nd:
         raise GradkitError(
             f"gradkit.repeat: number of dimensions of repeat dims ({len(sizes)}) can not be "
             f"smaller than the number of dimensions of the tensor ({nd}, shape {x.shape})")
     if any(s < 0 for s in sizes):
         raise GradkitError(f"gradkit.repeat: repeats must be non-negative, got {sizes}")
-    inshape = (1,) * (len(sizes) - nd) + tuple(x.data.shape)
-    if inshape != tuple(x.data.shape):
+    inshape = (1,) * (len(sizes) - nd) + tuple(x.array.shape)
+    if inshape != tuple(x.array.shape):
         x = _f.reshape(x, inshape)
-    return apply(_repeat_vjp, x._B, (x,), (x.data,), {"sizes": sizes}, {"inshape": inshape})
+    return apply(_repeat_vjp, x._B, (x,), (x.array,), {"sizes": sizes}, {"inshape": inshape})
 
 
 def _zeros_ns(F, ref, shape):
     """Zeros shaped ``shape`` like ``ref`` in F's world (raw array or Tensor)."""
     if ref.__class__ is Tensor:
         B = ref._B
-        return const(B, B.zeros(shape, ref.data.dtype))
+        return const(B, B.zeros(shape, ref.array.dtype))
     return F.zeros(shape, ref.dtype)
 
 
@@ -448,11 +448,11 @@ def split(x, split_size_or_sections, dim=0):
     zero-padded full-size gradient per piece."""
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.split: expected a Tensor, got {type(x).__name__}")
-    nd = x.data.ndim
+    nd = x.array.ndim
     if nd == 0:
         raise GradkitError("gradkit.split: a 0-d tensor cannot be split; it has no dims")
     d = _f.norm_dim("split", dim, nd)
-    n = x.data.shape[d]
+    n = x.array.shape[d]
     if isinstance(split_size_or_sections, int):
         s = split_size_or_sections
         if s <= 0 and not (s == 0 and n == 0):
@@ -478,11 +478,11 @@ def chunk(x, chunks, dim=0):
     _f._need_tensor("chunk", x)
     if not isinstance(chunks, int) or chunks <= 0:
         raise GradkitError(f"gradkit.chunk: chunks must be a positive int, got {chunks!r}")
-    nd = x.data.ndim
+    nd = x.array.ndim
     if nd == 0:
         raise GradkitError("gradkit.chunk: a 0-d tensor cannot be chunked; it has no dims")
     d = _f.norm_dim("chunk", dim, nd)
-    n = x.data.shape[d]
+    n = x.array.shape[d]
     size = -(-n // chunks) if n else 0
     if n:
         return split(x, size, d)
@@ -495,7 +495,7 @@ def chunk(x, chunks, dim=0):
 
 def _apply_split(x, d, sizes):
     B = x._B
-    data = x.data
+    data = x.array
     pre = (slice(None),) * d
     outs = []
     start = 0
@@ -530,7 +530,7 @@ def _index_tensor(name, index, ref):
     if index._B is not ref._B:
         raise _f._device_error(name, ref, index)
     B = index._B
-    if not B.is_integral(index.data.dtype):
+    if not B.is_integral(index.array.dtype):
         raise GradkitError(f"gradkit.{name}: expected an integer index tensor (int64), got "
                            f"{index.dtype_name}")
     return index
@@ -542,13 +542,13 @@ def gather(x, dim, index, *, sparse_grad=False):
     along the other dims, so the backward is the indexing's scatter-add."""
     _f._need_tensor("gather", x)
     index = _index_tensor("gather", index, x)
-    nd = x.data.ndim
+    nd = x.array.ndim
     d = _f.norm_dim("gather", dim, nd)
-    ishape = tuple(index.data.shape)
-    if index.data.ndim != max(nd, 1) and not (nd == 0 and index.data.ndim <= 1):
+    ishape = tuple(index.array.shape)
+    if index.array.ndim != max(nd, 1) and not (nd == 0 and index.array.ndim <= 1):
         raise GradkitError(f"gradkit.gather: index {ishape} and input {x.shape} must have the "
                            "same number of dimensions")
-    for i, (a, b) in enumerate(zip(ishape, x.data.shape)):
+    for i, (a, b) in enumerate(zip(ishape, x.array.shape)):
         if i != d and a > b:
             raise GradkitError(f"gradkit.gather: size {a} of index {ishape} at dim {i} is "
                                f"larger than the input's {b} (shape {x.shape})")
@@ -575,23 +575,23 @@ def index_add(x, dim, index, source, *, alpha=1):
     if source._B is not x._B:
         raise _f._device_error("index_add", x, source)
     index = _index_tensor("index_add", index, x)
-    if index.data.ndim > 1:
+    if index.array.ndim > 1:
         raise IndexError(f"gradkit.index_add: index must be 1-D, got shape {index.shape}")
-    nd = x.data.ndim
+    nd = x.array.ndim
     d = _f.norm_dim("index_add", dim, nd)
-    if source.data.dtype != x.data.dtype:
+    if source.array.dtype != x.array.dtype:
         raise GradkitError(f"gradkit.index_add: self ({x.dtype_name}) and source "
                            f"({source.dtype_name}) must have the same dtype")
     k = index.numel()
-    want = tuple(k if i == d else s for i, s in enumerate(x.data.shape))
+    want = tuple(k if i == d else s for i, s in enumerate(x.array.shape))
     if nd == 0:
         x1 = index_add(_f.reshape(x, (1,)), 0, _f.reshape(index, (-1,)),
                        _f.reshape(source, (-1,)), alpha=alpha)
         return _f.reshape(x1, ())
-    if tuple(source.data.shape) != want:
+    if tuple(source.array.shape) != want:
         raise GradkitError(f"gradkit.index_add: source shape {source.shape} must be the input's "
                            f"{x.shape} with dim {d} replaced by len(index)={k}, i.e. {want}")
     if alpha != 1:
         source = _f.mul(source, alpha)
-    idx = (slice(None),) * d + (_f.reshape(index, (-1,)).data,)
-    return _f.add(x, _f.getitem_backward(source, x.data.shape, idx, True))
+    idx = (slice(None),) * d + (_f.reshape(index, (-1,)).array,)
+    return _f.add(x, _f.getitem_backward(source, x.array.shape, idx, True))

@@ -68,10 +68,10 @@ class Adam(Optimizer):
                     vm = st.get("max_exp_avg_sq")
                     if vm is None:  # amsgrad switched on after earlier steps
                         vm = st["max_exp_avg_sq"] = _state_like(p)
-                    vmax = vm.data
+                    vmax = vm.array
                 step_size = lr / (1 - beta1 ** t)
                 bc2_sqrt = (1 - beta2 ** t) ** 0.5  # as torch (pow, not sqrt)
-                p._B.adam_update(p.data, g.data, st["exp_avg"].data, st["exp_avg_sq"].data,
+                p._B.adam_update(p.array, g.array, st["exp_avg"].array, st["exp_avg_sq"].array,
                                  vmax, lr, beta1, beta2, eps, wd, step_size, bc2_sqrt,
                                  decoupled, maximize)
                 p._vc[0] += 1

@@ -59,7 +59,7 @@ class Optimizer:
             if p.grad_fn is not None:
                 raise ValueError(f"gradkit.optim: can't optimize a non-leaf Tensor (parameter "
                                  f"{i} of the group was computed by an op); pass leaves")
-            if not p._B.is_floating(p.data.dtype):
+            if not p._B.is_floating(p.array.dtype):
                 raise ValueError(f"gradkit.optim: parameter {i} has dtype {p.dtype_name}; "
                                  "only floating point tensors can be optimized")
         group["params"] = params
@@ -170,14 +170,14 @@ class Optimizer:
                 return v
         if name == "step":
             return int(v.item())  # an explicit load-time read, never in a step
-        if tuple(v.data.shape) != tuple(p.data.shape):
-            raise ValueError(f"gradkit.optim: state {name!r} has shape {tuple(v.data.shape)}, "
-                             f"but its parameter has shape {tuple(p.data.shape)}")
+        if tuple(v.array.shape) != tuple(p.array.shape):
+            raise ValueError(f"gradkit.optim: state {name!r} has shape {tuple(v.array.shape)}, "
+                             f"but its parameter has shape {tuple(p.array.shape)}")
         B = p._B
-        arr = v.data if v._B is B else B.to_device(v._B, v.data)
-        if arr.dtype != p.data.dtype and B.is_floating(arr.dtype):
-            arr = B.astype(arr, p.data.dtype)
-        return const(B, B.copy(arr) if arr is v.data else arr)
+        arr = v.array if v._B is B else B.to_device(v._B, v.array)
+        if arr.dtype != p.array.dtype and B.is_floating(arr.dtype):
+            arr = B.astype(arr, p.array.dtype)
+        return const(B, B.copy(arr) if arr is v.array else arr)
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -200,11 +200,11 @@ def _int_key(k):
 def _state_like(p):
     """A zero-filled state array on p's device, in p's dtype, as a Tensor."""
     B = p._B
-    return const(B, B.zeros(p.data.shape, p.data.dtype))
+    return const(B, B.zeros(p.array.shape, p.array.dtype))
 
 
 def _check_grad(p, g):
-    if g._B is not p._B or g.data.shape != p.data.shape:
-        raise GradkitError(f"gradkit.optim: a parameter of shape {tuple(p.data.shape)} on "
-                           f"{p._B.device_str} has a gradient of shape {tuple(g.data.shape)} "
+    if g._B is not p._B or g.array.shape != p.array.shape:
+        raise GradkitError(f"gradkit.optim: a parameter of shape {tuple(p.array.shape)} on "
+                           f"{p._B.device_str} has a gradient of shape {tuple(g.array.shape)} "
                            f"on {g._B.device_str}")

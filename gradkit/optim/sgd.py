@@ -52,7 +52,7 @@ class SGD(Optimizer):
                 if mom != 0 and buf is None:
                     buf = st["momentum_buffer"] = _state_like(p)
                     first = True
-                p._B.sgd_update(p.data, g.data, None if buf is None else buf.data, lr, wd,
+                p._B.sgd_update(p.array, g.array, None if buf is None else buf.array, lr, wd,
                                 mom, damp, nesterov, maximize, first)
                 p._vc[0] += 1
         return loss
