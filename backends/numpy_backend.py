@@ -195,6 +195,8 @@ class NumpyBackend(Backend):
         return e
 
     def gelu(self, x, approximate="none"):
+        if x.dtype == np.float16:  # x^3 overflows float16: compute in float32, as torch
+            return self.gelu(x.astype(np.float32), approximate).astype(np.float16)
         if approximate == "tanh":
             t = _fresh(np.multiply, x, x)                  # tanh(c x (1 + k x^2))
             t *= 0.044715
@@ -210,6 +212,9 @@ class NumpyBackend(Backend):
         return t
 
     def gelu_backward(self, x, g, approximate="none"):
+        if x.dtype == np.float16:  # x^2 overflows float16 for |x| > 256: float32 as torch
+            return self.gelu_backward(x.astype(np.float32), g.astype(np.float32),
+                                      approximate).astype(np.float16)
         if approximate == "tanh":
             t = _fresh(np.multiply, x, x)
             du = t * (3 * 0.044715 * 0.7978845608028654)   # c (1 + 3 k x^2)

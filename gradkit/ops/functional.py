@@ -744,7 +744,9 @@ def _amax_vjp(F, n, g, x, y, dim=None, keepdim=False, shape=None):
         kshape = tuple(1 if (dim is None or i in dim) else s for i, s in enumerate(shape))
         y = F.reshape(y, kshape)
         g = F.reshape(g, kshape)
-    mask = F.astype(F.eq(x, y), g.dtype)
+    # a NaN is the maximum: only the NaNs share the gradient (torch's evenly_distribute)
+    hit = F.logical_or(F.eq(x, y), F.logical_and(F.ne(x, x), F.ne(y, y)))
+    mask = F.astype(hit, g.dtype)
     cnt = F.sum(mask, dim=dim, keepdim=True)
     return (F.mul(F.div(g, cnt), mask),)
 

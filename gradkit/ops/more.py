@@ -159,6 +159,9 @@ def softplus(x, beta=1.0, threshold=20.0):
     if not isinstance(beta, (int, float)) or not isinstance(threshold, (int, float)):
         raise TypeError(f"gradkit.softplus: beta and threshold must be numbers, got "
                         f"{type(beta).__name__} and {type(threshold).__name__}")
+    if x.__class__ is Tensor and x.dtype_name == "float16":
+        # as torch, compute in float32: exp(threshold=20) overflows float16 (max 65504)
+        return _f.astype(softplus(_f.astype(x, "float32"), beta, threshold), "float16")
     bx = x if beta == 1 else _f.mul(x, beta)
     sp = log1p(_f.exp(_f.clamp(bx, max=float(threshold))))
     if beta != 1:
