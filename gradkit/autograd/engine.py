@@ -301,22 +301,22 @@ def _add_leaf(leaf_buf, leaf, g, F):
 def _accumulate(leaf, g, B, create_graph):
     if create_graph:
         g = _wrap(B, g)
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        leaf._grad = g if leaf._grad is None else leaf._grad + g
         return
     if g.__class__ is Tensor:
         g = g.array
-    cur = leaf.grad
+    cur = leaf._grad
     if cur is None:
         # Steal the gradient when nothing else can see it (as torch does): it
         # owns its memory (not a view) and only this call and its caller hold
         # it. Otherwise copy, so .grad never aliases a user's or another
         # leaf's array (``a + b`` hands the same g to both).
         if getattr(g, "base", 1) is None and _refcount(g) <= 3:
-            leaf.grad = const(B, g)
+            leaf._grad = const(B, g)
         else:
-            leaf.grad = const(B, B.copy(g))
+            leaf._grad = const(B, B.copy(g))
     elif cur.grad_fn is not None or cur.array.shape != g.shape:
-        leaf.grad = const(B, B.add(cur.array, g))
+        leaf._grad = const(B, B.add(cur.array, g))
     else:
         B.iadd(cur.array, g)
         cur._vc[0] += 1

@@ -94,7 +94,7 @@ def apply(p, B, args, arrays, params=None, extra=None):
     t = _new(Tensor)
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._vc = args[0]._vc if p.view else [0]
@@ -142,7 +142,7 @@ def apply_unary(p, x):
     t = _new(Tensor)
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._view = False
@@ -180,7 +180,7 @@ def apply_binary(p, B, a, b, ad, bd):
     t = _new(Tensor)
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._view = False
@@ -247,7 +247,7 @@ def const(B, arr):
     t = _new(Tensor)
     t.array = arr
     t._B = B
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._rg = False
     t._oi = 0
