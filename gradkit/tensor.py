@@ -103,14 +103,14 @@ class _RemovableHandle:
 
 class Tensor:
     __slots__ = ("array", "_B", "_rg", "_grad", "grad_fn", "_oi", "_hooks",
-                 "_vc", "_view", "__weakref__")
+                 "_vc", "_view", "_glock", "__weakref__")
     __array_priority__ = 1000  # NumPy defers binary operators to us
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         from .creation import tensor
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         for s in Tensor.__slots__[:-1]:
-            setattr(self, s, getattr(t, s))
+            setattr(self, s, getattr(t, s, None))  # _glock: made on first use
 
     # ------------------------------------------------------------ attributes
     @property

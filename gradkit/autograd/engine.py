@@ -8,12 +8,14 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
+from threading import Lock as _Lock
 from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
 from .graph import Node, FREED, mode
 from ..tensor import Tensor, GradkitError
-from ..ops.core import const
+from ..ops.core import const, _describe
+from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
 
 _FREED_MSG = (
     "gradkit: trying to backward through the graph a second time (or to use its saved "
@@ -94,6 +96,10 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     mode.enabled = bool(create_graph)
     try:
         return _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F)
+    except BaseException as e:
+        if not retain_graph:   # a retry must say this backward failed, not "second time"
+            record_failure(roots, e)
+        raise
     finally:
         mode.enabled = prev_mode
 
@@ -154,7 +160,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise GradkitError(_FREED_MSG + f" (op: {node.p.name})")
+            raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (op: {node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -177,6 +183,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 out = node.p.vjp(fv, node.needs, g, *saved)
         except GradkitError:
             raise
+        except MemoryError as e:
+            raise out_of_memory(node.p.name, _describe(_vjp_args(B, g, saved)), e,
+                                " in the backward") from e
         except Exception as e:
             if node.site is not None:
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
@@ -216,15 +225,23 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                     _add_node(buf, heap, target, oi, gi, F)
 
     out = gi = g = None  # drop loop references: _accumulate counts them
+    # all or nothing: every leaf hook runs (and may raise) before any .grad changes
+    for cur in leaf_buf.values():
+        if cur[0]._hooks:
+            cur[1] = _run_leaf_hooks(cur[0], cur[1], cur[0]._B, create_graph)
+    cur = None
     results = {}
     graph_grads = []
     while leaf_buf:
         key, (leaf, g) = leaf_buf.popitem()
         B = leaf._B
-        if leaf._hooks:
-            g = _run_leaf_hooks(leaf, g, B, create_graph)
         if accumulate:
-            _accumulate(leaf, g, B, create_graph)
+            try:
+                lock = leaf._glock
+            except AttributeError:
+                lock = _leaf_lock(leaf)
+            with lock:   # threads sharing a leaf must not lose each other's +=
+                _accumulate(leaf, g, B, create_graph)
             if create_graph and leaf.grad.grad_fn is not None:
                 graph_grads.append(leaf)
         else:
@@ -239,6 +256,24 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+_LOCK_MAKE = _Lock()
+
+
+def _leaf_lock(leaf):
+    """The lock that serialises accumulation into ``leaf.grad`` (made on first use)."""
+    with _LOCK_MAKE:
+        lock = getattr(leaf, "_glock", None)
+        if lock is None:
+            lock = leaf._glock = _Lock()
+    return lock
+
+
+def _vjp_args(B, g, saved):
+    """The gradient and saved arrays of a failed VJP, as Tensors for _describe."""
+    vals = (list(g) if g.__class__ is list else [g]) + [v for v in saved if v is not None]
+    return [v if v.__class__ is Tensor or not hasattr(v, "shape") else const(B, v) for v in vals]
 
 
 def _weaken_leaf_edges(leaves):
@@ -332,6 +367,14 @@ def _call_hook(fn, g, B, create_graph):
     if tuple(r.array.shape) != tuple(gt.array.shape):
         raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
                            f"{gt.shape}")
+    if r._B is not gt._B:
+        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} returned a gradient on "
+                           f"{r._B.device_str}, but the gradient it was given is on "
+                           f"{gt._B.device_str}; return it on that device (.to({gt._B.device_str!r}))")
+    if r.array.dtype != gt.array.dtype:
+        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} has changed the type of "
+                           f"the gradient (was {gt.dtype_name}, got {r.dtype_name}); return "
+                           f"it as {gt.dtype_name}")
     return r if create_graph else r.array
 
 

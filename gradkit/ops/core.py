@@ -12,6 +12,7 @@ returns ``(out, residuals)`` and the residuals are saved too.
 """
 from ..autograd.graph import Node, mode
 from ..tensor import Tensor, GradkitError, _new
+from ..autograd.failures import out_of_memory
 
 _PRIMS = {}
 
@@ -65,6 +66,8 @@ def _describe(args):
 def op_error(name, args, e, hint=""):
     """Translate a backend exception into a gradkit error naming the op, the
     shapes, dtypes and devices; keep IndexError/TypeError types."""
+    if isinstance(e, MemoryError):   # stays a MemoryError (except MemoryError works)
+        return out_of_memory(name, _describe(args), e)
     msg = str(e).split("\n")[0]
     text = f"gradkit.{name}: {msg}; inputs: {_describe(args)}"
     if hint:
