@@ -366,7 +366,10 @@ class NumpyBackend(Backend):
             b = np.ascontiguousarray(b)
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
             # (..., m, k) @ (k, n): one GEMM over the folded batch
-            return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
+            rows = 1   # not -1: a reshape can't infer it when k = 0
+            for d in a.shape[:-1]:
+                rows *= d
+            return np.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
         return _arr(np.matmul(a, b))
 
     def scatter_add(self, out, idx, g):

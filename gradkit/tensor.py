@@ -215,6 +215,11 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
+        if self.grad_fn is not None:   # as torch, whatever the value
+            raise GradkitError(
+                "gradkit: you can only change requires_grad flags of leaf tensors; this one was "
+                "computed by an op (grad_fn=" + self.grad_fn.p.name + "). Use .detach() for a "
+                "tensor that does not require grad, or .requires_grad_() (a no-op here)")
         if value and self.grad_fn is None and not self._B.is_floating(self.array.dtype):
             raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "

@@ -53,3 +53,122 @@ def test_from_numpy_refuses_non_arrays_and_foreign_byte_order():
     t = gk.from_numpy(a)
     a[0] = 5                              # shares memory, as before
     assert t.tolist() == [5.0, 1.0, 2.0]
+
+
+# --------------------------------------------------- item 10: mm and bmm shapes
+def test_mm_and_bmm_check_dims_as_torch(device):
+    m3, v3 = gk.ones(3, 3, device=device), gk.ones(3, device=device)
+    with pytest.raises(RuntimeError, match=r"gradkit.mm: self must be a matrix.*\(3,\)"):
+        gk.mm(v3, v3)
+    with pytest.raises(RuntimeError, match="gradkit.mm: mat2 must be a matrix"):
+        gk.mm(m3, v3)
+    with pytest.raises(RuntimeError, match="gradkit.mm: self must be a matrix"):
+        gk.mm(gk.ones(2, 3, 3, device=device), m3)
+    with pytest.raises(RuntimeError, match="gradkit.bmm: batch1 must be a 3D tensor"):
+        gk.bmm(m3, m3)
+    with pytest.raises(RuntimeError, match="gradkit.bmm: batch2 must be a 3D tensor"):
+        gk.bmm(gk.ones(3, 3, 3, device=device), m3)
+    with pytest.raises(RuntimeError, match=r"gradkit.bmm: .*\(2, 3, 3\).*\(3, 3, 3\)") as e:
+        gk.bmm(gk.ones(2, 3, 3, device=device), gk.ones(3, 3, 3, device=device))
+    assert "remapped" not in str(e.value) and "newaxis" not in str(e.value)
+    with pytest.raises(RuntimeError, match=r"gradkit.matmul: the batch dimensions.*\(2, 3, 3\)"):
+        gk.matmul(gk.ones(2, 3, 3, device=device), gk.ones(3, 3, 3, device=device))
+    assert gk.bmm(gk.ones(2, 3, 4, device=device), gk.ones(2, 4, 5, device=device)).shape == (2, 3, 5)
+
+
+# ------------------------------------------------------ item 12: torch parity
+def test_bool_subtraction_raises_as_torch(device):
+    b = gk.tensor([True, False], device=device)
+    i = gk.tensor([1, 2], device=device)
+    x = gk.ones(2, device=device)
+    for f in (lambda: b - 1, lambda: 1 - b, lambda: b - 1.0, lambda: i - b, lambda: x - True,
+              lambda: True - x, lambda: gk.sub(x, b, alpha=2)):
+        with pytest.raises(RuntimeError, match=r"gradkit.sub: .*with a bool tensor.*`~`"):
+            f()
+    for f in (lambda: b - b, lambda: b - True):
+        with pytest.raises(RuntimeError, match=r"gradkit.sub: .*two bool tensors"):
+            f()
+    assert (~b).tolist() == [False, True] and (i - 1).tolist() == [0, 1]
+
+
+def test_matmul_does_not_promote(device):
+    a = gk.ones(2, 2, device=device)
+    with pytest.raises(RuntimeError, match="gradkit.matmul: .*same dtype.*float32 and float64"):
+        a @ gk.ones(2, 2, dtype=gk.float64, device=device)
+    with pytest.raises(RuntimeError, match="gradkit.mm: .*same dtype.*int64 and float32"):
+        gk.mm(gk.ones(2, 2, dtype=gk.int64, device=device), a)
+    assert (a @ a).dtype == gk.float32
+
+
+def test_requires_grad_on_a_non_leaf_raises(device):
+    a = gk.ones(2, device=device, requires_grad=True)
+    b = a * 2
+    for value in (True, False):
+        with pytest.raises(RuntimeError, match="only change requires_grad flags of leaf"):
+            b.requires_grad = value
+    assert b.requires_grad_() is b and b.requires_grad   # as torch: a no-op
+    a.requires_grad = False                               # leaves may change
+    assert not a.requires_grad
+
+
+# ------------------------------------------------------- item 13: empty tensors
+def test_softmax_family_of_empty_tensors(device):
+    for shape, dim in (((0, 3), 0), ((0, 3), 1), ((2, 0), 1), ((2, 0), 0)):
+        x = gk.ones(*shape, device=device, requires_grad=True)
+        for fn in (gk.softmax, gk.log_softmax):
+            y = fn(x, dim)
+            assert y.shape == shape
+            y.sum().backward()
+            assert x.grad.shape == shape
+
+
+def test_argmax_of_empty_tensors(device):
+    with pytest.raises(IndexError, match="gradkit.argmax: .*dim to be specified"):
+        gk.ones(0, device=device).argmax()
+    with pytest.raises(IndexError, match="gradkit.argmin: .*dim 0 to have non-zero size"):
+        gk.ones(0, 3, device=device).argmin(0)
+    assert gk.ones(0, 3, device=device).argmax(1).shape == (0,)
+
+
+def test_cross_entropy_of_an_empty_batch(device):
+    import math
+    import gradkit.nn.functional as F
+    x = gk.ones(0, 3, device=device, requires_grad=True)
+    t = gk.zeros(0, dtype=gk.int64, device=device)
+    assert math.isnan(F.cross_entropy(x, t).item())            # torch: nan
+    assert F.cross_entropy(x, t, reduction="sum").item() == 0.0
+    assert F.cross_entropy(x, t, reduction="none").shape == (0,)
+    F.cross_entropy(x, t, reduction="sum").backward()
+    assert x.grad.shape == (0, 3)
+
+
+def test_matmul_with_an_empty_inner_dim(device):
+    a = gk.ones(5, 5, 0, device=device, requires_grad=True)
+    b = gk.ones(0, 5, device=device, requires_grad=True)
+    y = gk.matmul(a, b)
+    assert y.shape == (5, 5, 5) and y.sum().item() == 0.0
+    y.sum().backward()
+    assert a.grad.shape == (5, 5, 0) and b.grad.shape == (0, 5)
+
+
+def test_cat_skips_legacy_empty_1d_tensors(device):
+    e, m = gk.ones(0, device=device), gk.ones(2, 3, device=device, requires_grad=True)
+    assert gk.cat([e, m], dim=1).shape == (2, 3)
+    assert gk.cat([m, e], dim=0).shape == (2, 3)
+    assert gk.cat([e, e], dim=1).shape == (0,)
+    y = gk.cat([e, m, e.double()], dim=1)
+    assert y.shape == (2, 3) and y.dtype == gk.float64
+    y.sum().backward()
+    assert m.grad.tolist() == [[1.0] * 3] * 2
+    with pytest.raises(RuntimeError, match="gradkit.cat: sizes"):
+        gk.cat([gk.ones(0, 3, device=device), m], dim=1)
+
+
+# ------------------------------------- item 14: errors name the op the user called
+def test_errors_name_the_called_op():
+    with pytest.raises(RuntimeError, match=r"^gradkit.copy_: src of shape \(4,\).*\(3,\)"):
+        gk.ones(3).copy_(gk.ones(4))
+    with pytest.raises(IndexError, match=r"^gradkit.gather: index 5 is out of bounds"):
+        gk.ones(3, 3).gather(1, gk.tensor([[5]]))
+    with pytest.raises(IndexError, match=r"^gradkit.index_add: index 5 is out of bounds"):
+        gk.ones(3, 3).index_add(0, gk.tensor([5]), gk.ones(1, 3))

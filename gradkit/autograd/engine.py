@@ -430,7 +430,7 @@ def _attached(B, arr, target, oi, leaf):
         return target
     t.grad_fn = target
     t._oi = oi
-    t.requires_grad = True
+    t._rg = True
     return t
 
 

@@ -10,6 +10,8 @@ VJP signature: ``vjp(F, needs, g, *saved, **params) -> tuple of input grads``
 values the VJP needs, ``out`` adds the output, ``res`` means the forward kernel
 returns ``(out, residuals)`` and the residuals are saved too.
 """
+import builtins
+
 from ..autograd.graph import Node, mode
 from ..tensor import Tensor, GradkitError, _new
 from ..autograd.failures import out_of_memory
@@ -68,6 +70,11 @@ def op_error(name, args, e, hint=""):
     shapes, dtypes and devices; keep IndexError/TypeError types."""
     if isinstance(e, MemoryError):   # stays a MemoryError (except MemoryError works)
         return out_of_memory(name, _describe(args), e)
+    if name == "sub" and isinstance(e, TypeError) and builtins.all(
+            a.__class__ is not Tensor or a.array.dtype == a._B.bool_dtype
+            for a in args):   # bool - bool: NumPy's wording is not torch's
+        return GradkitError("gradkit.sub: subtraction, the `-` operator, with two bool tensors "
+                            "is not supported; use `a != b` (logical xor) instead")
     msg = str(e).split("\n")[0]
     text = f"gradkit.{name}: {msg}; inputs: {_describe(args)}"
     if hint:
