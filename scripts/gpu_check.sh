@@ -19,7 +19,7 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . >"$out/install.log
 } 2>&1 | tee "$out/device.txt"
 
 echo "== CUDA tests"
-timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests -k "cuda" 2>&1 | tee "$out/cuda-tests.log" \
+timeout 240 python3 -m pytest -x -p no:cacheprovider tests -k "cuda" 2>&1 | tee "$out/cuda-tests.log" \
   || status=1
 
 echo "== warmup + demo (what the Docker image runs)"

@@ -172,3 +172,13 @@ def test_errors_name_the_called_op():
         gk.ones(3, 3).gather(1, gk.tensor([[5]]))
     with pytest.raises(IndexError, match=r"^gradkit.index_add: index 5 is out of bounds"):
         gk.ones(3, 3).index_add(0, gk.tensor([5]), gk.ones(1, 3))
+
+
+# ------------------------------------- item 20: gradkit's own warnings are fixed
+def test_numpy_dtype_on_the_fake_device_does_not_warn():
+    import warnings
+    x = gk.ones(2, device="fake")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")    # array_api_strict warned comparing its dtypes to NumPy's
+        assert x.to(np.dtype("float64")).dtype == gk.float64
+        assert x.to(np.dtype("int32")).dtype == gk.int32
