@@ -182,3 +182,51 @@ def test_numpy_dtype_on_the_fake_device_does_not_warn():
         warnings.simplefilter("error")    # array_api_strict warned comparing its dtypes to NumPy's
         assert x.to(np.dtype("float64")).dtype == gk.float64
         assert x.to(np.dtype("int32")).dtype == gk.int32
+
+
+# ----------------------------------- the same calls on torch: raise where it raises
+def _outcome(fn):
+    try:
+        r = fn()
+    except (RuntimeError, TypeError, IndexError, ValueError) as e:
+        return type(e).__name__ if not isinstance(e, RuntimeError) else "RuntimeError"
+    return tuple(r.shape) if hasattr(r, "shape") else "ok"
+
+
+def _set_grad(t, g):
+    t.grad = g
+    return "ok"
+
+
+def _set_rg(t, v):
+    t.requires_grad = v
+    return "ok"
+
+
+CASES = {
+    "bool - int": lambda m: m.tensor([True]) - 1,
+    "1 - bool": lambda m: 1 - m.tensor([True]),
+    "bool - bool": lambda m: m.tensor([True]) - m.tensor([False]),
+    "int - bool": lambda m: m.tensor([1]) - m.tensor([True]),
+    "float32 @ float64": lambda m: m.ones(2, 2) @ m.ones(2, 2, dtype=m.float64),
+    "mm 1-D": lambda m: m.mm(m.ones(3), m.ones(3)),
+    "bmm 2-D": lambda m: m.bmm(m.ones(3, 3), m.ones(3, 3)),
+    "bmm batch mismatch": lambda m: m.bmm(m.ones(2, 3, 3), m.ones(3, 3, 3)),
+    "requires_grad on a non-leaf": lambda m: _set_rg(m.ones(2, requires_grad=True) * 2, True),
+    "grad of another size": lambda m: _set_grad(m.ones(3, requires_grad=True), m.ones(4)),
+    "grad of another dtype": lambda m: _set_grad(m.ones(3, requires_grad=True),
+                                                 m.ones(3, dtype=m.float64)),
+    "softmax (0, 3) dim 0": lambda m: m.softmax(m.ones(0, 3), 0),
+    "log_softmax (2, 0) dim 1": lambda m: m.log_softmax(m.ones(2, 0), 1),
+    "argmax of empty": lambda m: m.ones(0).argmax(),
+    "argmax (0, 3) dim 1": lambda m: m.ones(0, 3).argmax(1),
+    "matmul (5, 5, 0) @ (0, 5)": lambda m: m.matmul(m.ones(5, 5, 0), m.ones(0, 5)),
+    "cat legacy empty, dim 1": lambda m: m.cat([m.ones(0), m.ones(2, 3)], dim=1),
+    "copy_ of another size": lambda m: m.ones(3).copy_(m.ones(4)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_outcome_as_torch(case):
+    torch = pytest.importorskip("torch")
+    assert _outcome(lambda: CASES[case](gk)) == _outcome(lambda: CASES[case](torch))
