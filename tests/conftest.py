@@ -54,8 +54,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         r = _skip_reason(rep)
         counts[r] = counts.get(r, 0) + 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])
-    parts = [f"{n} {r}" for r, n in top[:4]]
-    rest = sum(n for _, n in top[4:])
-    if rest:
-        parts.append(f"{rest} for {len(top) - 4} other reasons (pytest -rs lists them)")
+    shown = top if len(top) <= 5 else top[:4]
+    parts = [f"{n} {r}" for r, n in shown]
+    if len(shown) < len(top):
+        rest = sum(n for _, n in top[len(shown):])
+        parts.append(f"{rest} for {len(top) - len(shown)} other reasons (pytest -rs lists them)")
     terminalreporter.write_line(f"{len(skipped)} skipped: " + "; ".join(parts))
