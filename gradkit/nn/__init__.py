@@ -11,3 +11,5 @@ from .layers import (Identity, Linear, Embedding, LayerNorm, Dropout, ReLU, GELU
 __all__ = ["functional", "init", "Module", "Parameter", "Identity", "Linear", "Embedding",
            "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
            "Sequential", "ModuleList", "ModuleDict"]
+
+from . import parallel  # noqa: E402  (DistributedDataParallel; needs mpi4py only when used)
