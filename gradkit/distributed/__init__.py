@@ -244,11 +244,20 @@ def _nccl(pg, t, what):
     return pg.nccl
 
 
+#: collectives whose blocking wait timed out: MPI may still write into their
+#: buffers when the late ranks arrive, so they are kept alive here
+_abandoned = []
+
+
 def _finish(pg, reqs, fin, what, timeout, async_op):
     w = Work(pg, reqs, fin, what, timeout)
     if async_op:
         return w
-    w.wait()
+    try:
+        w.wait()
+    except DistTimeoutError:
+        _abandoned.append(w)
+        raise
     return None
 
 
