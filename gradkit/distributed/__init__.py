@@ -440,6 +440,20 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     return _finish(pg, reqs, fin, "reduce_scatter_tensor", t_s, async_op)
 
 
+def _all_reduce_bucket(tensor):
+    """DDP's bucket all-reduce (SUM, started now, returns a Work). On CPU it runs
+    on the group's communication thread (see ``_group._CommThread``) so that it
+    progresses while backward computes; elsewhere, and in debug mode, it is
+    ``all_reduce(tensor, async_op=True)``."""
+    pg = _get(None, "all_reduce")
+    if tensor._B.type == "cpu" and not pg.debug and tensor.array.flags.c_contiguous:
+        job = pg.background_all_reduce(tensor.array, "SUM")
+        if job is not None:
+            return Work(pg, job, lambda: _bump(tensor), "all_reduce (a DDP gradient bucket)",
+                        pg.timeout)
+    return all_reduce(tensor, ReduceOp.SUM, async_op=True)
+
+
 def barrier(group=None, async_op=False, device_ids=None, *, timeout=None):
     """Wait until every rank has reached this call (as ``torch.distributed.barrier``).
     In an "nccl" group this rank's GPU work queued so far finishes first."""

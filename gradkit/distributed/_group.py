@@ -9,7 +9,9 @@ so that a collective whose peers never come raises ``DistTimeoutError`` naming
 the rank and the collective instead of hanging.
 """
 import os
+import queue
 import sys
+import threading
 import time
 import traceback
 from array import array
@@ -55,6 +57,15 @@ def _mpi_op(MPI, op, is_bool):
             "BAND": MPI.BAND, "BOR": MPI.BOR, "BXOR": MPI.BXOR, "AVG": MPI.SUM}[op]
 
 
+def _timeout_error(what, rank, timeout):
+    return DistTimeoutError(
+        f"gradkit.distributed.{what}: rank {rank} timed out after {timeout:g} s waiting "
+        "for the other ranks; one of them failed, is stuck, or called a different "
+        "collective (run with GRADKIT_DISTRIBUTED_DEBUG=1 to check that every rank calls "
+        "the same collectives with the same shapes). Pass a larger timeout= to "
+        "init_process_group or to the call if the work before it is just slow.")
+
+
 def wait_requests(reqs, what, rank, timeout):
     """Poll MPI requests until all are done; raise DistTimeoutError after
     ``timeout`` seconds. Spins first (latency), then yields the CPU (an
@@ -72,12 +83,7 @@ def wait_requests(reqs, what, rank, timeout):
             continue
         now = time.monotonic()
         if now > deadline:
-            raise DistTimeoutError(
-                f"gradkit.distributed.{what}: rank {rank} timed out after {timeout:g} s waiting "
-                "for the other ranks; one of them failed, is stuck, or called a different "
-                "collective (run with GRADKIT_DISTRIBUTED_DEBUG=1 to check that every rank calls "
-                "the same collectives with the same shapes). Pass a larger timeout= to "
-                "init_process_group or to the call if the work before it is just slow.")
+            raise _timeout_error(what, rank, timeout)
         if now - t0 > 0.1:
             time.sleep(0.0002)
         elif now - t0 > 0.001:
@@ -101,14 +107,24 @@ class Work:
     def wait(self, timeout=None):
         if not self._done:
             t = self._timeout if timeout is None else _seconds(timeout)
-            if self._reqs:
-                wait_requests(self._reqs, self._what, self._group.rank, t)
+            reqs = self._reqs
+            if reqs.__class__ is _Job:
+                if not reqs.event.wait(t):
+                    raise _timeout_error(self._what, self._group.rank, t)
+                if reqs.error is not None:
+                    raise DistBackendError(f"gradkit.distributed.{self._what}: rank "
+                                           f"{self._group.rank}: {reqs.error}") from reqs.error
+            elif reqs:
+                wait_requests(reqs, self._what, self._group.rank, t)
             self._complete()
         return True
 
     def is_completed(self):
-        if not self._done and (not self._reqs or _mpi.Request.Testall(self._reqs)):
-            self._complete()
+        if not self._done:
+            reqs = self._reqs
+            if (reqs.event.is_set() if reqs.__class__ is _Job
+                    else not reqs or _mpi.Request.Testall(reqs)):
+                self.wait()
         return self._done
 
     def _complete(self):
@@ -117,6 +133,57 @@ class Work:
         if self._finish is not None:
             f, self._finish = self._finish, None
             f()
+
+
+class _Job:
+    """A collective handed to the group's communication thread."""
+    __slots__ = ("event", "error", "args")
+
+    def __init__(self, args):
+        self.event = threading.Event()
+        self.error = None
+        self.args = args
+
+
+class _CommThread:
+    """Runs blocking all-reduces one after another on a thread of their own, on a
+    communicator of their own (so their order never mixes with the main
+    thread's collectives, and is the same on every rank). MPI releases the GIL
+    while it communicates and NumPy while it computes, so a bucket's all-reduce
+    proceeds while backward goes on: this is how DDP overlaps on CPUs (MPI's
+    nonblocking calls only progress inside MPI calls)."""
+
+    def __init__(self, comm):
+        self.comm = comm.Dup()
+        self.queue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="gradkit-distributed-comm",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        MPI = _mpi
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            arr, op = job.args
+            job.args = None
+            try:
+                self.comm.Allreduce(MPI.IN_PLACE, arr, op)
+            except BaseException as e:   # reported by Work.wait on the main thread
+                job.error = e
+            job.event.set()
+
+    def submit(self, arr, op):
+        job = _Job((arr, op))
+        self.queue.put(job)
+        return job
+
+    def close(self):
+        self.queue.put(None)
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.comm.Free()
 
 
 def _seconds(timeout):
@@ -173,6 +240,7 @@ class ProcessGroup:
         if backend == "nccl":
             self._init_nccl(device_id)
         self._prev_hook = None
+        self._comm_thread = None
 
     def _init_nccl(self, device_id):
         from ..backends import nccl_comm
@@ -214,6 +282,9 @@ class ProcessGroup:
     def close(self):
         if self._prev_hook is not None and sys.excepthook is not self._prev_hook:
             sys.excepthook = self._prev_hook
+        if self._comm_thread is not None:
+            self._comm_thread.close()
+            self._comm_thread = None
         if self.nccl is not None:
             self.nccl.destroy()
             self.nccl = None
@@ -265,3 +336,14 @@ class ProcessGroup:
 
     def barrier(self):
         return self.comm.Ibarrier()
+
+    def background_all_reduce(self, a, op):
+        """Start an in-place all-reduce of a contiguous NumPy array on the
+        communication thread; returns a _Job, or None when MPI was not started
+        with MPI_THREAD_MULTIPLE (then use ``all_reduce``)."""
+        if self._comm_thread is None:
+            MPI = self.MPI
+            if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
+                return None
+            self._comm_thread = _CommThread(self.comm)
+        return self._comm_thread.submit(a, _mpi_op(self.MPI, op, a.dtype.kind == "b"))

@@ -178,7 +178,12 @@ class DistributedDataParallel(Module):
         d["_sync_now"] = False       # this backward all-reduces (decided at forward)
         d["_next_bucket"] = 0
         d["_used"] = None
-        d["stats"] = {"comm_wait_s": 0.0, "buckets": len(self._buckets)}
+        # seconds, summed over steps: communication in flight while backward still
+        # computed (from the first bucket's start to the end of backward's compute),
+        # and the wait for it afterwards
+        d["stats"] = {"buckets": len(self._buckets), "comm_overlapped_s": 0.0,
+                      "comm_wait_s": 0.0}
+        d["_t_first_launch"] = None
 
     # ------------------------------------------------------------ set-up
     def _verify_same_parameters(self):
@@ -313,9 +318,11 @@ class DistributedDataParallel(Module):
     def _launch_ready(self):
         bs = self._buckets
         j = self._next_bucket
+        if j == 0 and bs and bs[0].pending == 0:
+            self.__dict__["_t_first_launch"] = time.perf_counter()
         while j < len(bs) and bs[j].pending == 0:
             b = bs[j]
-            b.work = dist.all_reduce(const(b.B, b.flat), dist.ReduceOp.SUM, async_op=True)
+            b.work = dist._all_reduce_bucket(const(b.B, b.flat))
             j += 1
         self.__dict__["_next_bucket"] = j
         if j == len(bs):
@@ -326,6 +333,8 @@ class DistributedDataParallel(Module):
         for b in self._buckets:
             b.work.wait()
         self.stats["comm_wait_s"] += time.perf_counter() - t0
+        if self._t_first_launch is not None:
+            self.stats["comm_overlapped_s"] += t0 - self._t_first_launch
         used_anywhere = None
         if self._used is not None:
             from ...creation import tensor as _tensor
