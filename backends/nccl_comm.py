@@ -69,6 +69,7 @@ class NcclComm:
         self.device_index = device_index
         self.rank = rank
         self.size = world_size
+        self._side = None
         with cp.cuda.Device(device_index):
             self.comm = self.nccl.NcclCommunicator(world_size, tuple(uid), rank)
 
@@ -98,6 +99,32 @@ class NcclComm:
             dt, stream = self._args(a, "all_reduce")
             self.comm.allReduce(a.data.ptr, a.data.ptr, a.size, dt,
                                 self._op(op, a.dtype.name, "all_reduce"), stream)
+
+    def all_reduce_on_side_stream(self, a, op):
+        """Start an all-reduce of ``a`` on this communicator's own stream, after the
+        work queued so far on the current stream (which produced ``a``); returns
+        an event for ``join``. Backward's kernels keep running on the current
+        stream meanwhile: this is how DDP overlaps communication on a GPU."""
+        cp = self.cp
+        with cp.cuda.Device(self.device_index):
+            if self._side is None:
+                self._side = cp.cuda.Stream(non_blocking=True)
+            dt, cur = self._args(a, "all_reduce")
+            ready = cp.cuda.Event(disable_timing=True)
+            ready.record(cp.cuda.get_current_stream())
+            self._side.wait_event(ready)
+            self.comm.allReduce(a.data.ptr, a.data.ptr, a.size, dt,
+                                self._op(op, a.dtype.name, "all_reduce"), self._side.ptr)
+            done = cp.cuda.Event(disable_timing=True)
+            done.record(self._side)
+            return done
+
+    def join(self, done):
+        """Make the current stream wait (on the GPU, not the host) for an event
+        from ``all_reduce_on_side_stream``."""
+        cp = self.cp
+        with cp.cuda.Device(self.device_index):
+            cp.cuda.get_current_stream().wait_event(done)
 
     def broadcast(self, a, root):
         with self.cp.cuda.Device(self.device_index):

@@ -442,15 +442,25 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
 
 def _all_reduce_bucket(tensor):
     """DDP's bucket all-reduce (SUM, started now, returns a Work). On CPU it runs
-    on the group's communication thread (see ``_group._CommThread``) so that it
-    progresses while backward computes; elsewhere, and in debug mode, it is
-    ``all_reduce(tensor, async_op=True)``."""
+    on the group's communication thread (see ``_group._CommThread``), on CUDA on
+    NCCL's own stream, so that it progresses while backward computes; the Work's
+    ``wait`` joins it (on CUDA: the current stream waits, the host does not). In
+    debug mode it is ``all_reduce(tensor, async_op=True)``."""
     pg = _get(None, "all_reduce")
-    if tensor._B.type == "cpu" and not pg.debug and tensor.array.flags.c_contiguous:
-        job = pg.background_all_reduce(tensor.array, "SUM")
-        if job is not None:
-            return Work(pg, job, lambda: _bump(tensor), "all_reduce (a DDP gradient bucket)",
-                        pg.timeout)
+    what = "all_reduce (a DDP gradient bucket)"
+    if pg.debug or not tensor.array.flags.c_contiguous:
+        return all_reduce(tensor, ReduceOp.SUM, async_op=True)
+    if tensor._B.type == "cuda":
+        nccl = _nccl(pg, tensor, "all_reduce")
+        done = nccl.all_reduce_on_side_stream(tensor.array, "SUM")
+
+        def fin():
+            nccl.join(done)
+            _bump(tensor)
+        return Work(pg, [], fin, what, pg.timeout)
+    job = pg.background_all_reduce(tensor.array, "SUM")
+    if job is not None:
+        return Work(pg, job, lambda: _bump(tensor), what, pg.timeout)
     return all_reduce(tensor, ReduceOp.SUM, async_op=True)
 
 

@@ -312,6 +312,8 @@ class DistributedDataParallel(Module):
     def _progress(self):
         """Let MPI move the outstanding buckets along (it progresses inside calls)."""
         for b in self._buckets[:self._next_bucket]:
+            if b.B.type == "cuda":       # joining would make backward's stream wait
+                break
             if b.work is not None and not b.work.is_completed():
                 break
 
