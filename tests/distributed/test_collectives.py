@@ -6,6 +6,8 @@ import time
 import numpy as np
 import pytest
 
+pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'gradkit[mpi]'")
+
 import gradkit as gk
 import gradkit.distributed as dist
 from gradkit.distributed import ReduceOp

@@ -5,6 +5,8 @@ parameters, bucketing overlap, and the sampler's exact partition."""
 import numpy as np
 import pytest
 
+pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'gradkit[mpi]'")
+
 import gradkit as gk
 import gradkit.distributed as dist
 import gradkit.nn as nn
