@@ -34,6 +34,7 @@ import importlib.util
 import os
 from datetime import timedelta
 
+from ..backends import nccl_comm
 from ..tensor import Tensor, GradkitError
 from ._group import (ProcessGroup, Work, DistError, DistBackendError, DistTimeoutError,
                      _seconds)
@@ -83,7 +84,6 @@ is_mpi_available = is_available
 
 def is_nccl_available():
     """True when CuPy can load NCCL (the GPU backend)."""
-    from ..backends import nccl_comm
     return nccl_comm.available()
 
 

@@ -16,6 +16,7 @@ import time
 import traceback
 from array import array
 
+from ..backends import nccl_comm   # imports CuPy only when an "nccl" group is made
 from ..tensor import GradkitError
 
 _mpi = None
@@ -243,7 +244,6 @@ class ProcessGroup:
         self._comm_thread = None
 
     def _init_nccl(self, device_id):
-        from ..backends import nccl_comm
         n = nccl_comm.device_count()
         if device_id is None:
             device_id = self.local_rank % max(n, 1)

@@ -22,6 +22,7 @@ import time
 
 from ... import distributed as dist
 from ...autograd.graph import mode as _grad_mode, Node
+from ...creation import tensor as _tensor
 from ...ops.core import const
 from ...tensor import Tensor, GradkitError
 from ..module import Module
@@ -187,7 +188,6 @@ class DistributedDataParallel(Module):
 
     # ------------------------------------------------------------ set-up
     def _verify_same_parameters(self):
-        from ...creation import tensor as _tensor
         n = self.world_size
         shapes = [tuple(p.shape) for p in self._params]
         sig = sum((i + 1) * (hash(s) % 1000003) for i, s in enumerate(shapes)) % (2 ** 61)
@@ -339,7 +339,6 @@ class DistributedDataParallel(Module):
             self.stats["comm_overlapped_s"] += t0 - self._t_first_launch
         used_anywhere = None
         if self._used is not None:
-            from ...creation import tensor as _tensor
             u = _tensor([int(x) for x in self._used], dtype="int32")
             dist.all_reduce(u, dist.ReduceOp.MAX)
             used_anywhere = u.tolist()

@@ -3,6 +3,8 @@ a dataset's indices (as ``torch.utils.data.distributed.DistributedSampler``)."""
 import math
 import random
 
+from ... import distributed as dist
+
 
 class DistributedSampler:
     """``DistributedSampler(dataset, num_replicas=None, rank=None, shuffle=True,
@@ -26,7 +28,6 @@ class DistributedSampler:
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
                  drop_last=False):
         if num_replicas is None or rank is None:
-            from ... import distributed as dist
             if not dist.is_initialized():
                 raise RuntimeError(
                     "gradkit.utils.data.distributed.DistributedSampler: pass num_replicas and "
