@@ -49,13 +49,14 @@ class DistTimeoutError(DistBackendError, TimeoutError):
     """A blocking collective did not complete within its timeout."""
 
 
-# The ops, by name: MPI op for numbers and for bools (torch: SUM on bool is OR).
-def _mpi_op(MPI, op, is_bool):
-    if is_bool:
-        return {"SUM": MPI.LOR, "MAX": MPI.LOR, "BOR": MPI.LOR, "PRODUCT": MPI.LAND,
-                "MIN": MPI.LAND, "BAND": MPI.LAND, "BXOR": MPI.LXOR}[op]
-    return {"SUM": MPI.SUM, "PRODUCT": MPI.PROD, "MIN": MPI.MIN, "MAX": MPI.MAX,
-            "BAND": MPI.BAND, "BOR": MPI.BOR, "BXOR": MPI.BXOR, "AVG": MPI.SUM}[op]
+def _mpi_ops(MPI):
+    """The ops by name: MPI's op for numbers, and for bools (torch: SUM on bool is
+    logical or, PRODUCT and MIN logical and)."""
+    num = {"SUM": MPI.SUM, "PRODUCT": MPI.PROD, "MIN": MPI.MIN, "MAX": MPI.MAX,
+           "BAND": MPI.BAND, "BOR": MPI.BOR, "BXOR": MPI.BXOR, "AVG": MPI.SUM}
+    boolean = {"SUM": MPI.LOR, "MAX": MPI.LOR, "BOR": MPI.LOR, "PRODUCT": MPI.LAND,
+               "MIN": MPI.LAND, "BAND": MPI.LAND, "BXOR": MPI.LXOR}
+    return num, boolean
 
 
 def _timeout_error(what, rank, timeout):
@@ -226,6 +227,7 @@ class ProcessGroup:
     def __init__(self, backend, timeout, device_id=None):
         MPI = mpi()
         self.MPI = MPI
+        self._ops, self._bool_ops = _mpi_ops(MPI)
         self.comm = MPI.COMM_WORLD.Dup()
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
@@ -321,8 +323,7 @@ class ProcessGroup:
     # ----------------------------------------------------------- CPU collectives
     def all_reduce(self, a, op):
         """Start an in-place all-reduce of a contiguous NumPy array."""
-        MPI = self.MPI
-        return self.comm.Iallreduce(MPI.IN_PLACE, a, _mpi_op(MPI, op, a.dtype.kind == "b"))
+        return self.comm.Iallreduce(self.MPI.IN_PLACE, a, self._op(a, op))
 
     def broadcast(self, a, src):
         return self.comm.Ibcast(a, root=src)
@@ -331,11 +332,13 @@ class ProcessGroup:
         return self.comm.Iallgather(src, dst)
 
     def reduce_scatter(self, src, dst, op):
-        MPI = self.MPI
-        return self.comm.Ireduce_scatter_block(src, dst, _mpi_op(MPI, op, src.dtype.kind == "b"))
+        return self.comm.Ireduce_scatter_block(src, dst, self._op(src, op))
 
     def barrier(self):
         return self.comm.Ibarrier()
+
+    def _op(self, a, op):
+        return (self._bool_ops if a.dtype.kind == "b" else self._ops)[op]
 
     def background_all_reduce(self, a, op):
         """Start an in-place all-reduce of a contiguous NumPy array on the
@@ -346,4 +349,4 @@ class ProcessGroup:
             if MPI.Query_thread() != MPI.THREAD_MULTIPLE:
                 return None
             self._comm_thread = _CommThread(self.comm)
-        return self._comm_thread.submit(a, _mpi_op(self.MPI, op, a.dtype.kind == "b"))
+        return self._comm_thread.submit(a, self._op(a, op))
