@@ -148,6 +148,16 @@ def test_unused_parameter_without_detection_raises_at_next_forward(world):
         model(x, use_b=False)
 
 
+def test_a_second_backward_through_one_forward_raises(world):
+    model = DDP(Net(seed=0))
+    x, y = data(4)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match=r"received a gradient after this iteration's "
+                                           r"gradients were already averaged"):
+        loss.backward()
+
+
 def test_buckets_start_while_backward_runs(world):
     """With several buckets, the last layers' bucket is all-reduced before
     backward reaches the first layer."""

@@ -177,6 +177,7 @@ class DistributedDataParallel(Module):
         d["_hook_handles"] = [p.register_post_accumulate_grad_hook(self._make_hook(i))
                               for i, p in enumerate(self._params)]
         d["_sync_now"] = False       # this backward all-reduces (decided at forward)
+        d["_reduced"] = False        # ... and it has (a further gradient is an error)
         d["_next_bucket"] = 0
         d["_used"] = None
         # seconds, summed over steps: communication in flight while backward still
@@ -189,7 +190,9 @@ class DistributedDataParallel(Module):
     # ------------------------------------------------------------ set-up
     def _verify_same_parameters(self):
         n = self.world_size
-        shapes = [tuple(p.shape) for p in self._params]
+        # shapes and dtypes as tuples of ints: their hash is the same in every process
+        codes = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8")
+        shapes = [tuple(p.shape) + (codes.index(p.dtype_name),) for p in self._params]
         sig = sum((i + 1) * (hash(s) % 1000003) for i, s in enumerate(shapes)) % (2 ** 61)
         mine = _tensor([len(shapes), sum(p.numel() for p in self._params), sig])
         every = _tensor([0] * (3 * n)).reshape(n, 3)
@@ -247,6 +250,7 @@ class DistributedDataParallel(Module):
         if sync:
             self._prepare_for_backward()
         self.__dict__["_sync_now"] = sync
+        self.__dict__["_reduced"] = False
         if self.broadcast_buffers and self.world_size > 1:
             bufs = list(self.module.buffers())
             if bufs:
@@ -284,6 +288,12 @@ class DistributedDataParallel(Module):
         def hook(p):
             if self._sync_now:
                 self._mark_ready(i, p)
+            elif self._reduced:
+                raise GradkitError(
+                    f"gradkit.nn.parallel.DistributedDataParallel: parameter {self._names[i]!r} "
+                    "received a gradient after this iteration's gradients were already "
+                    "averaged (a second backward through the same forward); run the DDP "
+                    "module's forward again before each backward, or use no_sync()")
         return hook
 
     def _mark_ready(self, i, p):
@@ -362,6 +372,7 @@ class DistributedDataParallel(Module):
             b.work = None
         d = self.__dict__
         d["_sync_now"] = False
+        d["_reduced"] = True
         for b in self._buckets:
             b.ready = None
 
