@@ -73,6 +73,29 @@ def test_shards_equal_the_whole_batch(world, bucket_cap_mb):
     assert all(float((e - every[0]).abs().max().item()) == 0.0 for e in every)
 
 
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_gradient_as_bucket_view(world, set_to_none):
+    rank, n = world
+    per_rank = 3
+    x, y = data(per_rank * n, seed=9)
+    ref = Net(seed=0)
+    ref_opt = gk.optim.Adam(ref.parameters(), lr=0.01)
+    model = DDP(Net(seed=rank), gradient_as_bucket_view=True, bucket_cap_mb=0.0004)
+    opt = gk.optim.Adam(model.parameters(), lr=0.01)
+    mine = slice(rank * per_rank, (rank + 1) * per_rank)
+    for _ in range(3):
+        ref_opt.zero_grad()
+        F.cross_entropy(ref(x), y).backward()
+        ref_opt.step()
+        opt.zero_grad(set_to_none=set_to_none)
+        F.cross_entropy(model(x[mine]), y[mine]).backward()
+        opt.step()
+        assert max_diff(model.module, ref) < TOL
+    b = model._buckets[0]
+    p = model._params[b.params[0]]
+    assert p.grad.array is b.views[0]              # the gradient lives in the bucket
+
+
 def test_no_sync_accumulation_equals_the_large_batch_step(world):
     rank, n = world
     micro, per = 3, 4

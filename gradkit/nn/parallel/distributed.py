@@ -32,7 +32,8 @@ _FIRST_BUCKET_BYTES = 1 * _MB   # torch's dist._DEFAULT_FIRST_BUCKET_BYTES
 
 
 class _Bucket:
-    __slots__ = ("B", "dtype", "params", "offsets", "flat", "pending", "ready", "work", "nbytes")
+    __slots__ = ("B", "dtype", "params", "offsets", "flat", "views", "pending", "ready", "work",
+                 "nbytes")
 
     def __init__(self, B, dtype):
         self.B = B
@@ -129,8 +130,11 @@ class DistributedDataParallel(Module):
     ``find_unused_parameters=False`` (True: parameters that the forward's output
     does not reach are marked ready at the end of forward, so backward does not
     wait for them; a parameter unused on every rank keeps ``.grad`` as it was);
-    ``static_graph`` accepted (no effect). ``process_group`` must be None and
-    ``gradient_as_bucket_view`` False. ``.module`` is the wrapped module;
+    ``gradient_as_bucket_view=False`` (True: after the first synced backward each
+    ``.grad`` is a view into its bucket, which saves a copy per step; a ``.grad``
+    kept from an earlier step then changes with the next one, as in torch);
+    ``static_graph`` accepted (no effect). ``process_group`` must be None.
+    ``.module`` is the wrapped module;
     ``state_dict`` keys start with ``module.`` as in torch. Devices: cpu (MPI),
     cuda (NCCL).
     """
@@ -149,11 +153,9 @@ class DistributedDataParallel(Module):
         if process_group is not None:
             raise GradkitError("gradkit.nn.parallel.DistributedDataParallel: only the default "
                                "process group is supported (process_group=None)")
-        if gradient_as_bucket_view:
-            raise GradkitError("gradkit.nn.parallel.DistributedDataParallel: "
-                               "gradient_as_bucket_view=True is not supported; leave it False")
         self.module = module
         d = self.__dict__
+        d["gradient_as_bucket_view"] = bool(gradient_as_bucket_view)
         d["broadcast_buffers"] = bool(broadcast_buffers)
         d["find_unused_parameters"] = bool(find_unused_parameters)
         d["static_graph"] = bool(static_graph)
@@ -229,6 +231,8 @@ class DistributedDataParallel(Module):
         for b in buckets:
             total = sum(k for _, k in b.offsets)
             b.flat = b.B.zeros((total,), b.dtype)
+            b.views = [b.B.reshape(b.flat[s:s + n], self._params[i].array.shape)
+                       for i, (s, n) in zip(b.params, b.offsets)]
         d = self.__dict__
         d["_buckets"] = buckets
         d["_loc"] = loc
@@ -307,7 +311,8 @@ class DistributedDataParallel(Module):
                 "DDP module's forward again before each backward, or use no_sync()")
         start, n = b.offsets[k]
         if p is not None and p.grad is not None:
-            b.B.setitem(b.flat, slice(start, start + n), b.B.reshape(p.grad.array, (n,)))
+            if p.grad.array is not b.views[k]:     # a bucket view already holds it
+                b.B.setitem(b.flat, slice(start, start + n), b.B.reshape(p.grad.array, (n,)))
             if self._used is not None:
                 self._used[i] = True
         else:
@@ -359,12 +364,16 @@ class DistributedDataParallel(Module):
                 B.imul(b.flat, inv)
             for k, i in enumerate(b.params):
                 p = self._params[i]
-                start, n = b.offsets[k]
-                view = B.reshape(b.flat[start:start + n], p.array.shape)
+                view = b.views[k]
                 if used_anywhere is not None and not used_anywhere[i]:
                     continue              # unused on every rank: .grad stays as it was
                 g = p.grad
-                if g is None or g.grad_fn is not None or g._B is not B:
+                if self.gradient_as_bucket_view:
+                    if g is None or g.array is not view:
+                        p.grad = const(B, view)
+                    else:
+                        g._vc[0] += 1
+                elif g is None or g.grad_fn is not None or g._B is not B:
                     p.grad = const(B, B.copy(view))
                 else:
                     B.setitem(g.array, Ellipsis, view)
