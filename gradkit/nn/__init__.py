@@ -3,7 +3,7 @@
 ``nn.Parameter(data)`` returns a plain leaf Tensor marked as a parameter (not a
 Tensor subclass: see ``gradkit/nn/module.py``).
 """
-from . import functional, init
+from . import functional, init, rnn_functional
 from .module import Module, Parameter
 from .layers import (Identity, Linear, Embedding, LayerNorm, Dropout, ReLU, GELU, Tanh,
                      Sigmoid, Softmax, LogSoftmax, Sequential, ModuleList, ModuleDict)
