@@ -11,3 +11,14 @@ from .layers import (Identity, Linear, Embedding, LayerNorm, Dropout, ReLU, GELU
 __all__ = ["functional", "init", "Module", "Parameter", "Identity", "Linear", "Embedding",
            "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
            "Sequential", "ModuleList", "ModuleDict"]
+
+# recurrent layers (issue 13)
+from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: E402
+
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: E402
+                          TransformerDecoderLayer, TransformerEncoder, TransformerDecoder,
+                          Transformer)
+
+__all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerDecoder", "Transformer"]
