@@ -291,63 +291,68 @@ class NumpySeqKernels:
 
 
 # =============================================================== CuPy steps
+# Each kernel as (in_params, out_params, body, name): plain data, so the CuPy
+# kernels below are built from it and tests compile the same bodies on the host
+# (g++, T = float and double) to check them against the NumPy steps without a GPU.
+# i indexes (N, H); row n = i / H, column j = i % H of the (N, G*H) gate rows.
+CUDA_STEP_KERNELS = {
+    "lstm": (
+        "raw T gates, T c, int32 H", "raw T acts, T c2, T tc, T h",
+        """
+        int n = i / H, j = i % H, b = n * 4 * H + j;
+        T gi = (T)1 / ((T)1 + exp(-gates[b]));
+        T gf = (T)1 / ((T)1 + exp(-gates[b + H]));
+        T gg = tanh(gates[b + 2 * H]);
+        T go = (T)1 / ((T)1 + exp(-gates[b + 3 * H]));
+        acts[b] = gi; acts[b + H] = gf; acts[b + 2 * H] = gg; acts[b + 3 * H] = go;
+        c2 = gf * c + gi * gg;
+        tc = tanh(c2);
+        h = go * tc;
+        """, "gk_lstm_step"),
+    "lstm_bwd": (
+        "T dh, T dc_in, raw T acts, T c_prev, T tc, int32 H", "raw T dG, T dc_out",
+        """
+        int n = i / H, j = i % H, b = n * 4 * H + j;
+        T gi = acts[b], gf = acts[b + H], gg = acts[b + 2 * H], go = acts[b + 3 * H];
+        T dc = dc_in + dh * go * ((T)1 - tc * tc);
+        dG[b] = dc * gg * gi * ((T)1 - gi);
+        dG[b + H] = dc * c_prev * gf * ((T)1 - gf);
+        dG[b + 2 * H] = dc * gi * ((T)1 - gg * gg);
+        dG[b + 3 * H] = dh * tc * go * ((T)1 - go);
+        dc_out = dc * gf;
+        """, "gk_lstm_step_bwd"),
+    "gru": (
+        "raw T x, raw T gh, T h, int32 H", "raw T acts, T ghn, T hout",
+        """
+        int n = i / H, j = i % H, b = n * 3 * H + j;
+        T r = (T)1 / ((T)1 + exp(-(x[b] + gh[b])));
+        T z = (T)1 / ((T)1 + exp(-(x[b + H] + gh[b + H])));
+        T hn = gh[b + 2 * H];
+        T nn = tanh(x[b + 2 * H] + r * hn);
+        acts[b] = r; acts[b + H] = z; acts[b + 2 * H] = nn;
+        ghn = hn;
+        hout = nn + z * (h - nn);
+        """, "gk_gru_step"),
+    "gru_bwd": (
+        "T dh, raw T acts, T ghn, T h_prev, int32 H", "raw T dX, raw T dGh, T dzh",
+        """
+        int n = i / H, j = i % H, b = n * 3 * H + j;
+        T r = acts[b], z = acts[b + H], nn = acts[b + 2 * H];
+        T dn = dh * ((T)1 - z) * ((T)1 - nn * nn);
+        T dz = dh * (h_prev - nn) * z * ((T)1 - z);
+        T dr = dn * ghn * r * ((T)1 - r);
+        dX[b] = dr; dX[b + H] = dz; dX[b + 2 * H] = dn;
+        dGh[b] = dr; dGh[b + H] = dz; dGh[b + 2 * H] = dn * r;
+        dzh = dh * z;
+        """, "gk_gru_step_bwd"),
+}
+
+
 @functools.lru_cache(maxsize=None)
 def _cupy_kernels():
     import cupy as cp
 
-    ek = cp.ElementwiseKernel
-    # i indexes (N, H); row n = i / H, column j = i % H of the (N, 4H) gate rows
-    return {
-        "lstm": ek(
-            "raw T gates, T c, int32 H", "raw T acts, T c2, T tc, T h",
-            """
-            int n = i / H, j = i % H, b = n * 4 * H + j;
-            T gi = (T)1 / ((T)1 + exp(-gates[b]));
-            T gf = (T)1 / ((T)1 + exp(-gates[b + H]));
-            T gg = tanh(gates[b + 2 * H]);
-            T go = (T)1 / ((T)1 + exp(-gates[b + 3 * H]));
-            acts[b] = gi; acts[b + H] = gf; acts[b + 2 * H] = gg; acts[b + 3 * H] = go;
-            c2 = gf * c + gi * gg;
-            tc = tanh(c2);
-            h = go * tc;
-            """, "gk_lstm_step"),
-        "lstm_bwd": ek(
-            "T dh, T dc_in, raw T acts, T c_prev, T tc, int32 H", "raw T dG, T dc_out",
-            """
-            int n = i / H, j = i % H, b = n * 4 * H + j;
-            T gi = acts[b], gf = acts[b + H], gg = acts[b + 2 * H], go = acts[b + 3 * H];
-            T dc = dc_in + dh * go * ((T)1 - tc * tc);
-            dG[b] = dc * gg * gi * ((T)1 - gi);
-            dG[b + H] = dc * c_prev * gf * ((T)1 - gf);
-            dG[b + 2 * H] = dc * gi * ((T)1 - gg * gg);
-            dG[b + 3 * H] = dh * tc * go * ((T)1 - go);
-            dc_out = dc * gf;
-            """, "gk_lstm_step_bwd"),
-        "gru": ek(
-            "raw T x, raw T gh, T h, int32 H", "raw T acts, T ghn, T hout",
-            """
-            int n = i / H, j = i % H, b = n * 3 * H + j;
-            T r = (T)1 / ((T)1 + exp(-(x[b] + gh[b])));
-            T z = (T)1 / ((T)1 + exp(-(x[b + H] + gh[b + H])));
-            T hn = gh[b + 2 * H];
-            T nn = tanh(x[b + 2 * H] + r * hn);
-            acts[b] = r; acts[b + H] = z; acts[b + 2 * H] = nn;
-            ghn = hn;
-            hout = nn + z * (h - nn);
-            """, "gk_gru_step"),
-        "gru_bwd": ek(
-            "T dh, raw T acts, T ghn, T h_prev, int32 H", "raw T dX, raw T dGh, T dzh",
-            """
-            int n = i / H, j = i % H, b = n * 3 * H + j;
-            T r = acts[b], z = acts[b + H], nn = acts[b + 2 * H];
-            T dn = dh * ((T)1 - z) * ((T)1 - nn * nn);
-            T dz = dh * (h_prev - nn) * z * ((T)1 - z);
-            T dr = dn * ghn * r * ((T)1 - r);
-            dX[b] = dr; dX[b + H] = dz; dX[b + 2 * H] = dn;
-            dGh[b] = dr; dGh[b + H] = dz; dGh[b + 2 * H] = dn * r;
-            dzh = dh * z;
-            """, "gk_gru_step_bwd"),
-    }
+    return {k: cp.ElementwiseKernel(*spec) for k, spec in CUDA_STEP_KERNELS.items()}
 
 
 class CupySeqKernels:

@@ -250,6 +250,10 @@ class GRU(RNNBase):
 
 # ==================================================================== cells
 class RNNCellBase(Module):
+    """Shared by RNNCell, LSTMCell and GRUCell (torch.nn.RNNCellBase): weight_ih
+    (G*H, I), weight_hh (G*H, H), bias_ih, bias_hh (G*H), all U(+-1/sqrt(H)).
+    A step runs the same primitive as the sequence layers, with T = 1."""
+
     def __init__(self, input_size, hidden_size, bias, num_chunks, device=None, dtype=None):
         super().__init__()
         self.input_size = input_size
