@@ -285,3 +285,9 @@ def test_init_distribution_like_torch(cls, args):
         elif b.size >= 100:                              # same uniform bound, filled
             bound = np.abs(b).max()
             assert 0.9 * bound <= np.abs(a).max() <= 1.05 * bound, n
+
+
+def test_mixed_dtypes_are_refused():
+    m = nn.LSTM(3, 2)                       # float32 weights
+    with pytest.raises(gk.GradkitError, match="must have one dtype"):
+        m(gk.randn(4, 1, 3, dtype=gk.float64))

@@ -21,7 +21,7 @@ from ..autograd.engine import grad as _grad
 from ..autograd.graph import Node, mode
 from ..ops import functional as _F
 from ..ops.core import Prim, const, op_error
-from ..tensor import Tensor
+from ..tensor import Tensor, GradkitError
 
 __all__ = ["lstm_seq", "gru_seq", "rnn_seq"]
 
@@ -31,6 +31,17 @@ def _apply_seq(p, B, args, nout, params):
     record one node with ``nout`` outputs. The kernel returns (outs, residuals);
     the node saves the inputs (attached under create_graph), the outputs and
     the residuals."""
+    ref = args[0]
+    for a in args[1:]:
+        if a is None:
+            continue
+        if a._B is not B:
+            raise GradkitError(f"gradkit.nn.{p.name}: expected all tensors on one device, got "
+                               f"{B.device_str} and {a._B.device_str}; move them with .to()")
+        if a.array.dtype != ref.array.dtype:
+            raise GradkitError(f"gradkit.nn.{p.name}: input and hidden tensors / weights must "
+                               f"have one dtype, got {ref.dtype_name} and {a.dtype_name}; "
+                               "convert with .to(dtype) (or the module with .double()/.float())")
     arrays = [None if a is None else a.array for a in args]
     try:
         outs, res = getattr(B, p.name)(*arrays, **params)
