@@ -39,7 +39,8 @@ class SeqKernels:
     # ----------------------------------------------------------------- LSTM
     def lstm_seq(self, xg, w_hh, h0, c0):
         """xg (T, N, 4H): input projections with both biases; w_hh (4H, H);
-        h0, c0 (N, H) -> ((hs (T, N, H), c_T (N, H)), residuals)."""
+        h0, c0 (N, H) -> ((hs (T, N, H), h_T, c_T (N, H)), residuals); h_T and
+        c_T are views of the saved buffers."""
         T, N, G = xg.shape
         H = G // 4
         dt = xg.dtype
@@ -53,7 +54,7 @@ class SeqKernels:
             gates = self.iadd(self.matmul(h, wt), xg[t, ...])   # fresh: add in place
             self.lstm_step(gates, c, t, acts, hs, cs, tcs)
             h, c = hs[t, ...], cs[t, ...]
-        return (hs, c), (acts, cs, tcs)
+        return (hs, h, c), (acts, cs, tcs)
 
     def lstm_step(self, gates, c, t, acts, hs, cs, tcs):
         """Writes step ``t`` of acts (activated gates), hs, cs and tanh(cs)."""
@@ -69,14 +70,14 @@ class SeqKernels:
         self.setitem(tcs, t, tc)
         self.setitem(hs, t, self.mul(o, tc))
 
-    def lstm_seq_backward(self, ghs, gc, w_hh, h0, c0, hs, acts, cs, tcs):
-        """-> (d xg (T, N, 4H), d w_hh, d h0, d c0). ``ghs`` (T, N, H) or None,
-        ``gc`` (N, H) or None: the gradients of the outputs."""
+    def lstm_seq_backward(self, ghs, gh, gc, w_hh, h0, c0, hs, acts, cs, tcs):
+        """-> (d xg (T, N, 4H), d w_hh, d h0, d c0). ``ghs`` (T, N, H), ``gh``,
+        ``gc`` (N, H): the gradients of the outputs, each possibly None."""
         T, N, G = acts.shape
         H = G // 4
         dt = acts.dtype
         dG = self.empty((T, N, G), dt)
-        dh = self.zeros((N, H), dt)
+        dh = self.zeros((N, H), dt) if gh is None else self.add(gh, 0.0)
         dc = self.zeros((N, H), dt) if gc is None else self.add(gc, 0.0)
         for t in range(T - 1, -1, -1):
             if ghs is not None:
@@ -111,7 +112,7 @@ class SeqKernels:
     # ------------------------------------------------------------------ GRU
     def gru_seq(self, xg, w_hh, b_hh, h0):
         """xg (T, N, 3H): input projections with b_ih; w_hh (3H, H); b_hh (3H,)
-        or None; h0 (N, H) -> (hs (T, N, H), residuals)."""
+        or None; h0 (N, H) -> ((hs (T, N, H), h_T), residuals)."""
         T, N, G = xg.shape
         H = G // 3
         dt = xg.dtype
@@ -126,7 +127,7 @@ class SeqKernels:
                 gh = self.iadd(gh, b_hh)
             self.gru_step(xg[t, ...], gh, h, t, acts, ghn, hs)
             h = hs[t, ...]
-        return hs, (acts, ghn)
+        return (hs, h), (acts, ghn)
 
     def gru_step(self, x, gh, h, t, acts, ghn, hs):
         H = h.shape[-1]
@@ -138,16 +139,17 @@ class SeqKernels:
         self.setitem(ghn, t, hn)
         self.setitem(hs, t, self.add(n, self.mul(z, self.sub(h, n))))
 
-    def gru_seq_backward(self, ghs, w_hh, h0, hs, acts, ghn):
-        """-> (d xg, d w_hh, d b_hh, d h0); ``ghs`` (T, N, H)."""
+    def gru_seq_backward(self, ghs, gh, w_hh, h0, hs, acts, ghn):
+        """-> (d xg, d w_hh, d b_hh, d h0); ``ghs`` (T, N, H), ``gh`` (N, H) or None."""
         T, N, G = acts.shape
         H = G // 3
         dt = acts.dtype
         dX = self.empty((T, N, G), dt)
         dGh = self.empty((T, N, G), dt)
-        dh = self.zeros((N, H), dt)
+        dh = self.zeros((N, H), dt) if gh is None else self.add(gh, 0.0)
         for t in range(T - 1, -1, -1):
-            dh = self.add(dh, ghs[t, ...])
+            if ghs is not None:
+                dh = self.add(dh, ghs[t, ...])
             dz_h = self.gru_step_backward(dh, t, acts, ghn, hs[t - 1, ...] if t else h0, dX, dGh)
             dh = self.add(dz_h, self.matmul(dGh[t, ...], w_hh))
         dw = self._seq_weight_grad(dGh, h0, hs)
@@ -168,7 +170,7 @@ class SeqKernels:
 
     # ------------------------------------------------------------------ RNN
     def rnn_seq(self, xg, w_hh, h0, relu=False):
-        """xg (T, N, H) with both biases; w_hh (H, H) -> (hs, None)."""
+        """xg (T, N, H) with both biases; w_hh (H, H) -> ((hs, h_T), None)."""
         T, N, H = xg.shape
         hs = self.empty((T, N, H), xg.dtype)
         wt = self.mT(w_hh)
@@ -177,14 +179,15 @@ class SeqKernels:
         for t in range(T):
             self.setitem(hs, t, act(self.iadd(self.matmul(h, wt), xg[t, ...])))
             h = hs[t, ...]
-        return hs, None
+        return (hs, h), None
 
-    def rnn_seq_backward(self, ghs, w_hh, h0, hs, relu=False):
+    def rnn_seq_backward(self, ghs, gh, w_hh, h0, hs, relu=False):
         T, N, H = hs.shape
         dA = self.empty((T, N, H), hs.dtype)
-        dh = self.zeros((N, H), hs.dtype)
+        dh = self.zeros((N, H), hs.dtype) if gh is None else self.add(gh, 0.0)
         for t in range(T - 1, -1, -1):
-            dh = self.add(dh, ghs[t, ...])
+            if ghs is not None:
+                dh = self.add(dh, ghs[t, ...])
             y = hs[t, ...]
             da = self.relu_backward(y, dh) if relu else self.tanh_backward(y, dh)
             self.setitem(dA, t, da)

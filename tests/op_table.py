@@ -393,14 +393,18 @@ def _np_rnn(xg, w, h0, relu=False):
     return np.stack(hs)
 
 
-def _lstm_both(xg, w, h0, c0):
-    hs, c = gk.nn.rnn_functional.lstm_seq(xg, w, h0, c0)
-    return gk.cat([hs.reshape(-1), c.reshape(-1) * 2.0])
+def _seq_all(outs):
+    """A recurrent primitive's outputs (hs, h_T[, c_T]), weighted and joined."""
+    return gk.cat([o.reshape(-1) * float(i + 1) for i, o in enumerate(outs)])
 
 
-def _np_lstm_both(xg, w, h0, c0):
+def _np_seq_all(outs):
+    return np.concatenate([o.reshape(-1) * float(i + 1) for i, o in enumerate(outs)])
+
+
+def _np_lstm_all(xg, w, h0, c0):
     hs, c = _np_lstm(xg, w, h0, c0)
-    return np.concatenate([hs.reshape(-1), c.reshape(-1) * 2.0])
+    return _np_seq_all([hs, hs[-1], c])
 
 
 OPS += [
@@ -415,13 +419,17 @@ OPS += [
     Op("sdpa_bool_mask", _sdpa_masked,
        lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
-    Op("lstm_seq", _lstm_both, _np_lstm_both, [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
-    Op("gru_seq", lambda xg, w, b, h0: gk.nn.rnn_functional.gru_seq(xg, w, b, h0), _np_gru,
+    Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,
+       [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
+    Op("lstm_seq_last_only", lambda *a: gk.nn.rnn_functional.lstm_seq(*a)[1],
+       lambda *a: _np_lstm(*a)[0][-1], [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
+    Op("gru_seq", lambda *a: _seq_all(gk.nn.rnn_functional.gru_seq(*a)),
+       lambda *a: _np_seq_all([_np_gru(*a), _np_gru(*a)[-1]]),
        [(3, 2, 9), (9, 3), (9,), (2, 3)]),
-    Op("rnn_seq_tanh", lambda xg, w, h0: gk.nn.rnn_functional.rnn_seq(xg, w, h0), _np_rnn,
-       [(4, 2, 3), (3, 3), (2, 3)]),
-    Op("rnn_seq_relu", lambda xg, w, h0: gk.nn.rnn_functional.rnn_seq(xg, w, h0, relu=True),
-       lambda xg, w, h0: _np_rnn(xg, w, h0, relu=True), [(4, 2, 3), (3, 3), (2, 3)],
+    Op("rnn_seq_tanh", lambda *a: _seq_all(gk.nn.rnn_functional.rnn_seq(*a)),
+       lambda *a: _np_seq_all([_np_rnn(*a), _np_rnn(*a)[-1]]), [(4, 2, 3), (3, 3), (2, 3)]),
+    Op("rnn_seq_relu", lambda *a: gk.nn.rnn_functional.rnn_seq(*a, relu=True)[0],
+       lambda *a: _np_rnn(*a, relu=True), [(4, 2, 3), (3, 3), (2, 3)],
        ["nonzero", "nonzero", "nonzero"], smooth=False),
 ]
 

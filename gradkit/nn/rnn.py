@@ -37,12 +37,11 @@ def _run(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False):
         xg = _flip(xg, (0,))
     c = None
     if mode == "LSTM":
-        hs, c = lstm_seq(xg, w_hh, h0, c0)
+        hs, h, c = lstm_seq(xg, w_hh, h0, c0)
     elif mode == "GRU":
-        hs = gru_seq(xg, w_hh, b_hh, h0)
+        hs, h = gru_seq(xg, w_hh, b_hh, h0)
     else:
-        hs = rnn_seq(xg, w_hh, h0, relu=mode == "RNN_RELU")
-    h = hs[hs.shape[0] - 1]
+        hs, h = rnn_seq(xg, w_hh, h0, relu=mode == "RNN_RELU")
     if reverse:
         hs = _flip(hs, (0,))
     return hs, h, c

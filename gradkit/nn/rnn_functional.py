@@ -15,7 +15,9 @@ and higher derivatives are composed, exact, and slower.
 
 Shapes: ``xg`` (T, N, G*H) the projected inputs (LSTM G=4 with both biases,
 GRU G=3 with ``b_ih`` only, RNN G=1 with both biases), ``w_hh`` (G*H, H),
-``h0``/``c0`` (N, H). Outputs: ``hs`` (T, N, H) and, for the LSTM, ``c_T``.
+``h0``/``c0`` (N, H). Outputs: ``hs`` (T, N, H), ``h_T`` and, for the LSTM,
+``c_T`` (N, H): separate outputs, so their gradients enter the backward
+recurrence directly instead of through a zero-padded full-size gradient.
 """
 from ..autograd.engine import grad as _grad
 from ..autograd.graph import Node, mode
@@ -47,8 +49,6 @@ def _apply_seq(p, B, args, nout, params):
         outs, res = getattr(B, p.name)(*arrays, **params)
     except Exception as e:
         raise op_error(p.name, tuple(a for a in args if a is not None), e) from None
-    if nout == 1:
-        outs = (outs,)
     ts = [const(B, o) for o in outs]
     if mode.enabled:
         edges = [None] * len(args)
@@ -89,11 +89,11 @@ def _is_graph(gs):
 
 # ====================================================================== LSTM
 def _lstm_vjp(F, n, gs, xg, w, h0, c0, saved, **params):
-    gs = _glist(gs, 2)
+    gs = _glist(gs, 3)
     if _is_graph(gs):
         return _composed_vjp(_lstm_composed, n, gs, (xg, w, h0, c0), params)
-    (hs, _), (acts, cs, tcs) = saved
-    dG, dw, dh, dc = F.lstm_seq_backward(gs[0], gs[1], w, h0, c0, hs, acts, cs, tcs)
+    (hs, _, _), (acts, cs, tcs) = saved
+    dG, dw, dh, dc = F.lstm_seq_backward(gs[0], gs[1], gs[2], w, h0, c0, hs, acts, cs, tcs)
     return (dG if n[0] else None, dw if n[1] else None, dh if n[2] else None,
             dc if n[3] else None)
 
@@ -115,21 +115,23 @@ def _lstm_composed(xg, w, h0, c0):
         c = _F.add(_F.mul(f, c), _F.mul(i, g))
         h = _F.mul(o, _F.tanh(c))
         hs.append(h)
-    return _F.stack(hs, 0), c
+    return _F.stack(hs, 0), h, c
 
 
 def lstm_seq(xg, w_hh, h0, c0):
-    """LSTM recurrence over xg (T, N, 4H) -> (hs (T, N, H), c_T (N, H))."""
-    return tuple(_apply_seq(_LSTM, xg._B, (xg, w_hh, h0, c0), 2, {}))
+    """LSTM recurrence over xg (T, N, 4H) (both biases included), w_hh (4H, H),
+    h0, c0 (N, H) -> (hs (T, N, H), h_T, c_T (N, H)). Differentiable (any
+    order); every device."""
+    return tuple(_apply_seq(_LSTM, xg._B, (xg, w_hh, h0, c0), 3, {}))
 
 
 # ======================================================================= GRU
 def _gru_vjp(F, n, gs, xg, w, b, h0, saved, **params):
-    gs = _glist(gs, 1)
+    gs = _glist(gs, 2)
     if _is_graph(gs):
         return _composed_vjp(_gru_composed, n, gs, (xg, w, b, h0), params)
-    (hs,), (acts, ghn) = saved
-    dX, dw, db, dh = F.gru_seq_backward(gs[0], w, h0, hs, acts, ghn)
+    (hs, _), (acts, ghn) = saved
+    dX, dw, db, dh = F.gru_seq_backward(gs[0], gs[1], w, h0, hs, acts, ghn)
     return (dX if n[0] else None, dw if n[1] else None, db if n[2] else None,
             dh if n[3] else None)
 
@@ -152,22 +154,23 @@ def _gru_composed(xg, w, b, h0):
         nn = _F.tanh(_F.add(x[:, 2 * H:], _F.mul(r, gh[:, 2 * H:])))
         h = _F.add(nn, _F.mul(z, _F.sub(h, nn)))
         hs.append(h)
-    return (_F.stack(hs, 0),)
+    return _F.stack(hs, 0), h
 
 
 def gru_seq(xg, w_hh, b_hh, h0):
     """GRU recurrence over xg (T, N, 3H) (b_ih included, b_hh separate, as
-    torch: it sits inside ``r * (W_hn h + b_hn)``) -> hs (T, N, H)."""
-    return _apply_seq(_GRU, xg._B, (xg, w_hh, b_hh, h0), 1, {})[0]
+    torch: it sits inside ``r * (W_hn h + b_hn)``; None without bias), w_hh
+    (3H, H), h0 (N, H) -> (hs (T, N, H), h_T (N, H))."""
+    return tuple(_apply_seq(_GRU, xg._B, (xg, w_hh, b_hh, h0), 2, {}))
 
 
 # ======================================================================= RNN
 def _rnn_vjp(F, n, gs, xg, w, h0, saved, relu=False):
-    gs = _glist(gs, 1)
+    gs = _glist(gs, 2)
     if _is_graph(gs):
         return _composed_vjp(_rnn_composed, n, gs, (xg, w, h0), {"relu": relu})
-    (hs,), _ = saved
-    dA, dw, dh = F.rnn_seq_backward(gs[0], w, h0, hs, relu)
+    (hs, _), _ = saved
+    dA, dw, dh = F.rnn_seq_backward(gs[0], gs[1], w, h0, hs, relu)
     return dA if n[0] else None, dw if n[1] else None, dh if n[2] else None
 
 
@@ -182,9 +185,10 @@ def _rnn_composed(xg, w, h0, relu=False):
     for t in range(xg.shape[0]):
         h = act(_F.add(xg[t], _F.matmul(h, wt)))
         hs.append(h)
-    return (_F.stack(hs, 0),)
+    return _F.stack(hs, 0), h
 
 
 def rnn_seq(xg, w_hh, h0, relu=False):
-    """Elman recurrence ``h' = tanh(xg[t] + h @ w_hh^T)`` (or relu) -> hs."""
-    return _apply_seq(_RNN, xg._B, (xg, w_hh, h0), 1, {"relu": relu})[0]
+    """Elman recurrence ``h' = tanh(xg[t] + h @ w_hh^T)`` (or relu) over xg
+    (T, N, H) (both biases included) -> (hs (T, N, H), h_T (N, H))."""
+    return tuple(_apply_seq(_RNN, xg._B, (xg, w_hh, h0), 2, {"relu": relu}))
