@@ -291,3 +291,23 @@ def test_mixed_dtypes_are_refused():
     m = nn.LSTM(3, 2)                       # float32 weights
     with pytest.raises(gk.GradkitError, match="must have one dtype"):
         m(gk.randn(4, 1, 3, dtype=gk.float64))
+
+
+def test_encoder_clones_keep_the_layers_dtype(device):
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0).double().to(device)
+    enc = nn.TransformerEncoder(layer, 2)
+    for p in enc.parameters():
+        assert p.dtype == gk.float64 and p.device == device
+    x = gk.randn(5, 3, 8, dtype=gk.float64, device=device)
+    assert enc(x).dtype == gk.float64
+
+
+def test_activation_callable_equals_name():
+    gk.manual_seed(0)
+    a = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation="gelu")
+    b = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation=F.gelu)
+    b.load_state_dict(a.state_dict())
+    x = gk.randn(4, 2, 8)
+    np.testing.assert_array_equal(to_np(a(x)), to_np(b(x)))
+    with pytest.raises(RuntimeError, match="activation should be relu/gelu"):
+        nn.TransformerEncoderLayer(8, 2, activation="swish")

@@ -272,8 +272,11 @@ def _clone(module, n):
                            "with _init_args = (args, kwargs))")
     out = []
     sd = module.state_dict()
+    ref = next(iter(module.parameters()), None)
     for _ in range(n):
         m = type(module)(*args[0], **args[1])
+        if ref is not None:     # the layer may have moved or changed dtype since it was made
+            m.to(ref.device).to(ref.dtype)   # two calls: to(device, dtype) trips on 'fake'
         m.load_state_dict(sd)
         m.train(module.training)
         out.append(m)
