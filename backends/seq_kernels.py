@@ -25,14 +25,20 @@ import numpy as np
 
 class SeqKernels:
     # ------------------------------------------------------------ attention
-    def sdpa(self, q, k, v, mask=None, scale=1.0, drop=None):
+    def sdpa(self, q, k, v, mask=None, scale=1.0, drop=None, dead=None):
         """softmax(q k^T * scale + mask) [* drop] @ v -> (out, probabilities).
         ``mask``: additive, broadcastable to (..., L, S); ``drop``: the dropout
-        multiplier (0 or 1/(1-p)) or None."""
+        multiplier (0 or 1/(1-p)) or None; ``dead`` (..., L, 1) bool or None:
+        rows the mask hides entirely, whose weights are 0 (as torch), not NaN."""
         s = self.matmul(self.mul(q, scale), self.mT(k))
         if mask is not None:
             s = self.add(s, mask)
-        p = self.softmax(s, s.ndim - 1)
+        if dead is not None:
+            zero = self.zeros((), s.dtype)
+            s = self.where(dead, zero, s)
+            p = self.where(dead, zero, self.softmax(s, s.ndim - 1))
+        else:
+            p = self.softmax(s, s.ndim - 1)
         pd = p if drop is None else self.mul(p, drop)
         return self.matmul(pd, v), p
 

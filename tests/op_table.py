@@ -354,6 +354,21 @@ def _sdpa_masked(q, k, v):
     return gk.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
 
 
+_DEAD = _MASK.copy()
+_DEAD[1] = False        # row 1 may attend to nothing: torch gives it zero weights
+
+
+def _sdpa_dead_row(q, k, v):
+    m = gk.tensor(_DEAD, device=q.device)
+    return gk.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+def _np_sdpa_dead_row(q, k, v):
+    out = _np_sdpa(q, k, v, np.where(_DEAD | ~_DEAD.any(-1, keepdims=True), 0.0, -np.inf))
+    out[..., 1, :] = 0.0
+    return out
+
+
 def _np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -418,6 +433,8 @@ OPS += [
        [(2, 4, 3), (2, 4, 3), (2, 4, 2)]),
     Op("sdpa_bool_mask", _sdpa_masked,
        lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_fully_masked_row", _sdpa_dead_row, _np_sdpa_dead_row,
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
     Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,
        [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),

@@ -311,3 +311,20 @@ def test_activation_callable_equals_name():
     np.testing.assert_array_equal(to_np(a(x)), to_np(b(x)))
     with pytest.raises(RuntimeError, match="activation should be relu/gelu"):
         nn.TransformerEncoderLayer(8, 2, activation="swish")
+
+
+def test_fully_masked_rows_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.standard_normal(s) for s in [(1, 2, 3), (1, 4, 3), (1, 4, 2)])
+    m = np.ones((2, 4), bool)
+    m[0] = False
+    tq = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    gq = [gk.tensor(a, requires_grad=True) for a in (q, k, v)]
+    to = torch.nn.functional.scaled_dot_product_attention(*tq, attn_mask=torch.tensor(m))
+    go = F.scaled_dot_product_attention(*gq, attn_mask=gk.tensor(m))
+    np.testing.assert_allclose(to_np(go), to.detach().numpy(), rtol=1e-12, atol=1e-15)
+    to.sum().backward()
+    go.sum().backward()
+    for a, b in zip(gq, tq):
+        np.testing.assert_allclose(to_np(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-14)

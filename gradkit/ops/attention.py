@@ -21,22 +21,25 @@ from . import functional as _f
 from .more import softmax as _softmax
 
 
-def _probs(q, k, mask, scale):
+def _probs(q, k, mask, scale, dead):
     """P as a differentiable function of q and k (Tensors)."""
     s = _f.matmul(_f.mul(q, scale), _f.mT(k))
     if mask is not None:
         s = _f.add(s, mask)
-    return _softmax(s, s.ndim - 1)
+    if dead is None:
+        return _softmax(s, s.ndim - 1)
+    zero = const(q._B, q._B.zeros((), q.array.dtype))
+    return _f.where(dead, zero, _softmax(_f.where(dead, zero, s), s.ndim - 1))
 
 
 @prim("sdpa", save=(0, 1, 2), res=True)
-def _sdpa_vjp(F, n, g, q, k, v, p, mask=None, scale=1.0, drop=None):
+def _sdpa_vjp(F, n, g, q, k, v, p, mask=None, scale=1.0, drop=None, dead=None):
     if g.__class__ is Tensor:   # create_graph: P must depend on q and k in the new graph
         B = g._B
         mask = None if mask is None else const(B, mask)
         drop = None if drop is None else const(B, drop)
         if q.requires_grad or k.requires_grad:
-            p = _probs(q, k, mask, scale)
+            p = _probs(q, k, mask, scale, None if dead is None else const(B, dead))
     pd = p if drop is None else F.mul(p, drop)
     gq = gk = gv = None
     if n[2]:
@@ -96,7 +99,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     scores), broadcastable to (..., L, S); ``is_causal``: attend to positions
     ``j <= i`` only; ``dropout_p``: dropout on the attention weights (always
     applied when > 0, as torch; pass 0.0 in eval); ``scale`` defaults to
-    ``1/sqrt(E)``. Returns (..., L, Ev) in the inputs' dtype, on their device.
+    ``1/sqrt(E)``. A row the mask hides entirely gets zero weights (output 0,
+    no gradient), as torch. Returns (..., L, Ev) in the inputs' dtype, on their
+    device.
     Differentiable in query, key and value (any order); the mask gets no
     gradient (torch's fused kernels give none either). One primitive whose
     backward reuses the saved probabilities. ``enable_gqa`` is not supported.
@@ -139,8 +144,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         u = rand(*shape, dtype=query.dtype, device=query.device).array
         keep = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
         drop = B.mul(B.astype(B.ge(u, dropout_p), dt), keep)
+    dead = None
+    if mask is not None:
+        dead = B.all(B.eq(mask, -math.inf), mask.ndim - 1, True)
+        # on the host, skip the guard when no row is fully masked; elsewhere keep
+        # it (reading the flag back would wait for the device)
+        if B.type == "cpu" and not bool(B.any(dead)):
+            dead = None
     return apply(_sdpa_vjp, B, (query, key, value), (query.array, key.array, value.array),
-                 {"mask": mask, "scale": sc, "drop": drop})
+                 {"mask": mask, "scale": sc, "drop": drop, "dead": dead})
 
 
 def _broadcast(a, b):
