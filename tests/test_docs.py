@@ -4,8 +4,8 @@ pytest command shows pytest's closing summary, and a test run ends with a line
 saying why tests were skipped.
 
 A block that needs something optional starts with a visible marker comment,
-``# needs: cuda`` or ``# needs: torch``, and is skipped (with that reason)
-where it is missing."""
+``# needs: cuda`` or ``# needs: <module>`` (torch, mpi4py ...), and is skipped
+(with that reason) where it is missing."""
 import os
 import re
 import shlex
