@@ -59,6 +59,21 @@ def cuda_status():
     return _cuda_status
 
 
+_index_checks = ["eager" if os.environ.get("GRADKIT_INDEX_CHECKS", "").lower() == "eager"
+                  else "deferred"]
+
+
+def index_check_mode():
+    """'deferred' (default: read at the next synchronizing call) or 'eager'."""
+    return _index_checks[0]
+
+
+def set_index_check_mode(mode):
+    if mode not in ("deferred", "eager"):
+        raise ValueError(f"gradkit.set_index_checks: mode must be 'deferred' or 'eager', got {mode!r}")
+    _index_checks[0] = mode
+
+
 def host_xp():
     """NumPy, for host-side tools (gradcheck's float64 bookkeeping, I/O): the tape
     layer reaches it only through here."""
@@ -79,8 +94,11 @@ def _make(type_, index):
         from .cupy_backend import CupyBackend
         return CupyBackend(index)
     if type_ == "fake":
+        if index > 1:
+            raise _gkerr()(f"gradkit: fake:{index} requested but the fake accelerator has "
+                           "2 devices (fake, fake:1)")
         from .strict_backend import StrictBackend
-        return StrictBackend()
+        return StrictBackend(index)
     raise _gkerr()(f"gradkit: no backend for device type {type_!r}")
 
 

@@ -48,9 +48,32 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
+class HostSyncError(RuntimeError):
+    """A device tensor was copied to the host inside ``gk.no_host_sync()`` (or, on
+    the fake accelerator, a device array was converted to a host value inside
+    gradkit). One class for both: ``gradkit.HostSyncError``."""
+
+
+def _on_device(f, get_current, set_current, index):
+    def call(*args, **kwargs):
+        prev = get_current()
+        if prev == index:
+            return f(*args, **kwargs)
+        set_current(index)
+        try:
+            return f(*args, **kwargs)
+        finally:
+            set_current(prev)
+    call.__name__ = getattr(f, "__name__", "kernel")
+    call.__wrapped__ = f
+    return call
+
+
 class Backend:
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
+    #: device index ("cuda:N", "fake:N"); 0 for the CPU
+    index = 0
 
     def __init__(self, xp, device_str):
         self.xp = xp
@@ -99,6 +122,7 @@ class Backend:
         self.tan = xp_.tan
         self.floor = xp_.floor
         self._index_dtypes()
+        self._pending = []   # deferred index checks: [(device bool array, [messages])]
         # a subclass's own method wins over the namespace function bound above
         for name in list(vars(self)):
             if callable(getattr(type(self), name, None)) and name in vars(type(self)):
@@ -111,6 +135,99 @@ class Backend:
         self.bool_dtype = self.dtypes.get("bool")
         self._dtype_set = frozenset(self.dtypes.values())
         self._names = {v: k for k, v in self.dtypes.items()}
+
+    # ------------------------------------------- the current device (multi-device)
+    #: backend methods that touch no device array (not wrapped)
+    _NO_DEVICE = frozenset(("dtype_name", "is_floating", "is_integral", "seed",
+                            "raise_pending", "synchronize", "strides"))
+
+    def _enter_device_for_every_call(self, get_current, set_current, index):
+        """Make every kernel of this backend run with its own device current:
+        CuPy allocates each result (and runs each ufunc, reduction, matmul,
+        fused kernel, scatter-add) on the *current* device, whatever the inputs'
+        device, so a "cuda:1" backend must make device 1 current for every call.
+        Each public callable is replaced by a wrapper that does so and restores
+        the previous device (per thread, like CUDA's current device); when the
+        device is already current it costs one ``get_current()``."""
+        for name in dir(self):
+            if name.startswith("_") or name in self._NO_DEVICE:
+                continue
+            f = getattr(self, name)
+            if not callable(f) or isinstance(f, type):
+                continue
+            setattr(self, name, _on_device(f, get_current, set_current, index))
+
+    def _keep_dtype(self, out, x):
+        """``out`` in ``x``'s dtype (a library function that promotes, e.g.
+        cupyx.scipy.special.erf maps float16 to float64): every op returns the
+        dtype it returns on the CPU."""
+        return out if out.dtype == x.dtype else self.xp.astype(out, x.dtype)
+
+    # ------------------------------------------- deferred on-device index checks
+    def check_index(self, idx, lo, hi, op, ignore=None):
+        """Check that every value of the integer array ``idx`` is in [lo, hi)
+        (``ignore`` is also allowed), without a host sync: a fused on-device
+        reduction sets a flag that the next synchronizing call (``to_host``:
+        ``.item()``, ``.cpu()``, ``.numpy()``, ``.tolist()``; ``synchronize``)
+        reads and raises as ``IndexError`` naming ``op``. In eager mode
+        (``gk.set_index_checks("eager")``) the flag is read at once."""
+        if not idx.shape or 0 not in idx.shape:
+            bad = self._out_of_range(idx, lo, hi, ignore)
+            msg = self._index_msg(idx, lo, hi, op, ignore)
+            from . import index_check_mode
+            if index_check_mode() == "eager":
+                if self._flags_to_host(self.xp.reshape(bad, (1,))).any():
+                    raise IndexError(msg)
+                return
+            self._pending.append((self.xp.reshape(bad, (1,)), [msg]))
+            if len(self._pending) > 64:   # fold: one device array, still no sync
+                p, self._pending = self._pending, []
+                self._pending.append((self.xp.concat([f for f, _ in p]),
+                                      [m for _, ms in p for m in ms]))
+
+    @staticmethod
+    def _index_msg(idx, lo, hi, op, ignore):
+        return (f"gradkit.{op}: index out of range: indices must be in [{lo}, {hi})"
+                + (f" (or ignore_index={ignore})" if ignore is not None else "")
+                + f" for an index of shape {tuple(idx.shape)}")
+
+    def _out_of_range(self, idx, lo, hi, ignore):
+        """A 0-d device bool: some value of ``idx`` is outside [lo, hi)."""
+        xp = self.xp
+        bad = xp.logical_or(idx < lo, idx >= hi)
+        if ignore is not None:
+            bad = xp.logical_and(bad, idx != ignore)
+        return xp.any(bad)
+
+    def _flags_to_host(self, flags):
+        return self._raw_to_host(flags)
+
+    def _raw_to_host(self, a):
+        return self.to_host(a)
+
+    def raise_pending(self):
+        """Read the deferred index checks (one transfer) and raise the first
+        failure as IndexError; called where the host syncs anyway."""
+        p, self._pending = self._pending, []
+        if not p:
+            return
+        flags = p[0][0] if len(p) == 1 else self.xp.concat([f for f, _ in p])
+        host = self._flags_to_host(flags)
+        msgs = [m for _, ms in p for m in ms]
+        for f, m in zip(host.tolist(), msgs):
+            if f:
+                raise IndexError(m + " (reported at this synchronizing call: out-of-range "
+                                 "indices on the device are checked without a host sync; "
+                                 "gk.set_index_checks('eager') raises at the op itself)")
+
+    def synchronize(self):
+        """Wait for the device, then raise any deferred index error."""
+        if self._pending:
+            self.raise_pending()
+
+    def strides(self, a):
+        """The array's strides in bytes, or None where the namespace hides them."""
+        return None
 
     # ------------------------------------------------------------------ meta
     def __repr__(self):

@@ -160,6 +160,8 @@ class CupyBackend(Backend):
             "uint8", "bool")}
         self._index_dtypes()
         self._scatter_add = cupyx.scatter_add
+        import cupyx.scipy.special as sp
+        self._sp_erf = sp.erf   # loops e->d (CuPy 14) / e->f (13), f->f, d->d
         k = _kernels()
         self.tanh_backward = k["tanh_backward"]
         self.sigmoid_backward = k["sigmoid_backward"]
@@ -182,10 +184,18 @@ class CupyBackend(Backend):
         self.reciprocal = cp.reciprocal
         with self.cuda_device:
             self.rng = cp.random.default_rng()
+        rt = cp.cuda.runtime
+        if rt.getDeviceCount() > 1:
+            # every call runs with this backend's device current (CuPy allocates
+            # on the current device); with one GPU it always is, so no wrapper
+            self._enter_device_for_every_call(rt.getDevice, rt.setDevice, index)
 
     # Every call that allocates runs on this backend's device.
     def _on(self):
         return self.cuda_device
+
+    def strides(self, a):
+        return a.strides
 
     def is_floating(self, dt):
         return dt.kind == "f"
@@ -195,7 +205,25 @@ class CupyBackend(Backend):
 
     # host transfer
     def to_host(self, a):
+        if self._pending:
+            self.raise_pending()
         return self.cp.asnumpy(a)
+
+    def _raw_to_host(self, a):
+        return self.cp.asnumpy(a)
+
+    def to_device(self, src, a):
+        """From another GPU: a device-to-device (peer) copy, no host round trip
+        (ndarray.copy copies onto the current device)."""
+        if src.type == "cuda":
+            with self.cuda_device:
+                return a.copy()
+        return self.from_host(src.to_host(a))
+
+    def synchronize(self):
+        self.cuda_device.synchronize()
+        if self._pending:
+            self.raise_pending()
 
     def from_host(self, a, dtype=None):
         with self.cuda_device:
@@ -206,6 +234,8 @@ class CupyBackend(Backend):
             return self.cp.asarray(obj, dtype=dtype)
 
     def item(self, a):
+        if self._pending:
+            self.raise_pending()
         return a.item()
 
     def copy(self, a):
@@ -261,8 +291,11 @@ class CupyBackend(Backend):
             return self.rng.integers(low, high, size=shape, dtype=dtype)
 
     def erf(self, x):
-        import cupyx.scipy.special as sp
-        return sp.erf(x)
+        """cupyx's erf has no half loop (float16 gives float64 on CuPy 14,
+        float32 on 13): compute float16 in float32 and return the input dtype."""
+        if x.dtype == self.dtypes["float16"]:
+            return self._sp_erf(x.astype(self.dtypes["float32"])).astype(x.dtype)
+        return self._keep_dtype(self._sp_erf(x), x)
 
     # shape (methods are cheaper than the namespace functions)
     def reshape(self, x, shape):

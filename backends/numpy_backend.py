@@ -110,6 +110,9 @@ class NumpyBackend(Backend):
         self._tls = threading.local()
 
     # meta
+    def strides(self, a):
+        return a.strides
+
     def is_floating(self, dt):
         return dt.kind == "f"
 
@@ -122,6 +125,15 @@ class NumpyBackend(Backend):
 
     def from_host(self, a, dtype=None):
         return np.asarray(a, dtype=dtype)
+
+    def check_index(self, idx, lo, hi, op, ignore=None):
+        """On the host the check is free: raise at once."""
+        if idx.size:
+            bad = (idx < lo) | (idx >= hi)
+            if ignore is not None:
+                bad &= idx != ignore
+            if bad.any():
+                raise IndexError(self._index_msg(idx, lo, hi, op, ignore))
 
     def asarray(self, obj, dtype=None):
         return np.asarray(obj, dtype=dtype)

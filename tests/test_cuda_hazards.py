@@ -1,0 +1,255 @@
+"""CUDA defects caught without a GPU: the fake accelerator reproduces CuPy's
+hazards (a current device, fused kernels that refuse mixed dtypes, writable
+broadcast views, wrapping out-of-range indices; backends/strict_backend.py), so
+each test here fails on the code that would crash or be silently wrong on a GPU.
+Items refer to gradkit issue 9."""
+import threading
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+import gradkit.nn.functional as F
+from gradkit.backends import strict_backend as sb
+
+from helpers import to_np
+
+DEVS = ["cpu", "fake", "fake:1"]
+
+
+@pytest.fixture(params=DEVS)
+def dev(request):
+    return request.param
+
+
+# ------------------------------------------------------------ the fake itself
+def test_fake_refuses_a_kernel_for_another_device():
+    """The fake is faithful: a raw kernel on a fake:1 array while fake:0 is
+    current fails (on CuPy it would land on device 0)."""
+    B = gk.ones(3, device="fake:1")._B
+    with sb.FakeDevice(1):
+        a = sb.xps.ones((3,), device=sb._DEVICES[1])
+    with pytest.raises(sb.WrongDeviceError, match="fake:1.*fake:0 is current"):
+        a * 2
+    with sb.FakeDevice(1):
+        assert (a * 2).device == sb._DEVICES[1]
+    assert B.index == 1
+
+
+def test_fake_fused_kernels_refuse_mixed_dtypes():
+    B = gk.ones(1, device="fake")._B
+    y = B.ones((3,), B.dtypes["float32"])
+    g = B.ones((3,), B.dtypes["float64"])
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        B.tanh_backward(y, g)
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        B.mask_mul(y, y)   # bool m
+
+
+def test_fake_broadcast_views_are_writable_and_indices_wrap():
+    B = gk.ones(1, device="fake")._B
+    x = B.zeros((1, 3), B.dtypes["float32"])
+    v = B.expand(x, (4, 3))
+    B.setitem(v, (0, 0), 5.0)        # no read-only flag: writes through
+    assert to_np_raw(B, x)[0, 0] == 5.0
+    idx = B.asarray([0, 4], B.dtypes["int64"])
+    np.testing.assert_array_equal(to_np_raw(B, B.getitem(B.arange(0, 3, 1, B.dtypes["int64"]),
+                                                         (idx,))), [0, 1])   # 4 wraps to 1
+
+
+def to_np_raw(B, a):
+    return B._raw_to_host(a)
+
+
+# ---------------------------------------------- item 1: seed and .grad dtypes
+@pytest.mark.parametrize("op", ["tanh", "sigmoid", "relu", "sqrt", "gelu"])
+def test_item1_seed_gradient_is_cast_to_the_output_dtype(dev, op):
+    x = gk.tensor([0.5, 1.0, 2.0], device=dev, requires_grad=True)
+    y = getattr(F, op)(x) if op == "gelu" else getattr(x, op)()
+    y.backward(gradient=gk.ones(3, dtype=gk.float64, device=dev))
+    assert x.grad.dtype == gk.float32
+    x2 = gk.tensor([0.5, 1.0, 2.0], device=dev, requires_grad=True)
+    y2 = getattr(F, op)(x2) if op == "gelu" else getattr(x2, op)()
+    y2.backward(gradient=gk.ones(3, device=dev))
+    np.testing.assert_array_equal(to_np(x.grad), to_np(x2.grad))
+
+
+def test_item1_seed_gradient_still_checked_for_shape_and_device(dev):
+    x = gk.ones(3, device=dev, requires_grad=True)
+    with pytest.raises(RuntimeError, match="shape"):
+        (x * 2).backward(gk.ones(2, dtype=gk.float64, device=dev))
+    other = "cpu" if dev != "cpu" else "fake"
+    with pytest.raises(RuntimeError, match="device"):
+        (x * 2).backward(gk.ones(3, device=other))
+
+
+@pytest.mark.parametrize("opt", ["sgd", "sgd_momentum", "adam", "adamw_amsgrad"])
+def test_item1_optimizers_take_a_grad_of_another_dtype(dev, opt):
+    def run(grad_dtype):
+        p = gk.nn.Parameter(gk.tensor([1.0, -2.0, 3.0], device=dev))
+        o = {"sgd": lambda: gk.optim.SGD([p], lr=0.1),
+             "sgd_momentum": lambda: gk.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.1),
+             "adam": lambda: gk.optim.Adam([p], lr=0.1),
+             "adamw_amsgrad": lambda: gk.optim.AdamW([p], lr=0.1, amsgrad=True)}[opt]()
+        for _ in range(2):
+            g = gk.tensor([0.5, 0.25, -1.0], dtype=grad_dtype, device=dev)
+            try:
+                p.grad = g
+            except Exception:  # a .grad setter that refuses the dtype is fine too
+                return None
+            o.step()
+        assert p.dtype == gk.float32
+        return to_np(p)
+    ref = run(gk.float32)
+    got = run(gk.float64)
+    if got is not None:
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+# ------------------------------------------------- item 6: library dtypes
+def test_item6_erf_keeps_the_input_dtype_when_the_library_promotes():
+    """cupyx.scipy.special.erf maps float16 to float64 ('e->d'); the backend
+    must return float16 as the CPU does (a NumPy stand-in for the library)."""
+    from gradkit.backends.cupy_backend import CupyBackend
+
+    B = object.__new__(CupyBackend)
+    B.xp = np
+    B.cp = np
+    B.dtypes = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
+    B._sp_erf = lambda x: (lambda y: np.vectorize(__import__("math").erf)(y))(
+        x.astype(np.float64) if x.dtype == np.float16 else x)
+    x = np.array([0.5, -1.0], dtype=np.float16)
+    out = B.erf(x)
+    assert out.dtype == np.float16
+    assert gk.erf(gk.tensor([0.5], dtype=gk.float16)).dtype == gk.float16
+
+
+# ---------------------------------------------- item 7: multi-device placement
+def _program(dev):
+    gk.manual_seed(0)
+    x = gk.tensor(np.linspace(-1, 1, 12).reshape(3, 4), device=dev, requires_grad=True)
+    w = gk.tensor(np.linspace(0.5, -0.5, 8).reshape(4, 2), device=dev, requires_grad=True)
+    h = F.gelu(x @ w).tanh() + x[:, :2].sigmoid() * x[gk.tensor([0, 2, 1], device=dev)][:, 1:3]
+    h = h.relu() + gk.erf(h) + h.softmax(-1) + h.sqrt().nan_to_num() if hasattr(h, "nan_to_num") \
+        else h.relu() + gk.erf(h) + h.softmax(-1)
+    loss = F.cross_entropy(h, gk.tensor([0, 1, 1], device=dev)) + h.sum(0).max()
+    loss.backward()
+    opt = gk.optim.AdamW([x, w], lr=0.1)
+    opt.step()
+    return loss, x, w
+
+
+def test_item7_every_kernel_runs_on_its_own_device():
+    loss0, x0, w0 = _program("cpu")
+    loss1, x1, w1 = _program("fake:1")
+    assert loss1.device == gk.device("fake:1") and x1.grad.device == gk.device("fake:1")
+    np.testing.assert_allclose(loss1.item(), loss0.item(), rtol=1e-5)
+    np.testing.assert_allclose(to_np(x1), to_np(x0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_np(w1), to_np(w0), rtol=1e-5, atol=1e-6)
+    assert sb.current_device() == 0   # restored
+
+
+def test_item7_device_current_in_other_threads_and_under_another_current():
+    out = []
+
+    def work():
+        out.append(_program("fake:1")[0].item())
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    with sb.FakeDevice(1):
+        out.append(_program("fake")[0].item())
+    assert len(out) == 2
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)
+
+
+def test_item7_cross_device_copy_goes_device_to_device():
+    x = gk.tensor([1.0, 2.0], device="fake", requires_grad=True)
+    with gk.no_host_sync():
+        y = x.to("fake:1")
+        (y * 3).sum().backward()
+    assert y.device == gk.device("fake:1") and x.grad.device == gk.device("fake")
+    np.testing.assert_array_equal(to_np(y), [1.0, 2.0])
+    np.testing.assert_array_equal(to_np(x.grad), [3.0, 3.0])
+
+
+def test_item7_import_of_a_cuda_array_from_device_1_lands_on_device_1():
+    from gradkit import creation
+
+    class TorchDevice:   # torch.device exposes .index, CuPy's Device .id
+        type, index = "cuda", 1
+
+    class TorchLike:
+        __cuda_array_interface__ = {}
+        device = TorchDevice()
+
+    class CupyDevice:
+        id = 1
+
+    class CupyLike:
+        __cuda_array_interface__ = {}
+        device = CupyDevice()
+    assert creation._infer_device(TorchLike()) == "cuda:1"
+    assert creation._infer_device(CupyLike()) == "cuda:1"
+
+
+# ------------------------------------------- item 8: out-of-range indices
+_OOB = {
+    "getitem": lambda x, i: x[i],
+    "gather": lambda x, i: gk.gather(x, 0, gk.stack([i, i], 1)),
+    "index_add": lambda x, i: gk.index_add(x, 0, i, gk.ones(2, 2, device=x.device)),
+    "embedding": lambda x, i: F.embedding(i, x),
+    "cross_entropy": lambda x, i: F.cross_entropy(x, i),
+    "nll_loss": lambda x, i: F.nll_loss(x, i),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_OOB))
+@pytest.mark.parametrize("sync", ["item", "numpy", "tolist", "cpu"])
+def test_item8_out_of_range_indices_raise_naming_the_op(dev, op, sync):
+    x = gk.ones(2, 2, device=dev)
+    i = gk.tensor([0, 7], device=dev)
+    if dev == "cpu":   # the host checks for free: at the op
+        with pytest.raises(IndexError, match=op):
+            _OOB[op](x, i)
+        return
+    with gk.no_host_sync():
+        y = _OOB[op](x, i)   # no sync: the check runs on the device
+    with pytest.raises(IndexError, match=f"gradkit.*{op}.*out of range"):
+        s = y.sum()
+        {"item": s.item, "numpy": s.numpy, "tolist": s.tolist, "cpu": s.cpu}[sync]()
+    assert gk.ones(1, device=dev).item() == 1.0   # reported once
+
+
+def test_item8_in_range_and_negative_indices_pass(dev):
+    x = gk.arange(6, device=dev).reshape(3, 2).float()
+    y = x[gk.tensor([-1, 0, 2], device=dev)]
+    np.testing.assert_array_equal(to_np(y), [[4, 5], [0, 1], [4, 5]])
+    assert F.cross_entropy(x, gk.tensor([0, -100, 1], device=dev)).item() > 0
+
+
+def test_item8_eager_mode_raises_at_the_op():
+    x = gk.ones(2, 2, device="fake")
+    gk.set_index_checks("eager")
+    try:
+        with pytest.raises(IndexError, match="gather"):
+            gk.gather(x, 0, gk.tensor([[0, 9]], device="fake"))
+    finally:
+        gk.set_index_checks("deferred")
+
+
+# ------------------------------------------ item 9: in place on a broadcast
+@pytest.mark.parametrize("how", ["add_", "mul_", "fill_", "setitem", "zero_"])
+def test_item9_inplace_on_an_expanded_tensor_raises(dev, how):
+    base = gk.ones(1, 3, device=dev)
+    x = base.expand(4, 3)
+    with pytest.raises(RuntimeError, match="more than one element"):
+        if how == "setitem":
+            x[0] = 5.0
+        elif how == "fill_":
+            x.fill_(2.0)
+        elif how == "zero_":
+            x.zero_()
+        else:
+            getattr(x, how)(2.0)
+    np.testing.assert_array_equal(to_np(base), [[1, 1, 1]])
