@@ -376,8 +376,8 @@ class Backend:
         return xp.multiply(g, xp.multiply(y, 1.0 - y))
 
     def relu_backward(self, y, g):
-        xp = self.xp
-        return xp.where(y > 0, g, xp.zeros_like(g))
+        xp = self.xp   # torch's threshold_backward: 0 where y <= 0, g elsewhere (NaN y too)
+        return xp.where(y <= 0, xp.zeros_like(g), g)
 
     def sqrt_backward(self, y, g):
         return self.xp.divide(g, self.xp.multiply(y, 2.0))

@@ -10,21 +10,33 @@ import functools
 from .base import Backend
 
 
+def _spec(in_params, out_params, operation, name, preamble=""):
+    return {"in_params": in_params, "out_params": out_params, "operation": operation,
+            "name": name, "preamble": preamble}
+
+
 @functools.lru_cache(maxsize=None)
 def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
     import cupy as cp
 
-    ek = cp.ElementwiseKernel
+    return {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
+
+
+def kernel_specs():
+    """Every fused kernel as ``cupy.ElementwiseKernel`` keyword arguments
+    (in_params, out_params, operation, name, preamble), without importing CuPy:
+    the NVRTC and host-compiler tests build the same kernels from this table."""
+    ek = _spec
     return {
         "tanh_backward": ek("T y, T g", "T gx", "gx = g * ((T)1 - y * y)", "gk_tanh_bwd"),
         "sigmoid_backward": ek("T y, T g", "T gx", "gx = g * y * ((T)1 - y)", "gk_sigmoid_bwd"),
-        "relu_backward": ek("T y, T g", "T gx", "gx = y > (T)0 ? g : (T)0", "gk_relu_bwd"),
+        "relu_backward": ek("T y, T g", "T gx", "gx = y <= (T)0 ? (T)0 : g", "gk_relu_bwd"),
         "sqrt_backward": ek("T y, T g", "T gx", "gx = g / (y + y)", "gk_sqrt_bwd"),
         "sigmoid": ek("T x", "T y",
                       "T e = exp(-fabs(x)); y = x >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e)",
                       "gk_sigmoid"),
-        "relu": ek("T x", "T y", "y = x > (T)0 ? x : (T)0", "gk_relu"),
+        "relu": ek("T x", "T y", "y = x < (T)0 ? (T)0 : x", "gk_relu"),   # NaN stays NaN
         "mask_mul": ek("T g, bool m", "T gx", "gx = m ? g : (T)0", "gk_mask_mul"),
         "rsqrt": ek("T x", "T y", "y = rsqrt(x)", "gk_rsqrt"),
         "gelu_tanh": ek(

@@ -264,8 +264,9 @@ class NumpyBackend(Backend):
         return t
 
     def relu_backward(self, y, g):
-        t = np.greater(y, 0)
-        return np.multiply(g, t, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, t))
+        # as torch's threshold_backward: 0 where y <= 0 (also for an inf or NaN
+        # g: a multiply by the mask would give NaN), g elsewhere (NaN y included)
+        return _arr(np.where(np.less_equal(y, 0), np.zeros((), g.dtype), g))
 
     def sqrt_backward(self, y, g):
         t = _fresh(np.multiply, y, 2)
@@ -273,7 +274,8 @@ class NumpyBackend(Backend):
         return t
 
     def mask_mul(self, g, m):
-        return np.multiply(g, m, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, m))
+        # a select, not a multiply: an inf or NaN g where m is False gives 0
+        return _arr(np.where(m, g, np.zeros((), g.dtype)))
 
     def erf(self, x):
         # Backend.erf's pieces, each evaluated only on the elements it covers
