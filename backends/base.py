@@ -176,13 +176,13 @@ class Backend:
             msg = self._index_msg(idx, lo, hi, op, ignore)
             from . import index_check_mode
             if index_check_mode() == "eager":
-                if self._flags_to_host(self.xp.reshape(bad, (1,))).any():
+                if self._flags_to_host(self.reshape(bad, (1,))).any():
                     raise IndexError(msg)
                 return
-            self._pending.append((self.xp.reshape(bad, (1,)), [msg]))
+            self._pending.append((self.reshape(bad, (1,)), [msg]))
             if len(self._pending) > 64:   # fold: one device array, still no sync
                 p, self._pending = self._pending, []
-                self._pending.append((self.xp.concat([f for f, _ in p]),
+                self._pending.append((self.cat([f for f, _ in p], 0),
                                       [m for _, ms in p for m in ms]))
 
     @staticmethod
@@ -211,7 +211,7 @@ class Backend:
         p, self._pending = self._pending, []
         if not p:
             return
-        flags = p[0][0] if len(p) == 1 else self.xp.concat([f for f, _ in p])
+        flags = p[0][0] if len(p) == 1 else self.cat([f for f, _ in p], 0)
         host = self._flags_to_host(flags)
         msgs = [m for _, ms in p for m in ms]
         for f, m in zip(host.tolist(), msgs):

@@ -20,7 +20,17 @@ def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
     import cupy as cp
 
-    return {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
+    k = {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
+    k["index_out_of_range"] = cp.ReductionKernel(**INDEX_CHECK)
+    return k
+
+
+#: the bounds check of integer-array indices (Backend.check_index): one fused
+#: reduction, its 0-d bool result stays on the device until a sync reads it
+INDEX_CHECK = dict(
+    in_params="T x, int64 lo, int64 hi, int64 ign, bool has_ign", out_params="bool y",
+    map_expr="(x < lo || x >= hi) && !(has_ign && x == ign)", reduce_expr="a || b",
+    post_map_expr="y = a", identity="false", name="gk_index_out_of_range", reduce_type="bool")
 
 
 def kernel_specs():
@@ -189,6 +199,7 @@ class CupyBackend(Backend):
         self._k_sgd_m = k["sgd_momentum_update"]
         self._k_adam = k["adam_update"]
         self._k_adam_ams = k["adam_amsgrad_update"]
+        self._k_oob = k["index_out_of_range"]
         self.sub = cp.subtract
         self.div = cp.true_divide
         self.pow = cp.power
@@ -223,6 +234,10 @@ class CupyBackend(Backend):
 
     def _raw_to_host(self, a):
         return self.cp.asnumpy(a)
+
+    def _out_of_range(self, idx, lo, hi, ignore):
+        with self.cuda_device:
+            return self._k_oob(idx, lo, hi, 0 if ignore is None else ignore, ignore is not None)
 
     def to_device(self, src, a):
         """From another GPU: a device-to-device (peer) copy, no host round trip

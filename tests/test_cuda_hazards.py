@@ -253,3 +253,16 @@ def test_item9_inplace_on_an_expanded_tensor_raises(dev, how):
         else:
             getattr(x, how)(2.0)
     np.testing.assert_array_equal(to_np(base), [[1, 1, 1]])
+
+
+def test_item8_many_pending_checks_fold_and_report_the_first_failure():
+    x = gk.ones(4, device="fake")
+    for _ in range(100):
+        x[gk.tensor([1, 2], device="fake")]
+    x[gk.tensor([0, 9], device="fake")]
+    for _ in range(100):
+        gk.gather(x, 0, gk.tensor([3], device="fake"))
+    assert len(x._B._pending) < 10    # folded on the device, no sync so far
+    with pytest.raises(IndexError, match="getitem.*out of range"):
+        x.sum().item()
+    assert not x._B._pending
