@@ -122,7 +122,7 @@ class Backend:
         self.tan = xp_.tan
         self.floor = xp_.floor
         self._index_dtypes()
-        self._pending = []   # deferred index checks: [(device bool array, [messages])]
+        self._pending = False   # deferred index checks armed (see check_index)
         # a subclass's own method wins over the namespace function bound above
         for name in list(vars(self)):
             if callable(getattr(type(self), name, None)) and name in vars(type(self)):
@@ -164,26 +164,43 @@ class Backend:
         return out if out.dtype == x.dtype else self.xp.astype(out, x.dtype)
 
     # ------------------------------------------- deferred on-device index checks
+    # One persistent device array of int64 flags, one slot per (op, range); a
+    # check writes min(flag, seq) into its slot when an index is out of range
+    # (seq: a host counter, so the earliest failure wins). Nothing a check
+    # allocates outlives it, so checks are safe inside a CUDA graph capture (and
+    # a replayed graph's checks land in the same slots).
+    _SLOTS = 128
+    _NONE = 1 << 62
+
     def check_index(self, idx, lo, hi, op, ignore=None):
         """Check that every value of the integer array ``idx`` is in [lo, hi)
         (``ignore`` is also allowed), without a host sync: a fused on-device
-        reduction sets a flag that the next synchronizing call (``to_host``:
+        reduction records a flag that the next synchronizing call (``to_host``:
         ``.item()``, ``.cpu()``, ``.numpy()``, ``.tolist()``; ``synchronize``)
         reads and raises as ``IndexError`` naming ``op``. In eager mode
         (``gk.set_index_checks("eager")``) the flag is read at once."""
-        if not idx.shape or 0 not in idx.shape:
+        if idx.shape and 0 in idx.shape:
+            return
+        msg = (f"gradkit.{op}: index out of range: indices must be in [{lo}, {hi})"
+               + (f" (or ignore_index={ignore})" if ignore is not None else ""))
+        from . import index_check_mode
+        if index_check_mode() == "eager":
             bad = self._out_of_range(idx, lo, hi, ignore)
-            msg = self._index_msg(idx, lo, hi, op, ignore)
-            from . import index_check_mode
-            if index_check_mode() == "eager":
-                if self._flags_to_host(self.reshape(bad, (1,))).any():
-                    raise IndexError(msg)
-                return
-            self._pending.append((self.reshape(bad, (1,)), [msg]))
-            if len(self._pending) > 64:   # fold: one device array, still no sync
-                p, self._pending = self._pending, []
-                self._pending.append((self.cat([f for f, _ in p], 0),
-                                      [m for _, ms in p for m in ms]))
+            if bool(self._raw_to_host(bad)):
+                raise IndexError(msg + f" for an index of shape {tuple(idx.shape)}")
+            return
+        slots = self.__dict__.setdefault("_slots", {})
+        j = slots.get(msg)
+        if j is None:
+            j = len(slots) if len(slots) < self._SLOTS - 1 else self._SLOTS - 1
+            slots[msg] = j
+            self.__dict__.setdefault("_slot_msgs", {})[j] = (
+                msg if j < self._SLOTS - 1 else "gradkit: an indexing op: index out of range")
+        if self.__dict__.get("_flags") is None:
+            self._flags = self.full((self._SLOTS,), self._NONE, self.dtypes["int64"])
+        self._seq = self.__dict__.get("_seq", 0) + 1
+        self._record(j, self._seq, idx, lo, hi, ignore)
+        self._pending = True
 
     @staticmethod
     def _index_msg(idx, lo, hi, op, ignore):
@@ -199,26 +216,31 @@ class Backend:
             bad = xp.logical_and(bad, idx != ignore)
         return xp.any(bad)
 
-    def _flags_to_host(self, flags):
-        return self._raw_to_host(flags)
+    def _record(self, j, seq, idx, lo, hi, ignore):
+        """flags[j] = min(flags[j], seq if idx is out of range else NONE), on the device."""
+        xp = self.xp
+        bad = self._out_of_range(idx, lo, hi, ignore)
+        cand = xp.astype(bad, self.dtypes["int64"]) * (seq - self._NONE) + self._NONE
+        self._flags[j] = xp.minimum(self._flags[j], cand)
 
     def _raw_to_host(self, a):
         return self.to_host(a)
 
     def raise_pending(self):
-        """Read the deferred index checks (one transfer) and raise the first
-        failure as IndexError; called where the host syncs anyway."""
-        p, self._pending = self._pending, []
-        if not p:
+        """Read the index-check flags (one small transfer, at a call that syncs
+        anyway) and raise the earliest failure as IndexError. Once armed, every
+        sync reads them: a replayed CUDA graph may have written them."""
+        flags = self.__dict__.get("_flags")
+        if flags is None:
             return
-        flags = p[0][0] if len(p) == 1 else self.cat([f for f, _ in p], 0)
-        host = self._flags_to_host(flags)
-        msgs = [m for _, ms in p for m in ms]
-        for f, m in zip(host.tolist(), msgs):
-            if f:
-                raise IndexError(m + " (reported at this synchronizing call: out-of-range "
-                                 "indices on the device are checked without a host sync; "
-                                 "gk.set_index_checks('eager') raises at the op itself)")
+        host = self._raw_to_host(flags)
+        j = int(host.argmin())
+        if host[j] >= self._NONE:
+            return
+        self._flags = self.full((self._SLOTS,), self._NONE, self.dtypes["int64"])
+        raise IndexError(self._slot_msgs[j] + " (reported at this synchronizing call: "
+                         "out-of-range indices on the device are checked without a host "
+                         "sync; gk.set_index_checks('eager') raises at the op itself)")
 
     def synchronize(self):
         """Wait for the device, then raise any deferred index error."""

@@ -28,9 +28,11 @@ def _kernels():
 #: the bounds check of integer-array indices (Backend.check_index): one fused
 #: reduction, its 0-d bool result stays on the device until a sync reads it
 INDEX_CHECK = dict(
-    in_params="T x, int64 lo, int64 hi, int64 ign, bool has_ign", out_params="bool y",
+    in_params="T x, int64 lo, int64 hi, int64 ign, bool has_ign, int64 seq, int64 none",
+    out_params="int64 y",
     map_expr="(x < lo || x >= hi) && !(has_ign && x == ign)", reduce_expr="a || b",
-    post_map_expr="y = a", identity="false", name="gk_index_out_of_range", reduce_type="bool")
+    post_map_expr="y = a ? seq : none", identity="false", name="gk_index_out_of_range",
+    reduce_type="bool")
 
 
 def kernel_specs():
@@ -237,7 +239,17 @@ class CupyBackend(Backend):
 
     def _out_of_range(self, idx, lo, hi, ignore):
         with self.cuda_device:
-            return self._k_oob(idx, lo, hi, 0 if ignore is None else ignore, ignore is not None)
+            r = self._k_oob(idx, lo, hi, 0 if ignore is None else ignore, ignore is not None,
+                            1, 0)
+            return r != 0
+
+    def _record(self, j, seq, idx, lo, hi, ignore):
+        # one fused reduction (seq if out of range, else NONE), one min into the slot
+        with self.cuda_device:
+            r = self._k_oob(idx, lo, hi, 0 if ignore is None else ignore, ignore is not None,
+                            seq, self._NONE)
+            f = self._flags[j:j + 1]
+            self.cp.minimum(f, r, out=f)
 
     def to_device(self, src, a):
         """From another GPU: a device-to-device (peer) copy, no host round trip
