@@ -167,6 +167,12 @@ def warmup(dtypes=("float32", "float64"), device=0):
     return KERNEL_NAMES
 
 
+def scatter_native(cupy_version):
+    """The dtypes gradkit hands cupyx.scatter_add as they are (CUDA atomicAdd):
+    those CuPy 13 and 14 both take. int64 (CuPy 14 only) always goes as uint64."""
+    return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
+
+
 class CupyBackend(Backend):
     type = "cuda"
 
@@ -184,6 +190,7 @@ class CupyBackend(Backend):
             "uint8", "bool")}
         self._index_dtypes()
         self._scatter_add = cupyx.scatter_add
+        self._scatter_native = scatter_native(cp.__version__)
         import cupyx.scipy.special as sp
         self._sp_erf = sp.erf   # loops e->d (CuPy 14) / e->f (13), f->f, d->d
         k = _kernels()
@@ -317,16 +324,26 @@ class CupyBackend(Backend):
         with self.cuda_device:
             self.rng = self.cp.random.default_rng(seed)
 
+    # cupy.random's Generator draws floats in float32/float64 only (float16
+    # raises): draw float32 and cast, as the NumPy backend does
+    def _draw_dtype(self, dtype):
+        return dtype if dtype in (self.dtypes["float32"], self.dtypes["float64"]) \
+            else self.dtypes["float32"]
+
     def rand(self, shape, dtype):
         with self.cuda_device:
-            return self.rng.random(shape, dtype=dtype)
+            r = self.rng.random(shape, dtype=self._draw_dtype(dtype))
+            return r if r.dtype == dtype else r.astype(dtype)
 
     def randn(self, shape, dtype):
         with self.cuda_device:
-            return self.rng.standard_normal(shape, dtype=dtype)
+            r = self.rng.standard_normal(shape, dtype=self._draw_dtype(dtype))
+            return r if r.dtype == dtype else r.astype(dtype)
 
     def randint(self, low, high, shape, dtype):
         with self.cuda_device:
+            if dtype == self.dtypes["bool"]:   # integers() refuses bool: draw int, compare
+                return self.rng.integers(low, high, size=shape, dtype=self.dtypes["int8"]) != 0
             return self.rng.integers(low, high, size=shape, dtype=dtype)
 
     def erf(self, x):
@@ -389,7 +406,24 @@ class CupyBackend(Backend):
             return cp.where(ar == idx, g, cp.zeros((), dtype=g.dtype))
 
     def scatter_add(self, out, idx, g):
-        self._scatter_add(out, idx, g)
+        """``out[idx] += g`` as NumPy's ``add.at``, for every dtype. cupyx.scatter_add
+        takes float16/32/64, int32, uint32, uint64 (int64 only from CuPy 14 on):
+        int64 adds as uint64 on every version (two's complement: the same bits);
+        int8/int16/uint8 add in int32 and wrap back (as add.at wraps); bool adds
+        in int32 and becomes ``!= 0`` (add.at on bool is a logical or)."""
+        name = out.dtype.name
+        if g.dtype != out.dtype:
+            g = g.astype(out.dtype)
+        if name in self._scatter_native:
+            self._scatter_add(out, idx, g)
+        elif name == "int64":
+            u8 = self.cp.dtype("uint64")
+            self._scatter_add(out.view(u8), idx, g.view(u8))
+        else:
+            i4 = self.cp.dtype("int32")
+            wide = out.astype(i4)
+            self._scatter_add(wide, idx, g.astype(i4))
+            out[...] = (wide != 0) if name == "bool" else wide.astype(out.dtype)
         return out
 
     def iadd(self, a, b):

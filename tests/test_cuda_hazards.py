@@ -270,3 +270,84 @@ def test_item8_many_pending_checks_fold_and_report_the_first_failure():
     gk.gather(x, 0, gk.tensor([7], device="fake"))
     with pytest.raises(IndexError, match="getitem"):   # the earliest failure wins
         x.sum().item()
+
+
+# --------------------------- items 2, 3: CuPy library dtypes (NumPy stand-ins)
+def _cupy_shell():
+    """A CupyBackend on NumPy arrays, for the dtype logic around CuPy's library."""
+    from gradkit.backends import cupy_backend
+
+    B = object.__new__(cupy_backend.CupyBackend)
+    B.xp = B.cp = np
+    B.dtypes = {n: np.dtype(n) for n in ("float16", "float32", "float64", "int8", "int16",
+                                         "int32", "int64", "uint8", "bool")}
+    import kernel_host
+    B.cuda_device = kernel_host._Nothing()
+    return B, cupy_backend
+
+
+class _CupyGenerator:
+    """cupy.random.Generator's dtype rules: floats in float32/float64 only,
+    integers() refuses bool."""
+
+    def __init__(self):
+        self.r = np.random.default_rng(0)
+
+    def standard_normal(self, size, dtype):
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError(f"Unsupported dtype {np.dtype(dtype)} for standard_normal")
+        return self.r.standard_normal(size).astype(dtype)
+
+    def random(self, size, dtype):
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError(f"Unsupported dtype {np.dtype(dtype)} for random")
+        return self.r.random(size).astype(dtype)
+
+    def integers(self, low, high, size, dtype):
+        if np.dtype(dtype) == np.bool_:
+            raise TypeError("Unsupported dtype bool for integers")
+        return self.r.integers(low, high, size=size).astype(dtype)
+
+
+@pytest.mark.parametrize("draw", ["randn", "rand"])
+def test_item2_float16_random_on_cuda(draw):
+    B, _ = _cupy_shell()
+    B.rng = _CupyGenerator()
+    out = getattr(B, draw)((3, 4), B.dtypes["float16"])
+    assert out.dtype == np.float16 and out.shape == (3, 4)
+
+
+def test_item12_randint_bool_on_cuda():
+    B, _ = _cupy_shell()
+    B.rng = _CupyGenerator()
+    out = B.randint(0, 2, (50,), B.dtypes["bool"])
+    assert out.dtype == np.bool_ and out.any() and not out.all()
+
+
+def _cupyx_scatter_add(version):
+    """cupyx.scatter_add's dtype rule (atomicAdd): CuPy 13 lacks int64."""
+    ok = {"float16", "float32", "float64", "int32", "uint32", "uint64"}
+    if version >= 14:
+        ok.add("int64")
+
+    def f(a, idx, v):
+        if v.dtype.name not in ok:
+            raise TypeError(f"scatter_add only supports {sorted(ok)} as data type")
+        np.add.at(a, idx, v)
+    return f
+
+
+@pytest.mark.parametrize("version", [13, 14])
+@pytest.mark.parametrize("dt", ["float16", "float32", "float64", "int8", "int16", "int32",
+                                "int64", "uint8", "bool"])
+def test_item3_scatter_add_every_dtype_as_numpy(version, dt):
+    B, cb = _cupy_shell()
+    B._scatter_add = _cupyx_scatter_add(version)
+    B._scatter_native = cb.scatter_native(f"{version}.0.0")
+    idx = (np.array([0, 2, 2, 1, 2]),)
+    g = (np.array([1, 1, 1, 0, 1]) if dt == "bool" else np.array([100, -3, 120, 5, 60])).astype(dt)
+    ref = np.zeros(3, dt)
+    np.add.at(ref, idx, g)
+    got = B.scatter_add(np.zeros(3, dt), idx, g)
+    assert got.dtype == ref.dtype
+    np.testing.assert_array_equal(got, ref)
