@@ -7,6 +7,7 @@ in ``base.py``, written once against the namespace.
 """
 import functools
 
+from . import check_host_sync as _check_host_sync
 from .base import Backend
 
 
@@ -50,6 +51,7 @@ def kernel_specs():
                       "gk_sigmoid"),
         "relu": ek("T x", "T y", "y = x < (T)0 ? (T)0 : x", "gk_relu"),   # NaN stays NaN
         "mask_mul": ek("T g, bool m", "T gx", "gx = m ? g : (T)0", "gk_mask_mul"),
+        "exp_sub": ek("T x, T m", "T e", "e = exp(x - m)", "gk_exp_sub"),   # softmax
         "rsqrt": ek("T x", "T y", "y = rsqrt(x)", "gk_rsqrt"),
         "gelu_tanh": ek(
             "T x", "T y",
@@ -133,12 +135,13 @@ v = (T)vv;
 #: (name, dtypes) of every built-in kernel: ``python -m gradkit warmup`` compiles
 #: these ahead of time into CUPY_CACHE_DIR.
 KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_backward",
-                "sigmoid", "relu", "mask_mul", "rsqrt", "gelu_tanh", "gelu_tanh_backward",
+                "sigmoid", "relu", "mask_mul", "exp_sub", "rsqrt", "gelu_tanh",
+                "gelu_tanh_backward",
                 "gelu_erf", "gelu_erf_backward",
                 "sgd_update", "sgd_momentum_update", "adam_update", "adam_amsgrad_update")
 
 
-def warmup(dtypes=("float32", "float64"), device=0):
+def warmup(dtypes=("float16", "float32", "float64"), device=0):
     """Compile every kernel of ``KERNEL_NAMES`` for ``dtypes`` on ``device`` (the
     binaries land in CuPy's kernel cache, CUPY_CACHE_DIR). Returns the names."""
     import cupy as cp
@@ -163,8 +166,37 @@ def warmup(dtypes=("float32", "float64"), device=0):
                     kern(x)
                 else:
                     kern(x, x)
+        for it in ("int64", "int32"):   # the index check (Backend.check_index)
+            k["index_out_of_range"](cp.zeros(4, dtype=it), 0, 4, 0, False, 1, 0)
         cp.cuda.Device(device).synchronize()
     return KERNEL_NAMES
+
+
+def _weak(s, other):
+    """A Python scalar meeting a 0-d array takes the array's dtype where that is
+    a same-kind cast (NEP 50, as NumPy 2, CuPy 14 and torch): CuPy 13 promotes
+    by value there (float32 0-d * 0.5 -> float64)."""
+    if (s.__class__ is float or s.__class__ is int) and getattr(other, "ndim", 1) == 0:
+        k = other.dtype.kind
+        if (s.__class__ is float and k == "f") or (s.__class__ is int and k in "fiu"):
+            return other.dtype.type(s)
+    return s
+
+
+def _weak2(f):
+    def g(a, b, *args, **kwargs):
+        return f(_weak(a, b), _weak(b, a), *args, **kwargs)
+    g.__name__ = getattr(f, "__name__", "ufunc")
+    return g
+
+
+def weak_scalars(B):
+    """On CuPy 13: every binary op of ``B`` keeps NEP 50 dtypes for Python scalars."""
+    for name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt",
+                 "le", "gt", "ge", "logical_and", "logical_or"):
+        setattr(B, name, _weak2(getattr(B, name)))
+    where = B.where
+    B.where = lambda c, a, b: where(c, _weak(a, b), _weak(b, a))
 
 
 def scatter_native(cupy_version):
@@ -201,6 +233,7 @@ class CupyBackend(Backend):
         self.sigmoid = k["sigmoid"]
         self.relu = k["relu"]
         self.mask_mul = k["mask_mul"]
+        self._k_exp_sub = k["exp_sub"]
         self.rsqrt = k["rsqrt"]
         self._k_gelu = {"tanh": k["gelu_tanh"], "none": k["gelu_erf"]}
         self._k_gelu_bwd = {"tanh": k["gelu_tanh_backward"], "none": k["gelu_erf_backward"]}
@@ -214,6 +247,8 @@ class CupyBackend(Backend):
         self.pow = cp.power
         self.square = cp.square
         self.reciprocal = cp.reciprocal
+        if int(cp.__version__.split(".")[0]) < 14:
+            weak_scalars(self)
         with self.cuda_device:
             self.rng = cp.random.default_rng()
         rt = cp.cuda.runtime
@@ -237,6 +272,7 @@ class CupyBackend(Backend):
 
     # host transfer
     def to_host(self, a):
+        _check_host_sync(self.device_str)
         if self._pending:
             self.raise_pending()
         return self.cp.asnumpy(a)
@@ -389,6 +425,13 @@ class CupyBackend(Backend):
             v = v.squeeze(dim)
             idx = idx.squeeze(dim)
         return v, idx.astype(cp.int64, copy=False)
+
+    def softmax(self, x, dim):
+        """Like the NumPy backend's: max, one fused exp(x - max), sum, and an
+        in-place divide (two temporaries instead of the reference's four)."""
+        e = self._k_exp_sub(x, x.max(axis=dim, keepdims=True))
+        self.cp.divide(e, e.sum(axis=dim, keepdims=True), out=e)
+        return e
 
     def gelu(self, x, approximate="none"):
         return self._k_gelu[approximate](x)

@@ -29,6 +29,7 @@ import threading
 import array_api_strict as xps
 import numpy as np
 
+from . import check_host_sync as _check_host_sync
 from .base import Backend, HostSyncError  # noqa: F401  (re-exported: one class)
 
 _A = type(xps.asarray(0))
@@ -225,6 +226,7 @@ class StrictBackend(Backend):
             _allowed.ok = False
 
     def to_host(self, a):
+        _check_host_sync(self.device_str)
         if self._pending:
             self.raise_pending()
         return self._raw_to_host(a)

@@ -164,4 +164,5 @@ def host_cupy_backend(kernels, dtype):
     B._k_gelu_bwd = {"tanh": k["gelu_tanh_backward"], "none": k["gelu_erf_backward"]}
     B._k_sgd, B._k_sgd_m = k["sgd_update"], k["sgd_momentum_update"]
     B._k_adam, B._k_adam_ams = k["adam_update"], k["adam_amsgrad_update"]
+    B._k_exp_sub = k["exp_sub"]
     return B

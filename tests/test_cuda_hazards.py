@@ -351,3 +351,97 @@ def test_item3_scatter_add_every_dtype_as_numpy(version, dt):
     got = B.scatter_add(np.zeros(3, dt), idx, g)
     assert got.dtype == ref.dtype
     np.testing.assert_array_equal(got, ref)
+
+
+# ------------------------------------------------- item 11: the host-sync guard
+@pytest.mark.parametrize("how", ["tensor", "as_tensor", "module_to", "save", "bool_index",
+                                 "numpy"])
+def test_item11_host_sync_guard_sees_every_device_to_host_copy(how, tmp_path):
+    x = gk.ones(3, device="fake")
+    m = gk.nn.Linear(2, 2).to("fake")
+    with pytest.raises(gk.HostSyncError):
+        with gk.no_host_sync():
+            {"tensor": lambda: gk.tensor(x, device="cpu"),
+             "as_tensor": lambda: gk.as_tensor(x, device="cpu"),
+             "module_to": lambda: m.to("cpu"),
+             "save": lambda: gk.save({"x": x}, str(tmp_path / "x.npz")),
+             "bool_index": lambda: x[True],
+             "numpy": lambda: x.numpy()}[how]()
+
+
+def test_item11_one_host_sync_error_class():
+    assert sb.HostSyncError is gk.HostSyncError
+    with pytest.raises(gk.HostSyncError):
+        float(gk.ones((), device="fake").array)
+
+
+# ------------------------------------- item 10: Python scalars on CuPy 13
+def test_item10_python_scalars_keep_nep50_dtypes_on_cupy13():
+    """CuPy 13 promotes a Python scalar with a 0-d array by value (float32 0-d *
+    0.5 -> float64, as NumPy 1.x); the backend keeps the array's dtype."""
+    B, cb = _cupy_shell()
+
+    def value_based(f):   # CuPy 13's rule for a 0-d array and a Python scalar
+        def g(a, b):
+            if isinstance(b, float) and np.ndim(a) == 0 and a.dtype.kind == "f":
+                return f(a.astype(np.float64), b)
+            if isinstance(a, float) and np.ndim(b) == 0 and b.dtype.kind == "f":
+                return f(a, b.astype(np.float64))
+            return f(a, b)
+        return g
+    for name, uf in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                     ("div", np.divide), ("pow", np.power), ("maximum", np.maximum),
+                     ("minimum", np.minimum), ("eq", np.equal), ("ne", np.not_equal),
+                     ("lt", np.less), ("le", np.less_equal), ("gt", np.greater),
+                     ("ge", np.greater_equal), ("logical_and", np.logical_and),
+                     ("logical_or", np.logical_or)):
+        setattr(B, name, value_based(uf))
+    B.where = lambda c, a, b: np.where(c, a, b)
+    x = np.array(2.0, np.float32)
+    assert B.mul(x, 0.5).dtype == np.float64   # the CuPy 13 hazard, as emulated
+    cb.weak_scalars(B)
+    for op in ("add", "sub", "mul", "div", "pow", "maximum", "minimum"):
+        assert getattr(B, op)(x, 0.5).dtype == np.float32, op
+        assert getattr(B, op)(0.5, x).dtype == np.float32, op
+    assert B.where(np.array(True), x, 0.5).dtype == np.float32
+
+
+# ------------------------------------------------------- item 12: smaller
+def test_item12_cuda_status_names_the_failed_step_and_the_fix(monkeypatch):
+    import sys
+    import types
+    from gradkit import backends
+
+    class CompileException(Exception):
+        pass
+
+    cp = types.ModuleType("cupy")
+    cp.float32 = np.float32
+
+    class Device:
+        def __init__(self, i):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+    cp.cuda = types.SimpleNamespace(Device=Device, runtime=types.SimpleNamespace(
+        getDeviceCount=lambda: 1))
+    cp.empty = lambda n, dtype=None: np.empty(n, dtype)
+
+    def arange(*a, **k):
+        raise CompileException("catastrophic error: cannot open source file cuda_fp16.h")
+    cp.arange = arange
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.setattr(backends, "_cuda_status", None)
+    monkeypatch.delenv("GRADKIT_DEVICE", raising=False)
+    ok, why, n = backends.cuda_status()
+    assert not ok and n == 1
+    assert "compiling a test kernel (NVRTC) failed" in why and "cuda_fp16.h" in why
+    assert "nvidia-cuda-nvrtc-cu12" in why and "[ctk]" in why
+
+
+def test_item12_synchronize_takes_an_int_without_cuda():
+    gk.cuda.synchronize(0)   # a no-op without CUDA, never a TypeError

@@ -143,6 +143,18 @@ def test_adam_kernels_match_numpy(kernels, NB, dt, cfg):
             _close(outs[0][i], outs[1][i], dt, f"adam {what} {cfg}")
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+def test_softmax_fused_path_matches_numpy(kernels, NB, dt):
+    HB = kh.host_cupy_backend(kernels, dt)
+    x = np.random.default_rng(0).standard_normal((4, 7)).astype(dt) * 30
+    x[0, :3] = [np.inf, -np.inf, 0.0]
+    x[1, 2] = np.nan
+    x[2, :] = -np.inf
+    for dim in (0, 1):
+        with np.errstate(all="ignore"):
+            _close(HB.softmax(x, dim), NB.softmax(x, dim), dt, f"softmax dim {dim}")
+
+
 def test_the_host_kernels_refuse_mixed_dtypes_as_cupy(kernels):
     HB = kh.host_cupy_backend(kernels, "float32")
     with pytest.raises(TypeError, match="Type is mismatched"):

@@ -1147,6 +1147,8 @@ def _norm_index(x, idx):
                 advanced = True
                 out.append(k.array)
         elif c is bool:
+            if mode.host_sync_guard and B.type != "cpu":
+                _mask_sync()   # a bool scalar is a 0-d mask: its result size is read back
             advanced = True
             out.append(B.asarray(k))
         elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
