@@ -8,7 +8,8 @@ import pytest
 import kernel_host as kh
 from gradkit.backends.numpy_backend import NumpyBackend
 
-pytestmark = pytest.mark.skipif(kh.compiler() is None, reason="no C++ compiler (g++) here")
+pytestmark = [pytest.mark.nvrtc,
+              pytest.mark.skipif(kh.compiler() is None, reason="no C++ compiler (g++) here")]
 
 SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 0.25, -0.25, 0.5, -0.5, 1.0,
            -1.0, 2.5, -2.5, 6.0, -6.0, 20.0, -20.0, 1e30, -1e30]
