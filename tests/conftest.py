@@ -33,7 +33,7 @@ def pytest_configure(config):
 def pytest_terminal_summary(terminalreporter):
     """One line saying why the CUDA cases were skipped (shown even with -q)."""
     skipped = terminalreporter.stats.get("skipped", [])
-    n = sum(1 for r in skipped if "cuda" in r.keywords)
+    n = sum(1 for r in skipped if "cuda" in getattr(r, "keywords", ()))
     if n and not gk.cuda.is_available():
         terminalreporter.write_line(f"gradkit: {n} CUDA test cases skipped: "
                                     f"{gk.cuda.why_unavailable()}")
