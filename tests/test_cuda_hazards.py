@@ -445,3 +445,38 @@ def test_item12_cuda_status_names_the_failed_step_and_the_fix(monkeypatch):
 
 def test_item12_synchronize_takes_an_int_without_cuda():
     gk.cuda.synchronize(0)   # a no-op without CUDA, never a TypeError
+
+
+# ------------------- item 6 on a real GPU: every op keeps float16 as on the CPU
+def _f16_out(op, device):
+    from op_table import draw
+    rng = np.random.default_rng(0)
+    ts = []
+    for i, s in enumerate(op.shapes):
+        a = draw(rng, s, op.domain[i] if i < len(op.domain) else "any")
+        ts.append(gk.tensor(a.astype(np.float16) if a.dtype.kind == "f" else a, device=device))
+    with np.errstate(all="ignore"):
+        return op.fn(*ts)
+
+
+def _op_ids():
+    from op_table import OPS
+    return [op.name for op in OPS]
+
+
+@pytest.mark.parametrize("name", _op_ids())
+def test_item6_every_op_returns_the_cpu_dtype_in_float16(device, name):
+    """cupyx's erf promoted float16 to float64: each op's float16 result dtype on a
+    device must be the CPU's (the fake accelerator has no float16: cpu and cuda)."""
+    from op_table import OPS
+    if device != "cuda":
+        pytest.skip("compares a device with the CPU: cuda only (the fake has no float16)")
+    op = next(o for o in OPS if o.name == name)
+    try:
+        ref = _f16_out(op, "cpu")
+    except Exception as e:   # the op refuses float16 on the CPU too: nothing to compare
+        pytest.skip(f"{name} refuses float16 on the CPU ({type(e).__name__})")
+    out = _f16_out(op, device)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
+    assert [o.dtype for o in outs] == [r.dtype for r in refs]
