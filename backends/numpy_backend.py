@@ -73,6 +73,22 @@ else:  # pragma: no cover
         return _arr(uf(a, b))
 
 
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _select(mask, g, keep_where):
+    """``g`` where ``mask`` (or where not ``mask``), +0 elsewhere, bit-exact (inf
+    and NaN in ``g`` are dropped, not multiplied): an AND with an all-ones/zero
+    bit mask, ~1.3x a multiply where ``np.where`` costs ~4x."""
+    u = _UINT.get(g.dtype.itemsize) if g.dtype.kind == "f" else None
+    if u is None:
+        return _arr(np.where(mask if keep_where else ~mask, g, np.zeros((), g.dtype)))
+    m = np.asarray(mask).view(np.uint8)
+    keep = _arr(np.subtract(0, m, dtype=u) if keep_where else np.subtract(m, 1, dtype=u))
+    out = np.bitwise_and(keep, g.view(u), out=keep if keep.shape == g.shape else None)
+    return _arr(out).view(g.dtype)
+
+
 class NumpyBackend(Backend):
     type = "cpu"
 
@@ -264,9 +280,9 @@ class NumpyBackend(Backend):
         return t
 
     def relu_backward(self, y, g):
-        # as torch's threshold_backward: 0 where y <= 0 (also for an inf or NaN
-        # g: a multiply by the mask would give NaN), g elsewhere (NaN y included)
-        return _arr(np.where(np.less_equal(y, 0), np.zeros((), g.dtype), g))
+        # as torch's threshold_backward: 0 where y <= 0 (also for an inf or NaN g,
+        # where a multiply by the mask gives NaN), g elsewhere (NaN y included)
+        return _select(np.less_equal(y, 0), g, keep_where=False)
 
     def sqrt_backward(self, y, g):
         t = _fresh(np.multiply, y, 2)
@@ -275,7 +291,7 @@ class NumpyBackend(Backend):
 
     def mask_mul(self, g, m):
         # a select, not a multiply: an inf or NaN g where m is False gives 0
-        return _arr(np.where(m, g, np.zeros((), g.dtype)))
+        return _select(m, g, keep_where=True)
 
     def erf(self, x):
         # Backend.erf's pieces, each evaluated only on the elements it covers
