@@ -72,8 +72,11 @@ run "kernel warm-up (float16/32/64)" 60 380 "$out/warmup-and-examples.log" "$py"
 # 2. the CUDA tests, in parallel; the ini's -q stays single so the summary line shows
 xdist=(); "$py" -c "import xdist" 2>/dev/null && xdist=(-n 8)
 ptimeout=(); "$py" -c "import pytest_timeout" 2>/dev/null && ptimeout=(--timeout=120)
-run "CUDA tests (pytest -m cuda ${xdist[*]})" 170 210 "$out/cuda-tests.log" \
-  "$py" -m pytest -p no:cacheprovider -m "cuda" -rfEs "${xdist[@]}" "${ptimeout[@]}" tests
+# every test whose name or id says cuda (the device fixture's [cuda] cases included),
+# plus the NVRTC leg against this machine's own CUDA toolkit and NVRTC
+run "CUDA tests (pytest -k cuda/nvrtc ${xdist[*]})" 170 210 "$out/cuda-tests.log" \
+  "$py" -m pytest -p no:cacheprovider -k "cuda or nvrtc or kernels_host" -rfEs \
+  "${xdist[@]}" "${ptimeout[@]}" tests
 [ -f "$out/cuda-tests.log" ] && grep -E "(passed|failed|error|skipped|deselected).* in [0-9.]+s" \
   "$out/cuda-tests.log" | tail -1 | sed 's/^/          pytest: /' | tee -a "$summary"
 
