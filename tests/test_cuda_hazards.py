@@ -476,8 +476,22 @@ def test_item12_cuda_status_names_the_failed_step_and_the_fix(monkeypatch):
     assert "nvidia-cuda-nvrtc-cu12" in why and "[ctk]" in why
 
 
-def test_item12_synchronize_takes_an_int_without_cuda():
-    gk.cuda.synchronize(0)   # a no-op without CUDA, never a TypeError
+@pytest.mark.parametrize("arg,want", [(None, "cuda:0"), (0, "cuda:0"), (1, "cuda:1"),
+                                      ("cuda:1", "cuda:1")])
+def test_item12_synchronize_takes_an_int(monkeypatch, arg, want):
+    import sys
+    gc, gd = sys.modules["gradkit.cuda"], sys.modules["gradkit.device"]
+    seen = []
+
+    class B:
+        def synchronize(self):
+            seen.append("synced")
+        cuda_device = property(lambda self: self)
+    real_device = gd.device   # resolves the spec as backend_of does (an int is no spec)
+    monkeypatch.setattr(gc, "is_available", lambda: True)
+    monkeypatch.setattr(gd, "backend_of", lambda d: seen.append(str(real_device(d))) or B())
+    gk.cuda.synchronize(arg)
+    assert seen == [want, "synced"]
 
 
 # ------------------- item 6 on a real GPU: every op keeps float16 as on the CPU
