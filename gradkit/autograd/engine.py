@@ -51,8 +51,7 @@ def _seed(root, grad, i):
         if not B.is_floating(root.array.dtype):
             raise GradkitError(f"gradkit.backward: output {i} has dtype {root.dtype_name}; "
                                "only floating point outputs have gradients")
-        from ..ops.functional import astype
-        grad = astype(grad, root.dtype_name)
+        grad = _F().astype(grad, root.dtype_name)
     return grad
 
 
