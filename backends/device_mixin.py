@@ -124,7 +124,8 @@ class DeviceMixin:
         j = int(host.argmin())
         if host[j] >= self._NONE:
             return
-        self._flags = self.full((self._SLOTS,), self._NONE, self.dtypes["int64"])
+        # reset in place: a captured CUDA graph keeps writing into this very array
+        flags[...] = self._NONE
         raise IndexError(self._slot_msgs[j] + " (reported at this synchronizing call: "
                          "out-of-range indices on the device are checked without a host "
                          "sync; gk.set_index_checks('eager') raises at the op itself)")
