@@ -25,8 +25,7 @@ class DeviceMixin:
 
     # ------------------------------------------- the current device (multi-device)
     #: backend methods that touch no device array (not wrapped)
-    _NO_DEVICE = frozenset(("dtype_name", "is_floating", "is_integral", "seed",
-                            "raise_pending", "synchronize", "strides"))
+    _NO_DEVICE = frozenset(("dtype_name", "is_floating", "is_integral", "strides"))
 
     def _enter_device_for_every_call(self, get_current, set_current, index):
         """Make every kernel of this backend run with its own device current:
