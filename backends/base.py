@@ -12,6 +12,9 @@ under ``create_graph`` it passes gradkit's differentiable namespace, which has t
 same names.
 """
 
+from .device_mixin import DeviceMixin
+from .seq_kernels import SeqKernels
+
 
 def _horner(c, t):
     """Polynomial with coefficients ``c`` (highest degree first) at ``t``."""
@@ -48,16 +51,13 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-from .device_mixin import DeviceMixin
-
-
 class HostSyncError(RuntimeError):
     """A device tensor was copied to the host inside ``gk.no_host_sync()`` (or, on
     the fake accelerator, a device array was converted to a host value inside
     gradkit). One class for both: ``gradkit.HostSyncError``."""
 
 
-class Backend(DeviceMixin):
+class Backend(SeqKernels, DeviceMixin):
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

@@ -9,6 +9,7 @@ import functools
 
 from . import check_host_sync as _check_host_sync
 from .base import Backend
+from .seq_kernels import CupySeqKernels
 
 
 def _spec(in_params, out_params, operation, name, preamble=""):
@@ -205,7 +206,7 @@ def scatter_native(cupy_version):
     return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
 
 
-class CupyBackend(Backend):
+class CupyBackend(CupySeqKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):

@@ -2,7 +2,8 @@
 # Everything a GPU visit must verify, in one call (see ../shared/GPU.md):
 #   kernel warm-up (cold CuPy cache), the CUDA tests in parallel, the demo and the
 #   examples on cuda, the GPU benchmarks against torch CUDA in the same run, fused-kernel
-#   bandwidth against a device-to-device copy, and the CUDA-graph replay.
+#   bandwidth against a device-to-device copy, the CUDA-graph replay, and a one-rank NCCL
+#   smoke test (collectives, a DDP step).
 # - installs nothing (PYTHONPATH=$PWD; no network on that machine);
 # - one shared deadline (GRADKIT_GPU_DEADLINE, default 450 s) across every step, each
 #   step capped by what is left; a failing step never stops the next one;
@@ -60,7 +61,7 @@ run() {
 usable=$(timeout 30 "$py" -c "import gradkit as gk; print('yes' if gk.cuda.is_available() else 'no: ' + gk.cuda.why_unavailable())" 2>&1 | tail -1)
 if [ "${usable%%:*}" != "yes" ]; then
   say "no usable GPU here ($usable)"
-  say "skipped: kernel warm-up, CUDA tests, demo and examples on cuda, GPU benchmarks vs torch CUDA, fused-kernel bandwidth, CUDA-graph replay"
+  say "skipped: kernel warm-up, CUDA tests, demo and examples on cuda, NCCL smoke, GPU benchmarks vs torch CUDA, fused-kernel bandwidth, CUDA-graph replay"
   exit 0
 fi
 timeout 20 "$py" -m gradkit info >>"$summary" 2>&1 || true
@@ -74,23 +75,27 @@ xdist=(); "$py" -c "import xdist" 2>/dev/null && xdist=(-n 8)
 ptimeout=(); "$py" -c "import pytest_timeout" 2>/dev/null && ptimeout=(--timeout=120)
 # every test whose name or id says cuda (the device fixture's [cuda] cases included),
 # plus the NVRTC leg against this machine's own CUDA toolkit and NVRTC
-run "CUDA tests (pytest -k cuda/nvrtc ${xdist[*]})" 170 210 "$out/cuda-tests.log" \
+run "CUDA tests (pytest -k cuda/nvrtc ${xdist[*]})" 150 230 "$out/cuda-tests.log" \
   "$py" -m pytest -p no:cacheprovider -k "cuda or nvrtc or kernels_host" -rfEs \
   "${xdist[@]}" "${ptimeout[@]}" tests
 [ -f "$out/cuda-tests.log" ] && grep -E "(passed|failed|error|skipped|deselected).* in [0-9.]+s" \
   "$out/cuda-tests.log" | tail -1 | sed 's/^/          pytest: /' | tee -a "$summary"
 
 # 3. the demo and the examples on cuda
-run "demo --device cuda" 30 180 "$out/warmup-and-examples.log" "$py" -m gradkit demo --device cuda
-run "examples/train_mlp.py --device cuda" 25 150 "$out/warmup-and-examples.log" \
+run "demo --device cuda" 30 200 "$out/warmup-and-examples.log" "$py" -m gradkit demo --device cuda
+run "examples/train_mlp.py --device cuda" 20 180 "$out/warmup-and-examples.log" \
   "$py" examples/train_mlp.py --device cuda --no-plot --out-dir "$scratch"
-run "examples/char_transformer.py --device cuda" 30 120 "$out/warmup-and-examples.log" \
+run "examples/char_transformer.py --device cuda" 25 155 "$out/warmup-and-examples.log" \
   "$py" examples/char_transformer.py --device cuda --steps 200 --no-plot --out-dir "$scratch"
-run "examples/computation_graph.py --device cuda" 15 105 "$out/warmup-and-examples.log" \
+run "examples/computation_graph.py --device cuda" 10 145 "$out/warmup-and-examples.log" \
   "$py" examples/computation_graph.py --device cuda --graph "$scratch/graph.svg"
 
+# NCCL with one rank: collectives on cuda, a DDP step, examples/train_ddp.py --device cuda
+run "NCCL one-rank smoke (collectives, DDP step)" 40 105 "$out/warmup-and-examples.log" \
+  "$py" scripts/nccl_smoke.py
+
 # 4. GPU benchmarks, gradkit against torch CUDA in the same run
-run "benchmarks --device cuda --quick (vs torch)" 60 45 "$out/benchmarks.log" \
+run "benchmarks --device cuda --quick (vs torch)" 55 50 "$out/benchmarks.log" \
   "$py" -m benchmarks --device cuda --quick --json "$out/gpu-bench.json" --timeout 60
 
 # 5. fused-kernel bandwidth against a device-to-device copy

@@ -50,13 +50,15 @@ def _elementwise_source(name, spec, dtype):
     import cupy._core._kernel as K
     from cupy._core import _carray, _scalar
 
-    k = cupy.ElementwiseKernel(**spec)
+    k = cupy.ElementwiseKernel(**spec) if isinstance(spec, dict) else \
+        cupy.ElementwiseKernel(*spec)
     dt = np.dtype(dtype)
     infos = []
     for p in k.params:
         if p.name == "_ind":
             infos.append(K._ArgInfo(2, _carray.Indexer, None, 1, True, True))
-        elif p.dtype is not None and name in SCALAR_KERNELS and p.is_const:
+        elif p.dtype is not None and p.is_const and not p.raw and (
+                name in SCALAR_KERNELS or p.dtype.kind in "iu"):   # lr, maximize; int32 H
             infos.append(K._ArgInfo(3, _scalar.CScalar, p.dtype, 0, True, True))
         else:
             infos.append(K._ArgInfo(1, cupy.ndarray, p.dtype if p.dtype is not None else dt,
@@ -99,6 +101,10 @@ def _sources():
         for name, spec in cb.kernel_specs().items():
             out.append((f"{name}[{dt}]",
                         unique(_elementwise_source(name, spec, dt), spec["name"], dt)))
+    from gradkit.backends.seq_kernels import CUDA_STEP_KERNELS   # recurrent layers' steps
+    for dt in FLOATS:
+        for name, spec in CUDA_STEP_KERNELS.items():
+            out.append((f"{name}[{dt}]", unique(_elementwise_source(name, spec, dt), spec[3], dt)))
     for dt in INDEX_DTYPES:
         out.append((f"index_out_of_range[{dt}]",
                     unique(_reduction_source(cb.INDEX_CHECK, dt), cb.INDEX_CHECK["name"], dt)))
@@ -140,7 +146,9 @@ def sources():
 
 def test_every_kernel_has_a_source_in_every_dtype(sources):
     from gradkit.backends import cupy_backend as cb
-    assert len(sources) == len(cb.kernel_specs()) * len(FLOATS) + len(INDEX_DTYPES)
+    from gradkit.backends.seq_kernels import CUDA_STEP_KERNELS
+    assert len(sources) == ((len(cb.kernel_specs()) + len(CUDA_STEP_KERNELS)) * len(FLOATS)
+                            + len(INDEX_DTYPES))
     names = {label.split("[")[0] for label, _ in sources}
     assert set(cb.KERNEL_NAMES) <= names   # what warmup compiles is what is checked
 
