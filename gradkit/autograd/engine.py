@@ -47,6 +47,13 @@ def _seed(root, grad, i):
         raise GradkitError(
             f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
             f"{tuple(grad.array.shape)} but the output has shape {tuple(root.array.shape)}")
+    if grad.array.dtype != root.array.dtype:
+        # as torch: the seed takes the output's dtype (a fused CUDA kernel takes
+        # one dtype for all its arguments; NumPy would silently promote)
+        if not B.is_floating(root.array.dtype):
+            raise GradkitError(f"gradkit.backward: output {i} has dtype {root.dtype_name}; "
+                               "only floating point outputs have gradients")
+        grad = _F().astype(grad, root.dtype_name)
     return grad
 
 
