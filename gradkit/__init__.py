@@ -53,6 +53,13 @@ from .ops.more import (  # noqa: E402
     log1p, expm1, rsqrt, reciprocal, square, tan, erf, gelu, silu, softplus, prod, var, std,
     logsumexp, norm, cumsum, softmax, log_softmax, flip, repeat, split, chunk, gather,
     index_add, einsum)
+from .ops.torch_ops import (  # noqa: E402  (issue 12; also installs their Tensor methods)
+    tril, triu, topk, sort, argsort, msort, multinomial, randperm, roll, unbind, select, outer,
+    ger, mm, bmm, addmm, baddbmm, diag, diagonal, trace, cumprod, isclose, allclose, nonzero,
+    argwhere, where, view_as, reshape_as, isnan, isinf, numel, take_along_dim, detach_)
+from .ops.functional import clamp_, fill_, zero_  # noqa: E402
+from .ops import out as _out  # noqa: E402
+globals().update(_out.out_functions(globals()))  # torch's out= keyword on the public functions
 from . import func  # noqa: E402  (vjp, jvp, jacobian, hessian, hvp)
 from . import nn, optim  # noqa: E402  (layers, losses, init; SGD/Adam/AdamW)
 from .serialization import save, load  # noqa: E402  (state dicts as .npz, no pickle)

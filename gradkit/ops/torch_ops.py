@@ -1,0 +1,662 @@
+"""Ops that real PyTorch programs use beyond the core set (issue 12), as torch.
+
+Compositions of the differentiable namespace wherever one exists (tril, topk,
+sort, roll, unbind, outer, addmm, baddbmm, diag, diagonal, trace, isclose ...),
+so their gradients, any order, come from the primitives; one new primitive,
+``cumprod``, keeps forward, saved output and VJP side by side. Sampling and index
+ops (multinomial, randperm, nonzero, one_hot, argsort) make no graph.
+
+``METHODS`` at the end is the one table of Tensor methods this module adds.
+"""
+from collections import namedtuple
+
+from ..autograd.graph import mode
+from ..tensor import Tensor, GradkitError
+from .. import creation
+from ..creation import _backend
+from . import functional as _f
+from .core import prim, apply, const
+
+__all__ = ["tril", "triu", "topk", "sort", "argsort", "msort", "multinomial", "randperm",
+           "roll", "unbind", "select", "outer", "ger", "mm", "bmm", "addmm", "baddbmm",
+           "diag", "diagonal", "trace", "cumprod", "isclose", "allclose", "nonzero",
+           "argwhere", "one_hot", "masked_fill_", "where", "view_as", "reshape_as",
+           "isnan", "isinf", "numel", "take_along_dim", "detach_"]
+
+# torch.return_types.sort / topk: a tuple with .values and .indices
+sort_result = namedtuple("sort", ["values", "indices"])
+topk_result = namedtuple("topk", ["values", "indices"])
+
+
+def _i64(B):
+    return B.dtypes["int64"]
+
+
+def _need(name, x):
+    if x.__class__ is not Tensor:
+        raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")
+
+
+def _need_int(name, what, v):
+    if isinstance(v, bool) or not isinstance(v, int):
+        try:
+            return v.__index__()
+        except (AttributeError, TypeError):
+            raise TypeError(f"gradkit.{name}: {what} must be an int, got "
+                            f"{type(v).__name__}") from None
+    return v
+
+
+def _host_checks(B):
+    """Whether a validation may read a value back from the device (never under
+    gk.no_host_sync on an accelerator: the check is then skipped, as torch's
+    CUDA kernels skip it)."""
+    return not (mode.host_sync_guard and B.type != "cpu")
+
+
+def _zero_like_scalar(x):
+    return const(x._B, x._B.zeros((), x.array.dtype))
+
+
+# ================================================================ triangles
+def _tri(name, x, diagonal, upper):
+    _need(name, x)
+    diagonal = _need_int(name, "diagonal", diagonal)
+    if x.array.ndim < 2:
+        raise GradkitError(f"gradkit.{name}: input tensor must have at least 2 dimensions, "
+                           f"got shape {x.shape}")
+    B = x._B
+    n, m = x.array.shape[-2:]
+    i = B.reshape(B.arange(0, n, 1, _i64(B)), (n, 1))
+    j = B.reshape(B.arange(0, m, 1, _i64(B)), (1, m))
+    d = B.sub(j, i)
+    keep = B.ge(d, diagonal) if upper else B.le(d, diagonal)
+    return _f.where(const(B, keep), x, _zero_like_scalar(x))
+
+
+def tril(input, diagonal=0):
+    """The lower triangle of the last two dims (elements with j - i <= diagonal),
+    zeros elsewhere; same dtype and device; differentiable. As torch.tril."""
+    return _tri("tril", input, diagonal, False)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle of the last two dims (j - i >= diagonal), zeros
+    elsewhere; same dtype and device; differentiable. As torch.triu."""
+    return _tri("triu", input, diagonal, True)
+
+
+# ================================================================== sorting
+def _argsort_raw(name, x, dim, descending):
+    B = x._B
+    if x.array.ndim == 0:
+        return B.zeros((), _i64(B))
+    try:
+        return B.argsort(x.array, dim, descending)
+    except Exception as e:
+        raise GradkitError(f"gradkit.{name}: can't sort a {x.dtype_name} tensor on "
+                           f"{B.device_str} ({str(e).splitlines()[0]})") from None
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """Indices (int64, input's shape) that sort ``input`` along ``dim``; the sort
+    is always stable here (torch's ``stable=True``), NaN sorts as the largest
+    value. Not differentiable. As torch.argsort."""
+    _need("argsort", input)
+    d = _f.norm_dim("argsort", dim, input.array.ndim)
+    return const(input._B, _argsort_raw("argsort", input, d, bool(descending)))
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` of ``input`` sorted along ``dim`` (a namedtuple, as
+    torch.return_types.sort); stable; values are differentiable (a gather), indices
+    int64. As torch.sort."""
+    _need("sort", input)
+    d = _f.norm_dim("sort", dim, input.array.ndim)
+    idx = const(input._B, _argsort_raw("sort", input, d, bool(descending)))
+    if input.array.ndim == 0:
+        return sort_result(input * 1 if input.requires_grad else input.clone(), idx)
+    return sort_result(_f.gather(input, d, idx), idx)
+
+
+def msort(input):
+    """``sort(input, dim=0).values``, as torch.msort."""
+    return sort(input, 0).values
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` as ``(values,
+    indices)``, in order; values differentiable, indices int64. Equal values come in
+    index order. As torch.topk."""
+    _need("topk", input)
+    k = _need_int("topk", "k", k)
+    nd = input.array.ndim
+    d = _f.norm_dim("topk", dim, nd)
+    size = input.array.shape[d] if nd else 1
+    if k < 0 or k > size:
+        raise GradkitError(f"gradkit.topk: selected index k={k} out of range for dim {d} of "
+                           f"size {size} (input shape {input.shape})")
+    B = input._B
+    order = _argsort_raw("topk", input, d, bool(largest))
+    if nd == 0:
+        idx = const(B, order)
+        return topk_result(input * 1 if input.requires_grad else input.clone(), idx)
+    idx = const(B, order[(slice(None),) * d + (slice(0, k), Ellipsis)])
+    return topk_result(_f.gather(input, d, idx), idx)
+
+
+def take_along_dim(input, indices, dim=None):
+    """``input``'s values at ``indices`` along ``dim`` (both flattened when dim is
+    None); differentiable in input. As torch.take_along_dim (without its
+    broadcasting of the other dims: index sizes must not exceed input's)."""
+    _need("take_along_dim", input)
+    if dim is None:
+        return _f.gather(_f.reshape(input, (-1,)), 0, _f.reshape(indices, (-1,)))
+    return _f.gather(input, dim, indices)
+
+
+# ================================================================= sampling
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """``num_samples`` category indices (int64) per row of the 1-D or 2-D weights
+    ``input`` (non-negative, not necessarily normalised), with or without
+    replacement. Drawn on the input's device from gradkit's generator
+    (``gk.manual_seed``); the stream differs from torch's. Not differentiable. The
+    weights are validated with one read-back except under gk.no_host_sync on an
+    accelerator. As torch.multinomial."""
+    _need("multinomial", input)
+    if generator is not None:
+        raise TypeError("gradkit.multinomial: generator= is not supported; seed the global "
+                        "generator with gk.manual_seed(seed) instead")
+    n = _need_int("multinomial", "num_samples", num_samples)
+    B = input._B
+    x = input.array
+    if x.ndim not in (1, 2):
+        raise GradkitError(f"gradkit.multinomial: prob_dist must be 1 or 2 dim, got shape "
+                           f"{input.shape}")
+    if not B.is_floating(x.dtype):
+        raise GradkitError(f"gradkit.multinomial: expected a floating point weight tensor, got "
+                           f"{input.dtype_name}; convert it with .float()")
+    k = x.shape[-1]
+    if n <= 0:
+        raise GradkitError(f"gradkit.multinomial: cannot sample n_sample <= 0 samples "
+                           f"(got num_samples={n})")
+    if not replacement and n > k:
+        raise GradkitError(f"gradkit.multinomial: cannot sample n_sample > prob_dist.size(-1) "
+                           f"samples without replacement (num_samples={n}, {k} categories); "
+                           "pass replacement=True")
+    rows = B.reshape(B.astype(x, B.dtypes["float64"]) if x.dtype != B.dtypes["float64"] and
+                     B.type != "cuda" else x, (-1, k))
+    pos = B.gt(rows, 0)
+    if _host_checks(B):
+        bad = B.any(B.logical_not(B.logical_and(B.isfinite(rows), B.ge(rows, 0))))
+        if B.item(bad):
+            raise GradkitError("gradkit.multinomial: probability tensor contains either `inf`, "
+                               "`nan` or element < 0")
+        npos = B.sum(B.astype(pos, _i64(B)), -1)
+        if B.item(B.any(B.eq(npos, 0))):
+            raise GradkitError("gradkit.multinomial: invalid multinomial distribution (sum of "
+                               "probabilities <= 0): a row has no positive weight")
+        if not replacement and B.item(B.any(B.lt(npos, n))):
+            raise GradkitError(
+                "gradkit.multinomial: invalid multinomial distribution (with replacement=False, "
+                f"not enough non-negative category to sample): a row has fewer than {n} "
+                "positive weights")
+    r = rows.shape[0]
+    u = B.rand((r, n), rows.dtype)
+    if replacement:
+        cdf = B.cumsum(B.div(rows, B.sum(rows, -1, True)), 1)
+        below = B.le(B.reshape(cdf, (r, 1, k)), B.reshape(u, (r, n, 1)))
+        idx = B.sum(B.astype(below, _i64(B)), -1)
+        # rounding may leave u above the last cdf value: take the last positive category
+        last = (k - 1) - B.argmax(B.astype(B.flip(pos, 1), _i64(B)), 1, True)
+        idx = B.minimum(idx, last)
+    else:
+        # exponential race: the n smallest -log(u)/w (zero weights never win)
+        u = B.rand((r, k), rows.dtype)
+        e = B.neg(B.log(B.sub(1.0, u)))
+        keys = B.where(pos, B.div(e, B.where(pos, rows, 1.0)), float("inf"))
+        idx = B.argsort(keys, 1, False)[:, :n]
+    idx = B.astype(idx, _i64(B))
+    return const(B, B.reshape(idx, (n,)) if x.ndim == 1 else idx)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
+             pin_memory=False):
+    """A random permutation of ``0 .. n-1`` (int64 by default) on ``device``, from
+    gradkit's generator (``gk.manual_seed``); not differentiable. As torch.randperm."""
+    if generator is not None:
+        raise TypeError("gradkit.randperm: generator= is not supported; seed the global "
+                        "generator with gk.manual_seed(seed) instead")
+    n = _need_int("randperm", "n", n)
+    if n < 0:
+        raise GradkitError(f"gradkit.randperm: n must be non-negative, got {n}")
+    B = _backend(device)
+    perm = B.argsort(B.rand((n,), B.dtypes["float64"]), 0, False)
+    t = const(B, perm)
+    if dtype is not None:
+        t = _f.astype(t, dtype)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+# ==================================================================== shape
+def roll(input, shifts, dims=None):
+    """Elements shifted by ``shifts`` along ``dims`` (wrapping around); with
+    ``dims=None`` the tensor is rolled flattened and reshaped back. Differentiable.
+    As torch.roll."""
+    _need("roll", input)
+    sh = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    sh = tuple(_need_int("roll", "shifts", s) for s in sh)
+    if dims is None:
+        if len(sh) != 1:
+            raise GradkitError(f"gradkit.roll: with dims=None, shifts must be one int, got {sh}")
+        return _f.reshape(roll(_f.reshape(input, (-1,)), sh[0], 0), input.array.shape)
+    ds = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(ds) != len(sh):
+        raise GradkitError(f"gradkit.roll: shifts {sh} and dims {ds} must have the same length")
+    out = input
+    nd = input.array.ndim
+    for s, d in zip(sh, ds):
+        d = _f.norm_dim("roll", d, nd)
+        size = out.array.shape[d]
+        if size == 0 or s % size == 0:
+            continue
+        s %= size
+        pre = (slice(None),) * d
+        out = _f.cat([_f.getitem(out, pre + (slice(size - s, None),)),
+                      _f.getitem(out, pre + (slice(0, size - s),))], d)
+    return out if out is not input else _f.clone(input)
+
+
+def select(input, dim, index):
+    """``input`` indexed by ``index`` along ``dim`` (that dim removed); a
+    differentiable view. As torch.select."""
+    _need("select", input)
+    d = _f.norm_dim("select", dim, input.array.ndim)
+    return _f.getitem(input, (slice(None),) * d + (_need_int("select", "index", index),))
+
+
+def unbind(input, dim=0):
+    """The slices of ``input`` along ``dim``, as a tuple of tensors (each a
+    differentiable view). As torch.unbind."""
+    _need("unbind", input)
+    if input.array.ndim == 0:
+        raise GradkitError("gradkit.unbind: dimension specified as 0 but tensor has no dimensions")
+    d = _f.norm_dim("unbind", dim, input.array.ndim)
+    pre = (slice(None),) * d
+    return tuple(_f.getitem(input, pre + (i,)) for i in range(input.array.shape[d]))
+
+
+def view_as(input, other):
+    """``input.view(other.shape)``, as torch.Tensor.view_as."""
+    _need("view_as", other)
+    return _f.view(input, other.array.shape)
+
+
+def reshape_as(input, other):
+    """``input.reshape(other.shape)``, as torch.Tensor.reshape_as."""
+    _need("reshape_as", other)
+    return _f.reshape(input, other.array.shape)
+
+
+def numel(input):
+    """The number of elements, as torch.numel."""
+    _need("numel", input)
+    return input.numel()
+
+
+# ================================================================== products
+def _dims(name, x, nd, what):
+    _need(name, x)
+    if x.array.ndim != nd:
+        raise GradkitError(f"gradkit.{name}: {what} must be a {nd}-D tensor, got shape {x.shape}")
+
+
+def outer(input, vec2):
+    """The outer product of two 1-D tensors, shape (n, m); differentiable. As
+    torch.outer (alias ger)."""
+    _dims("outer", input, 1, "input")
+    _dims("outer", vec2, 1, "vec2")
+    return _f.mul(_f.reshape(input, (-1, 1)), _f.reshape(vec2, (1, -1)))
+
+
+ger = outer
+
+
+def mm(input, mat2):
+    """Matrix product of two 2-D tensors; differentiable. As torch.mm (``matmul``
+    broadcasts; this one refuses other ranks, as torch)."""
+    _dims("mm", input, 2, "self")
+    _dims("mm", mat2, 2, "mat2")
+    return _f.matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched matrix product of two 3-D tensors (b, n, m) @ (b, m, p); differentiable.
+    As torch.bmm."""
+    _dims("bmm", input, 3, "batch1")
+    _dims("bmm", mat2, 3, "batch2")
+    if input.array.shape[0] != mat2.array.shape[0]:
+        raise GradkitError(f"gradkit.bmm: batch sizes differ: {input.shape} and {mat2.shape}")
+    return _f.matmul(input, mat2)
+
+
+def _addprod(name, input, prod, beta, alpha):
+    for v, w in ((beta, "beta"), (alpha, "alpha")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"gradkit.{name}: {w} must be a number, got {type(v).__name__}")
+    _need(name, input)
+    try:
+        base = _f.expand(input, prod.array.shape)
+    except GradkitError:
+        raise GradkitError(f"gradkit.{name}: input of shape {input.shape} can't be broadcast "
+                           f"to the product's shape {prod.shape}") from None
+    if alpha != 1:
+        prod = _f.mul(prod, alpha)
+    if beta == 0:  # as torch: input is ignored (its nan/inf do not propagate)
+        return prod
+    return _f.add(_f.mul(base, beta) if beta != 1 else base, prod)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)`` with 2-D mats and ``input``
+    broadcastable to the product; ``beta=0`` ignores input. Differentiable. As
+    torch.addmm."""
+    return _addprod("addmm", input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """``beta * input + alpha * bmm(batch1, batch2)`` (3-D batches); differentiable.
+    As torch.baddbmm."""
+    return _addprod("baddbmm", input, bmm(batch1, batch2), beta, alpha)
+
+
+# ================================================================= diagonals
+def _diag_index(B, n1, n2, offset):
+    r0, c0 = max(-offset, 0), max(offset, 0)
+    k = max(min(n1 - r0, n2 - c0), 0)
+    ar = B.arange(0, k, 1, _i64(B))
+    return B.add(ar, r0), B.add(ar, c0), k
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal ``offset`` of the matrices in dims (dim1, dim2), appended as the
+    last dim; differentiable (a copy here, a view in torch). As torch.diagonal."""
+    _need("diagonal", input)
+    offset = _need_int("diagonal", "offset", offset)
+    nd = input.array.ndim
+    if nd < 2:
+        raise GradkitError(f"gradkit.diagonal: input must have at least 2 dims, got shape "
+                           f"{input.shape}")
+    d1 = _f.norm_dim("diagonal", dim1, nd)
+    d2 = _f.norm_dim("diagonal", dim2, nd)
+    if d1 == d2:
+        raise GradkitError(f"gradkit.diagonal: diagonal dimensions cannot be identical "
+                           f"({dim1}, {dim2})")
+    rest = tuple(i for i in range(nd) if i not in (d1, d2))
+    x = _f.permute(input, rest + (d1, d2)) if rest + (d1, d2) != tuple(range(nd)) else input
+    B = input._B
+    i, j, _ = _diag_index(B, input.array.shape[d1], input.array.shape[d2], offset)
+    return _f.getitem(x, (Ellipsis, const(B, i), const(B, j)))
+
+
+def diag(input, diagonal=0):
+    """1-D input: a square matrix with ``input`` on diagonal ``diagonal``; 2-D input:
+    that diagonal as a 1-D tensor. Differentiable. As torch.diag."""
+    _need("diag", input)
+    offset = _need_int("diag", "diagonal", diagonal)
+    nd = input.array.ndim
+    if nd == 2:
+        return globals()["diagonal"](input, offset)
+    if nd != 1:
+        raise GradkitError(f"gradkit.diag: supports 1D or 2D tensors, got {nd}D (shape "
+                           f"{input.shape}); use gk.diagonal or gk.diag_embed")
+    B = input._B
+    n = input.array.shape[0] + abs(offset)
+    i, j, _ = _diag_index(B, n, n, offset)
+    return _f.getitem_backward(input, (n, n), (i, j), True)
+
+
+def trace(input):
+    """The sum of the main diagonal of a 2-D tensor; differentiable. Integer input
+    sums to int64. As torch.trace."""
+    _dims("trace", input, 2, "input")
+    return _f.sum(diagonal(input))
+
+
+# ================================================================== cumprod
+@prim("cumprod", save=(0,), out=True)
+def _cumprod_vjp(F, n, g, x, y, dim=None):
+    # dx_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k, exact with zeros. Where
+    # x_i != 0 it is rcumsum(g y)_i / x_i (y_j = 0 past a zero, and its graph still
+    # carries that zero's derivative). At the first zero p of a row it is
+    # rcumsum(g y')_p, y' the cumprod with x_p replaced by 1; at the second zero q,
+    # x_p * rcumsum(g y'')_q (y'': x_p and x_q replaced by 1), zero in value but
+    # needed for the second derivative; past that, 0 to second order.
+    cp = cumprod if F is _f else F.cumprod   # F: the raw backend or this namespace
+    z = F.eq(x, 0.0)
+    cz = F.cumsum(F.astype(z, y.dtype), dim)
+    first = F.logical_and(z, F.eq(cz, 1.0))
+    a = F.div(_rcumsum(F, F.mul(g, y), dim), F.where(z, 1.0, x))
+    b = _rcumsum(F, F.mul(g, cp(F.where(first, 1.0, x), dim)), dim)
+    at_zero = F.where(first, b, 0.0)
+    if F is _f:   # create_graph: the second zero's term, for the next derivative
+        second = F.logical_and(z, F.eq(cz, 2.0))
+        ypq = cp(F.where(F.logical_or(first, second), 1.0, x), dim)
+        xp = F.sum(F.where(first, x, 0.0), (dim,), True)
+        at_zero = F.where(second, F.mul(xp, _rcumsum(F, F.mul(g, ypq), dim)), at_zero)
+    return (F.where(z, at_zero, a),)
+
+
+def _rcumsum(F, v, dim):
+    return F.flip(F.cumsum(F.flip(v, (dim,)), dim), (dim,))
+
+
+def cumprod(input, dim, *, dtype=None):
+    """Cumulative product along ``dim``; integer and bool inputs accumulate in int64.
+    Differentiable (exact with zeros; any order). As torch.cumprod."""
+    _need("cumprod", input)
+    x = input if dtype is None else _f.astype(input, dtype)
+    B = x._B
+    if not B.is_floating(x.array.dtype) and x.dtype_name != "int64":
+        x = _f.astype(x, "int64")
+    d = _f.norm_dim("cumprod", dim, x.array.ndim)
+    if x.array.ndim == 0:
+        return _f.reshape(cumprod(_f.reshape(x, (1,)), 0), ())
+    return apply(_cumprod_vjp, B, (x,), (x.array,), {"dim": d})
+
+
+# ============================================================== comparisons
+def isnan(input):
+    """Bool mask of NaN elements, as torch.isnan."""
+    _need("isnan", input)
+    return _f.ne(input, input)
+
+
+def isinf(input):
+    """Bool mask of +-inf elements, as torch.isinf."""
+    _need("isinf", input)
+    return _f.logical_and(_f.logical_not(_f.isfinite(input)), _f.eq(input, input))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|input - other| <= atol + rtol * |other|`` (infinities equal only
+    to themselves; NaN equal to NaN with ``equal_nan``), broadcasting; bool, no
+    gradient. Mixed dtypes are promoted (torch refuses them). As torch.isclose."""
+    _need("isclose", input)
+    if other.__class__ is not Tensor:
+        other = _f._as_tensor_like(other, input, "isclose")
+    if rtol < 0 or atol < 0:
+        raise GradkitError(f"gradkit.isclose: rtol ({rtol}) and atol ({atol}) must be "
+                           "non-negative")
+    if input._B is not other._B:
+        raise _f._device_error("isclose", input, other)
+    with _no_graph():
+        a, b = input.detach(), other.detach()
+        if a.dtype_name != b.dtype_name:
+            a, b = _f._promote_pair("isclose", a, b)
+        if not a._B.is_floating(a.array.dtype):
+            a, b = _f.astype(a, "float64"), _f.astype(b, "float64")
+        same = _f.eq(a, b)
+        diff = _f.abs(_f.sub(a, b))
+        close = _f.le(diff, _f.add(_f.mul(_f.abs(b), float(rtol)), float(atol)))
+        close = _f.logical_and(close, _f.logical_and(_f.isfinite(a), _f.isfinite(b)))
+        out = _f.logical_or(same, close)
+        if equal_nan:
+            out = _f.logical_or(out, _f.logical_and(isnan(a), isnan(b)))
+    return out
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """``isclose(...).all()`` as a Python bool (reads one value back). As
+    torch.allclose."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
+class _no_graph:
+    def __enter__(self):
+        self.prev = mode.enabled
+        mode.enabled = False
+
+    def __exit__(self, *exc):
+        mode.enabled = self.prev
+
+
+# ==================================================================== index
+def nonzero(input, *, as_tuple=False):
+    """Indices of the nonzero elements: an int64 tensor (n, ndim), or with
+    ``as_tuple=True`` one 1-D index tensor per dim. Its size depends on the data,
+    so it reads back from the device. Not differentiable. As torch.nonzero."""
+    _need("nonzero", input)
+    B = input._B
+    if mode.host_sync_guard and B.type != "cpu":
+        from ..reliability import host_sync_violation
+        host_sync_violation("nonzero (the result's size depends on the data)")
+    x = input.array
+    if x.ndim == 0:
+        x = B.reshape(x, (1,))
+        idx = B.xp.nonzero(x)
+        if as_tuple:
+            return (const(B, B.astype(idx[0], _i64(B))),)
+        return const(B, B.zeros((idx[0].shape[0], 0), _i64(B)))
+    idx = tuple(B.astype(i, _i64(B)) for i in B.xp.nonzero(x))
+    if as_tuple:
+        return tuple(const(B, i) for i in idx)
+    return const(B, B.xp.stack(idx, axis=1))
+
+
+def argwhere(input):
+    """``nonzero(input)``: an int64 tensor (n, ndim). As torch.argwhere."""
+    return nonzero(input)
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, input, other)``: elementwise choice, differentiable in both;
+    ``where(cond)`` is ``nonzero(cond, as_tuple=True)``. As torch.where."""
+    if input is None and other is None:
+        _need("where", condition)
+        return nonzero(condition, as_tuple=True)
+    return _f.where(condition, input, other)
+
+
+def one_hot(tensor, num_classes=-1):
+    """int64 one-hot encoding: shape ``tensor.shape + (num_classes,)``; with
+    ``num_classes=-1`` it is ``max + 1`` (one read-back). Values must lie in
+    [0, num_classes). Not differentiable. As torch.nn.functional.one_hot."""
+    _need("one_hot", tensor)
+    B = tensor._B
+    if tensor.dtype_name != "int64":
+        raise GradkitError(f"gradkit.one_hot: one_hot is only applicable to index tensor of type "
+                           f"int64 (LongTensor), got {tensor.dtype_name}; use .long()")
+    num_classes = _need_int("one_hot", "num_classes", num_classes)
+    x = tensor.array
+    if num_classes == -1:
+        if tensor.numel() == 0:
+            raise GradkitError("gradkit.one_hot: can not infer total number of classes from "
+                               "an empty tensor; pass num_classes")
+        num_classes = int(B.item(B.amax(x))) + 1
+    elif num_classes < 0:
+        raise GradkitError(f"gradkit.one_hot: num_classes must be -1 or non-negative, got "
+                           f"{num_classes}")
+    if tensor.numel() and _host_checks(B):
+        if B.item(B.amin(x)) < 0:
+            raise GradkitError("gradkit.one_hot: class values must be non-negative")
+        if B.item(B.amax(x)) >= num_classes:
+            raise GradkitError(f"gradkit.one_hot: class values must be smaller than "
+                               f"num_classes ({num_classes})")
+    classes = B.arange(0, num_classes, 1, _i64(B))
+    hot = B.eq(B.unsqueeze(x, x.ndim), classes)
+    return const(B, B.astype(hot, _i64(B)))
+
+
+def masked_fill_(input, mask, value):
+    """In place: ``input[mask] = value`` (mask bool, broadcast to input's shape);
+    bumps the version; as torch.Tensor.masked_fill_."""
+    _need("masked_fill_", input)
+    if mask.__class__ is Tensor and mask.array.dtype != mask._B.bool_dtype:
+        raise GradkitError(f"gradkit.masked_fill_: only supports boolean masks, but got mask "
+                           f"with dtype {mask.dtype_name}")
+    return _f._inplace("masked_fill_", input, _f.masked_fill(input, mask, value))
+
+
+# ======================================================== Tensor methods
+def _new_like(name, make):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        dt = self.dtype if dtype is None else dtype
+        dev = self.device if device is None else device
+        return getattr(creation, make)(*size, dtype=dt, device=dev, requires_grad=requires_grad)
+    method.__name__ = name
+    method.__doc__ = f"``gk.{make}(*size)`` with this tensor's dtype and device (torch.Tensor.{name})."
+    return method
+
+
+def detach_(input):
+    """Detach ``input`` from the graph in place (it becomes a leaf), as torch.detach_."""
+    _need("detach_", input)
+    return input.detach_()
+
+
+# Tensor methods this module adds (self first), installed in the one loop at the end
+# of this file; each is the function of the same name unless noted.
+METHODS = {
+    # new ops
+    "tril": tril, "triu": triu, "topk": topk, "sort": sort, "argsort": argsort, "msort": msort,
+    "multinomial": multinomial, "roll": roll, "unbind": unbind, "select": select,
+    "outer": outer, "ger": ger, "mm": mm, "bmm": bmm, "addmm": addmm, "baddbmm": baddbmm,
+    "diag": diag, "diagonal": diagonal, "trace": trace, "cumprod": cumprod,
+    "isclose": isclose, "allclose": allclose, "nonzero": nonzero, "argwhere": argwhere,
+    "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": reshape_as,
+    "isnan": isnan, "isinf": isinf, "take_along_dim": take_along_dim,
+    # functions of the core namespace that torch also has as methods
+    "t": _f.t, "eq": _f.eq, "ne": _f.ne, "lt": _f.lt, "le": _f.le, "gt": _f.gt, "ge": _f.ge,
+    "logical_and": _f.logical_and, "logical_or": _f.logical_or,
+    "logical_not": _f.logical_not, "isfinite": _f.isfinite, "swapaxes": _f.transpose,
+    "clip": _f.clamp, "absolute": _f.abs, "negative": _f.neg, "multiply": _f.mul,
+    "subtract": _f.sub, "divide": _f.div, "true_divide": _f.div,
+    # torch methods with no function form
+    "new_zeros": _new_like("new_zeros", "zeros"), "new_ones": _new_like("new_ones", "ones"),
+    "new_empty": _new_like("new_empty", "empty"),
+}
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """``gk.full(size, fill_value)`` with this tensor's dtype and device
+    (torch.Tensor.new_full)."""
+    return creation.full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                         device=self.device if device is None else device,
+                         requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    """``gk.tensor(data)`` with this tensor's dtype and device (torch.Tensor.new_tensor)."""
+    return creation.tensor(data, dtype=self.dtype if dtype is None else dtype,
+                           device=self.device if device is None else device,
+                           requires_grad=requires_grad)
+
+
+METHODS["new_full"] = _new_full
+METHODS["new_tensor"] = _new_tensor
+
+for _name, _fn in METHODS.items():
+    setattr(Tensor, _name, _fn)
