@@ -354,8 +354,10 @@ def _addprod(name, input, prod, beta, alpha):
                            f"to the product's shape {prod.shape}") from None
     if alpha != 1:
         prod = _f.mul(prod, alpha)
-    if beta == 0:  # as torch: input is ignored (its nan/inf do not propagate)
-        return prod
+    if beta == 0:  # as torch: input's values are ignored (nan/inf do not propagate), its
+        # gradient is zeros: a where that never picks it
+        B = prod._B
+        return _f.where(const(B, B.full((), False, B.bool_dtype)), base, prod)
     return _f.add(_f.mul(base, beta) if beta != 1 else base, prod)
 
 
@@ -498,13 +500,12 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
             a, b = _f._promote_pair("isclose", a, b)
         if not a._B.is_floating(a.array.dtype):
             a, b = _f.astype(a, "float64"), _f.astype(b, "float64")
-        same = _f.eq(a, b)
-        diff = _f.abs(_f.sub(a, b))
-        close = _f.le(diff, _f.add(_f.mul(_f.abs(b), float(rtol)), float(atol)))
-        close = _f.logical_and(close, _f.logical_and(_f.isfinite(a), _f.isfinite(b)))
-        out = _f.logical_or(same, close)
-        if equal_nan:
-            out = _f.logical_or(out, _f.logical_and(isnan(a), isnan(b)))
+        same = _f.logical_or(_f.eq(a, b), _f.logical_and(isnan(a), isnan(b))) if equal_nan \
+            else _f.eq(a, b)
+        fin = _f.logical_and(_f.isfinite(a), _f.isfinite(b))
+        a, b = _f.where(fin, a, 0.0), _f.where(fin, b, 0.0)   # no inf - inf warnings
+        close = _f.le(_f.abs(_f.sub(a, b)), _f.add(_f.mul(_f.abs(b), float(rtol)), float(atol)))
+        out = _f.logical_or(same, _f.logical_and(close, fin))
     return out
 
 
