@@ -182,8 +182,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
-        if not retain_graph:
-            node.saved = FREED
+        if not retain_graph and saved and _holds_values(node.saved):
+            node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
         if anomaly:
             from .anomaly import check_grads
             check_grads(node, out)
@@ -239,6 +239,21 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _holds_values(saved):
+    """Whether a node's saved residuals include a tensor value (not just Python
+    scalars, shapes or None): only those are freed after a backward."""
+    for v in saved:
+        c = v.__class__
+        if v is None or c is int or c is float or c is bool or c is str:
+            continue
+        if c is tuple or c is list:
+            if _holds_values(v):
+                return True
+            continue
+        return True
+    return False
 
 
 def _weaken_leaf_edges(leaves):

@@ -21,7 +21,8 @@ __all__ = ["tril", "triu", "topk", "sort", "argsort", "msort", "multinomial", "r
            "roll", "unbind", "select", "outer", "ger", "mm", "bmm", "addmm", "baddbmm",
            "diag", "diagonal", "trace", "cumprod", "isclose", "allclose", "nonzero",
            "argwhere", "one_hot", "masked_fill_", "where", "view_as", "reshape_as",
-           "isnan", "isinf", "numel", "take_along_dim", "detach_"]
+           "isnan", "isinf", "numel", "take_along_dim", "detach_",
+           "clamp_", "fill_", "zero_"]
 
 # torch.return_types.sort / topk: a tuple with .values and .indices
 sort_result = namedtuple("sort", ["values", "indices"])
@@ -64,7 +65,7 @@ def _tri(name, x, diagonal, upper):
     diagonal = _need_int(name, "diagonal", diagonal)
     if x.array.ndim < 2:
         raise GradkitError(f"gradkit.{name}: input tensor must have at least 2 dimensions, "
-                           f"got shape {x.shape}")
+                           f"got shape {tuple(x.shape)}")
     B = x._B
     n, m = x.array.shape[-2:]
     i = B.reshape(B.arange(0, n, 1, _i64(B)), (n, 1))
@@ -135,7 +136,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     size = input.array.shape[d] if nd else 1
     if k < 0 or k > size:
         raise GradkitError(f"gradkit.topk: selected index k={k} out of range for dim {d} of "
-                           f"size {size} (input shape {input.shape})")
+                           f"size {size} (input shape {tuple(input.shape)})")
     B = input._B
     order = _argsort_raw("topk", input, d, bool(largest))
     if nd == 0:
@@ -172,7 +173,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     x = input.array
     if x.ndim not in (1, 2):
         raise GradkitError(f"gradkit.multinomial: prob_dist must be 1 or 2 dim, got shape "
-                           f"{input.shape}")
+                           f"{tuple(input.shape)}")
     if not B.is_floating(x.dtype):
         raise GradkitError(f"gradkit.multinomial: expected a floating point weight tensor, got "
                            f"{input.dtype_name}; convert it with .float()")
@@ -310,7 +311,7 @@ def numel(input):
 def _dims(name, x, nd, what):
     _need(name, x)
     if x.array.ndim != nd:
-        raise GradkitError(f"gradkit.{name}: {what} must be a {nd}-D tensor, got shape {x.shape}")
+        raise GradkitError(f"gradkit.{name}: {what} must be a {nd}-D tensor, got shape {tuple(x.shape)}")
 
 
 def outer(input, vec2):
@@ -338,7 +339,7 @@ def bmm(input, mat2):
     _dims("bmm", input, 3, "batch1")
     _dims("bmm", mat2, 3, "batch2")
     if input.array.shape[0] != mat2.array.shape[0]:
-        raise GradkitError(f"gradkit.bmm: batch sizes differ: {input.shape} and {mat2.shape}")
+        raise GradkitError(f"gradkit.bmm: batch sizes differ: {tuple(input.shape)} and {tuple(mat2.shape)}")
     return _f.matmul(input, mat2)
 
 
@@ -350,8 +351,8 @@ def _addprod(name, input, prod, beta, alpha):
     try:
         base = _f.expand(input, prod.array.shape)
     except GradkitError:
-        raise GradkitError(f"gradkit.{name}: input of shape {input.shape} can't be broadcast "
-                           f"to the product's shape {prod.shape}") from None
+        raise GradkitError(f"gradkit.{name}: input of shape {tuple(input.shape)} can't be broadcast "
+                           f"to the product's shape {tuple(prod.shape)}") from None
     if alpha != 1:
         prod = _f.mul(prod, alpha)
     if beta == 0:  # as torch: input's values are ignored (nan/inf do not propagate), its
@@ -390,7 +391,7 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     nd = input.array.ndim
     if nd < 2:
         raise GradkitError(f"gradkit.diagonal: input must have at least 2 dims, got shape "
-                           f"{input.shape}")
+                           f"{tuple(input.shape)}")
     d1 = _f.norm_dim("diagonal", dim1, nd)
     d2 = _f.norm_dim("diagonal", dim2, nd)
     if d1 == d2:
@@ -413,7 +414,7 @@ def diag(input, diagonal=0):
         return globals()["diagonal"](input, offset)
     if nd != 1:
         raise GradkitError(f"gradkit.diag: supports 1D or 2D tensors, got {nd}D (shape "
-                           f"{input.shape}); use gk.diagonal or gk.diag_embed")
+                           f"{tuple(input.shape)}); use gk.diagonal or gk.diag_embed")
     B = input._B
     n = input.array.shape[0] + abs(offset)
     i, j, _ = _diag_index(B, n, n, offset)
@@ -610,6 +611,24 @@ def _new_like(name, make):
     method.__name__ = name
     method.__doc__ = f"``gk.{make}(*size)`` with this tensor's dtype and device (torch.Tensor.{name})."
     return method
+
+
+def clamp_(input, min=None, max=None):
+    """In place: ``input.clamp_(min, max)``, as torch.clamp_."""
+    _need("clamp_", input)
+    return _f.clamp_(input, min, max)
+
+
+def fill_(input, value):
+    """In place: every element set to ``value``, as torch.fill_."""
+    _need("fill_", input)
+    return _f.fill_(input, value)
+
+
+def zero_(input):
+    """In place: every element set to zero, as torch.zero_."""
+    _need("zero_", input)
+    return _f.zero_(input)
 
 
 def detach_(input):
