@@ -16,10 +16,11 @@ from ..tensor import Tensor, GradkitError
 from ..ops.core import const
 
 _FREED_MSG = (
-    "gradkit: trying to backward through the graph a second time (or to use its saved "
-    "values after they were freed). Saved intermediate values are freed when you call "
-    ".backward() or gk.grad(); pass retain_graph=True to the first call if you need to "
-    "backward through the graph again.")
+    "gradkit: Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the graph are "
+    "freed when you call .backward() or gk.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
 
 
 def _F():
@@ -43,8 +44,9 @@ def _seed(root, grad, i):
             f"output is on {B.device_str}; pass a gradient on the output's device")
     if tuple(grad.array.shape) != tuple(root.array.shape):
         raise GradkitError(
-            f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
-            f"{tuple(grad.array.shape)} but the output has shape {tuple(root.array.shape)}")
+            f"gradkit.backward: Mismatch in shape: grad_output[{i}] has a shape of "
+            f"{grad.shape} and output[{i}] has a shape of {root.shape}; pass a gradient of the "
+            "output's shape")
     return grad
 
 
@@ -154,7 +156,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise GradkitError(_FREED_MSG + f" (op: {node.p.name})")
+            raise GradkitError(_FREED_MSG + f" (node: {node.name()}, made by gradkit.{node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -242,13 +244,12 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
 
 
 def _holds_values(saved):
-    """Whether a node's saved residuals include a tensor value (not just Python
-    scalars, shapes or None): only those are freed after a backward."""
+    """Whether a node saved any value (a tensor, or a Python scalar operand, which
+    torch wraps as a tensor): only such a node refuses a second backward."""
     for v in saved:
-        c = v.__class__
-        if v is None or c is int or c is float or c is bool or c is str:
+        if v is None:
             continue
-        if c is tuple or c is list:
+        if v.__class__ is tuple or v.__class__ is list:
             if _holds_values(v):
                 return True
             continue
@@ -463,8 +464,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 continue
             if not allow_unused:
                 raise GradkitError(
-                    f"gradkit.grad: inputs[{i}] was not used in the graph that produced the "
-                    "outputs; pass allow_unused=True to get None for it")
+                    f"gradkit.grad: The differentiated Tensor at index {i} appears to not have "
+                    "been used in the graph (no path from it to the outputs). Set "
+                    "allow_unused=True if this is the desired behavior (you then get None for "
+                    "it, or zeros with materialize_grads=True).")
             result.append(None)
         else:
             result.append(g if g.__class__ is Tensor else const(t._B, g))
