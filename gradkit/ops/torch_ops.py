@@ -490,6 +490,9 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     _need("isclose", input)
     if other.__class__ is not Tensor:
         other = _f._as_tensor_like(other, input, "isclose")
+    for v, w in ((rtol, "rtol"), (atol, "atol")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"gradkit.isclose: {w} must be a number, got {type(v).__name__}")
     if rtol < 0 or atol < 0:
         raise GradkitError(f"gradkit.isclose: rtol ({rtol}) and atol ({atol}) must be "
                            "non-negative")
