@@ -12,7 +12,6 @@ import warnings
 
 from ..autograd.graph import mode
 from ..tensor import Tensor, GradkitError
-from . import functional as _f
 
 _KIND = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
          "float16": 2, "float32": 2, "float64": 2}
