@@ -66,8 +66,11 @@ def _argsort_raw(name, x, dim, descending):
     B = x._B
     if x.array.ndim == 0:
         return B.zeros((), _i64(B))
+    a = x.array
+    if a.dtype == B.bool_dtype:   # False < True; some namespaces sort numbers only
+        a = B.astype(a, B.dtypes["uint8"])
     try:
-        return B.argsort(x.array, dim, descending)
+        return B.argsort(a, dim, descending)
     except Exception as e:
         raise GradkitError(f"gradkit.{name}: can't sort a {x.dtype_name} tensor on "
                            f"{B.device_str} ({str(e).splitlines()[0]})") from None
