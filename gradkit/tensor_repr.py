@@ -165,7 +165,11 @@ def tensor_repr(t):
         suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
-    return _add_suffixes(prefix + body, suffixes, indent)
+    text = _add_suffixes(prefix + body, suffixes, indent)
+    from .tensor_pickle import parameter_kind
+    if parameter_kind[0] is not None and parameter_kind[0](t):
+        return "Parameter containing:\n" + text   # as torch prints an nn.Parameter
+    return text
 
 
 def tensor_format(t, spec):

@@ -209,6 +209,17 @@ def test_out_keyword_errors_as_torch():
         gk.add(gk.ones(3), 1, out=[0, 0, 0])
 
 
+def test_out_table_checked():
+    """Every OUT_NAMES entry is a public function wrapped for out=; the function it
+    wraps is the differentiable one (gradients unchanged without out=)."""
+    for name in OUT_NAMES:
+        f = getattr(gk, name)
+        assert hasattr(f, "__wrapped__") and "out=" in f.__doc__, name
+    x = gk.tensor([1.0, 2.0], requires_grad=True)
+    gk.mul(x, 3.0).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
 def test_out_matches_torch():
     torch = _torch()
     x = np.array([[1.0, -2.0], [0.5, 3.0]])

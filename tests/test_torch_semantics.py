@@ -356,6 +356,12 @@ def test_repr_grad_fn_and_names():
         gk.ones(2, device="fake"))
 
 
+def test_parameter_repr_as_torch():
+    torch = pytest.importorskip("torch")
+    p = gk.nn.Parameter(gk.ones(2))
+    assert repr(p) == repr(torch.nn.Parameter(torch.ones(2)))
+
+
 def test_grad_fn_names_match_torch():
     torch = pytest.importorskip("torch")
     cases = [lambda L, x: x.sum(), lambda L, x: x.sum(0), lambda L, x: x @ x,
