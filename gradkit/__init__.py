@@ -58,7 +58,7 @@ from .ops.torch_ops import (  # noqa: E402  (issue 12; also installs their Tenso
     tril, triu, topk, sort, argsort, msort, multinomial, randperm, roll, unbind, select, outer,
     ger, mm, bmm, addmm, baddbmm, diag, diagonal, trace, cumprod, isclose, allclose, nonzero,
     argwhere, where, view_as, reshape_as, isnan, isinf, numel, take_along_dim, detach_, clamp_,
-    fill_, zero_)
+    fill_, zero_, index_select, masked_select, narrow, clamp_min, clamp_max, is_floating_point)
 from .ops import out as _out  # noqa: E402
 globals().update(_out.out_functions(globals()))  # torch's out= keyword on the public functions
 from . import func  # noqa: E402  (vjp, jvp, jacobian, hessian, hvp)

@@ -70,7 +70,8 @@ OUT_NAMES = (
     "abs absolute sin cos tan tanh sigmoid log1p expm1 reciprocal square erf sign maximum "
     "minimum clamp clip matmul mm bmm outer ger addmm baddbmm eq ne lt le gt ge logical_and "
     "logical_or logical_not sum mean prod cumsum cumprod cat concat concatenate stack where "
-    "tril triu logsumexp amax amin argmax argmin gather diag").split()
+    "tril triu logsumexp amax amin argmax argmin gather diag index_select masked_select "
+    "clamp_min clamp_max").split()
 
 
 def out_functions(namespace):

@@ -10,6 +10,7 @@ and comparison ops live in ``index_ops.py`` and are re-exported here.
 """
 from collections import namedtuple
 
+from ..autograd.graph import mode
 from ..tensor import Tensor, GradkitError
 from .. import creation
 from . import functional as _f
@@ -22,7 +23,8 @@ __all__ = ["tril", "triu", "topk", "sort", "argsort", "msort", "multinomial", "r
            "diag", "diagonal", "trace", "cumprod", "isclose", "allclose", "nonzero",
            "argwhere", "one_hot", "masked_fill_", "where", "view_as", "reshape_as",
            "isnan", "isinf", "numel", "take_along_dim", "detach_",
-           "clamp_", "fill_", "zero_"]
+           "clamp_", "fill_", "zero_", "index_select", "masked_select", "narrow", "clamp_min",
+           "clamp_max", "is_floating_point"]
 
 # torch.return_types.sort / topk: a tuple with .values and .indices
 sort_result = namedtuple("sort", ["values", "indices"])
@@ -372,6 +374,125 @@ def masked_fill_(input, mask, value):
     return _f._inplace("masked_fill_", input, _f.masked_fill(input, mask, value))
 
 
+# ================================================== more indexing and filling
+def index_select(input, dim, index):
+    """The slices of ``input`` at the 1-D int64 ``index`` along ``dim`` (repeats
+    allowed; their gradients add up). Differentiable in input. As torch.index_select."""
+    _need("index_select", input)
+    _need("index_select", index)
+    if index._B is not input._B:
+        raise _f._device_error("index_select", input, index)
+    if index.array.ndim > 1 or not index._B.is_integral(index.array.dtype):
+        raise GradkitError(f"gradkit.index_select: index must be a 1-D integer tensor, got "
+                           f"shape {tuple(index.shape)} and dtype {index.dtype_name}")
+    d = _f.norm_dim("index_select", dim, input.array.ndim)
+    if input.array.ndim == 0:
+        return _f.getitem(_f.reshape(input, (1,)), _f.reshape(index, (-1,)))
+    return _f.getitem(input, (slice(None),) * d + (_f.reshape(index, (-1,)), Ellipsis))
+
+
+def masked_select(input, mask):
+    """The elements of ``input`` where the bool ``mask`` is True (both broadcast), as
+    a 1-D tensor; differentiable in input; its size depends on the data (a read-back
+    on an accelerator). As torch.masked_select."""
+    _need("masked_select", input)
+    _need("masked_select", mask)
+    if mask.array.dtype != mask._B.bool_dtype:
+        raise GradkitError(f"gradkit.masked_select: mask must be a bool tensor, got "
+                           f"{mask.dtype_name}")
+    shape = _broadcast_shape("masked_select", input.array.shape, mask.array.shape)
+    x = input if tuple(input.array.shape) == shape else _f.expand(input, shape)
+    m = mask if tuple(mask.array.shape) == shape else _f.expand(mask, shape)
+    return _f.getitem(x, m)
+
+
+def _broadcast_shape(name, a, b):
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            raise GradkitError(f"gradkit.{name}: shapes {a} and {b} are not broadcastable")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def narrow(input, dim, start, length):
+    """``length`` elements of ``input`` from ``start`` along ``dim``: a differentiable
+    view. As torch.narrow."""
+    _need("narrow", input)
+    d = _f.norm_dim("narrow", dim, input.array.ndim)
+    start, length = _need_int("narrow", "start", start), _need_int("narrow", "length", length)
+    size = input.array.shape[d]
+    if start < 0:
+        start += size
+    if start < 0 or length < 0 or start + length > size:
+        raise GradkitError(f"gradkit.narrow: start ({start}) + length ({length}) exceeds "
+                           f"dimension {d} of size {size}")
+    return _f.getitem(input, (slice(None),) * d + (slice(start, start + length), Ellipsis))
+
+
+def clamp_min(input, min):
+    """``clamp(input, min=min)``, as torch.clamp_min."""
+    return _f.clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    """``clamp(input, max=max)``, as torch.clamp_max."""
+    return _f.clamp(input, max=max)
+
+
+def _fill_random(name, self, draw):
+    _need(name, self)
+    if not self._B.is_floating(self.array.dtype):
+        raise GradkitError(f"gradkit.{name}: expected a floating point tensor, got "
+                           f"{self.dtype_name}")
+    if mode.enabled and self._rg and self.grad_fn is None:
+        raise GradkitError(f"gradkit.{name}: a leaf Variable that requires grad is being used "
+                           "in an in-place operation; wrap it in gk.no_grad() (as gk.nn.init "
+                           "does) or fill p.data")
+    prev, mode.enabled = mode.enabled, False
+    try:
+        new = draw(creation.empty_like(self, dtype=self.dtype))
+    finally:
+        mode.enabled = prev
+    return _f.copy_(self, new)
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """In place: values drawn from N(mean, std^2) on the tensor's device, from
+    gradkit's generator (``gk.manual_seed``). As torch.Tensor.normal_."""
+    if generator is not None:
+        raise TypeError("gradkit.normal_: generator= is not supported; use gk.manual_seed")
+    return _fill_random("normal_", self, lambda e: _f.add(_f.mul(creation.randn_like(e), std),
+                                                          mean))
+
+
+def uniform_(self, a=0.0, b=1.0, *, generator=None):
+    """In place: values drawn uniformly from [a, b) on the tensor's device. As
+    torch.Tensor.uniform_."""
+    if generator is not None:
+        raise TypeError("gradkit.uniform_: generator= is not supported; use gk.manual_seed")
+    return _fill_random("uniform_", self, lambda e: _f.add(_f.mul(creation.rand_like(e), b - a),
+                                                           a))
+
+
+def _nelement(self):
+    """The number of elements, as torch.Tensor.nelement."""
+    return self.numel()
+
+
+def _element_size(self):
+    """Bytes per element, as torch.Tensor.element_size."""
+    return self.dtype.itemsize
+
+
+def is_floating_point(input):
+    """Whether the dtype is a floating point type, as torch.is_floating_point."""
+    _need("is_floating_point", input)
+    return input.dtype.is_floating_point
+
+
 # ======================================================== Tensor methods
 def _new_like(name, make):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
@@ -418,6 +539,10 @@ METHODS = {
     "isclose": isclose, "allclose": allclose, "nonzero": nonzero, "argwhere": argwhere,
     "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": reshape_as,
     "isnan": isnan, "isinf": isinf, "take_along_dim": take_along_dim,
+    "index_select": index_select, "masked_select": masked_select, "narrow": narrow,
+    "clamp_min": clamp_min, "clamp_max": clamp_max, "normal_": normal_, "uniform_": uniform_,
+    "nelement": _nelement, "element_size": _element_size,
+    "is_floating_point": is_floating_point,
     # functions of the core namespace that torch also has as methods
     "t": _f.t, "eq": _f.eq, "ne": _f.ne, "lt": _f.lt, "le": _f.le, "gt": _f.gt, "ge": _f.ge,
     "logical_and": _f.logical_and, "logical_or": _f.logical_or,
