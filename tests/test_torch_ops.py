@@ -160,6 +160,22 @@ def test_issue_method_forms():
     assert a.new_tensor([1, 2]).dtype == gk.float32
 
 
+def test_random_fills_in_place():
+    gk.manual_seed(3)
+    w = gk.nn.Parameter(gk.zeros(2000))
+    v = w._version
+    w.data.normal_(1.0, 0.5)                 # the issue's `w.data.normal_()`
+    assert abs(w.mean().item() - 1.0) < 0.05 and abs(w.std().item() - 0.5) < 0.05
+    assert w.requires_grad and w.is_leaf and w._version == v   # .data has its own counter
+    with pytest.raises(RuntimeError, match="gradkit.uniform_: a leaf Variable that requires"):
+        w.uniform_()
+    with gk.no_grad():
+        w.uniform_(-2.0, -1.0)
+    assert -2.0 <= w.min().item() and w.max().item() < -1.0
+    with pytest.raises(RuntimeError, match="gradkit.normal_: expected a floating point"):
+        gk.zeros(2, dtype=gk.int64).normal_()
+
+
 def test_creation_forms_from_torch():
     assert gk.empty(size=(2, 3)).shape == (2, 3)
     assert gk.zeros(size=[4]).shape == (4,)
