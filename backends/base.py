@@ -12,6 +12,7 @@ under ``create_graph`` it passes gradkit's differentiable namespace, which has t
 same names.
 """
 
+from .device_mixin import DeviceMixin
 from .seq_kernels import SeqKernels
 
 
@@ -50,7 +51,13 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class Backend(SeqKernels):
+class HostSyncError(RuntimeError):
+    """A device tensor was copied to the host inside ``gk.no_host_sync()`` (or, on
+    the fake accelerator, a device array was converted to a host value inside
+    gradkit). One class for both: ``gradkit.HostSyncError``."""
+
+
+class Backend(SeqKernels, DeviceMixin):
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 
@@ -101,6 +108,7 @@ class Backend(SeqKernels):
         self.tan = xp_.tan
         self.floor = xp_.floor
         self._index_dtypes()
+        self._pending = False   # deferred index checks armed (see check_index)
         # a subclass's own method wins over the namespace function bound above
         for name in list(vars(self)):
             if callable(getattr(type(self), name, None)) and name in vars(type(self)):
@@ -261,8 +269,8 @@ class Backend(SeqKernels):
         return xp.multiply(g, xp.multiply(y, 1.0 - y))
 
     def relu_backward(self, y, g):
-        xp = self.xp
-        return xp.where(y > 0, g, xp.zeros_like(g))
+        xp = self.xp   # torch's threshold_backward: 0 where y <= 0, g elsewhere (NaN y too)
+        return xp.where(y <= 0, xp.zeros_like(g), g)
 
     def sqrt_backward(self, y, g):
         return self.xp.divide(g, self.xp.multiply(y, 2.0))

@@ -70,3 +70,4 @@ half = float16
 double = float64
 float = float32  # noqa: A001
 int = int32  # noqa: A001
+from .ops.bounds import set_index_checks, index_checks  # noqa: E402,F401

@@ -2,6 +2,7 @@
 from .device import backend_of, device as _device
 from .tensor import Tensor, DType, to_dtype, float32, float64, GradkitError
 from .ops.core import const
+from .autograd.graph import mode
 
 _default = [float32]
 _seed = [None]
@@ -47,11 +48,15 @@ def _infer_device(data):
     cai = getattr(data, "__cuda_array_interface__", None)
     if cai is not None:
         dev = getattr(data, "device", None)
-        idx = getattr(dev, "id", 0)
-        return f"cuda:{idx}"
+        idx = getattr(dev, "id", None)          # cupy.cuda.Device
+        if idx is None:
+            idx = getattr(dev, "index", None)   # torch.device (None: the current one)
+        return f"cuda:{idx or 0}"
     d = getattr(data, "device", None)
     if d is not None and "device1" in str(d):
         return "fake"
+    if d is not None and "device2" in str(d):
+        return "fake:1"
     return "cpu"
 
 
@@ -68,7 +73,13 @@ def _bdtype(B, dtype):
 def _convert(data, B, dtype, copy):
     """Raw array on backend B from Python data, a NumPy/CuPy array or a Tensor."""
     if isinstance(data, Tensor):
-        arr = data.array if data._B is B else B.from_host(data._B.to_host(data.array))
+        if data._B is B:
+            arr = data.array
+        else:
+            if data._B.type != "cpu" and mode.host_sync_guard and B.type != data._B.type:
+                from .reliability import host_sync_violation
+                host_sync_violation(f"gradkit.tensor(..., device={B.device_str!r})")
+            arr = B.to_device(data._B, data.array)
         if dtype is not None and arr.dtype != dtype:
             return B.astype(arr, dtype)
         return B.copy(arr) if copy else arr

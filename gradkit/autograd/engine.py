@@ -47,6 +47,13 @@ def _seed(root, grad, i):
             f"gradkit.backward: Mismatch in shape: grad_output[{i}] has a shape of "
             f"{grad.shape} and output[{i}] has a shape of {root.shape}; pass a gradient of the "
             "output's shape")
+    if grad.array.dtype != root.array.dtype:
+        # as torch: the seed takes the output's dtype (a fused CUDA kernel takes
+        # one dtype for all its arguments; NumPy would silently promote)
+        if not B.is_floating(root.array.dtype):
+            raise GradkitError(f"gradkit.backward: output {i} has dtype {root.dtype_name}; "
+                               "only floating point outputs have gradients")
+        grad = _F().astype(grad, root.dtype_name)
     return grad
 
 

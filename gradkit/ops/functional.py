@@ -668,8 +668,8 @@ def to_device(x, dev):
     B2 = backend_of(dev)
     if B2 is x._B:
         return x
-    if x._B.type != "cpu" and mode.host_sync_guard:
-        from ..reliability import host_sync_violation
+    if x._B.type != "cpu" and mode.host_sync_guard and B2.type != x._B.type:
+        from ..reliability import host_sync_violation   # device to device is no host sync
         host_sync_violation(f"to({dev})")
     return apply(_to_device_vjp, B2, (x,), (x._B, x.array), None, {"src": x._B})
 
@@ -1147,6 +1147,8 @@ def _norm_index(x, idx):
                 advanced = True
                 out.append(k.array)
         elif c is bool:
+            if mode.host_sync_guard and B.type != "cpu":
+                _mask_sync()   # a bool scalar is a 0-d mask: its result size is read back
             advanced = True
             out.append(B.asarray(k))
         elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
@@ -1218,6 +1220,8 @@ def getitem(x, idx):
         raise TypeError(f"gradkit.getitem: expected a Tensor, got {type(x).__name__}")
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "getitem")
     p = _getitem_adv if advanced else _getitem_vjp
     return apply(p, x._B, (x,), (x.array,), {"idx": raw},
                  {"advanced": advanced, "shape": x.array.shape})
@@ -1335,6 +1339,23 @@ def stack(tensors, dim=0):
 
 
 # ============================================================ in place
+def _check_overlap(name, x):
+    """Refuse to write into a tensor whose elements share memory (an expanded,
+    i.e. broadcast, view: a zero stride on a dim longer than 1), on every device:
+    NumPy marks such views read-only, CuPy does not (the write would silently
+    land several times on one element)."""
+    a = x.array
+    st = x._B.strides(a)
+    if st is not None:
+        for s_, n in zip(st, a.shape):
+            if s_ == 0 and n > 1:
+                raise GradkitError(
+                    f"gradkit.{name}: unsupported operation: more than one element of the "
+                    f"written-to tensor (shape {tuple(a.shape)}, an expanded view) refers to a "
+                    "single memory location. Please clone() the tensor before performing the "
+                    "operation.")
+
+
 def _inplace(name, x, new):
     """Write ``new`` (computed out of place, with its graph) into ``x`` in place:
     the data changes under every alias, the version bumps, and x's history is
@@ -1362,6 +1383,7 @@ def _inplace(name, x, new):
             raise GradkitError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
                                f"the desired output type {x.dtype_name}")
         nd = B.astype(nd, x.array.dtype)
+    _check_overlap(name, x)
     try:
         B.setitem(x.array, Ellipsis, nd)
     except Exception as e:
@@ -1409,6 +1431,9 @@ def _direct(kernel, x, o):
             return None
         od = o
     else:
+        return None
+    st = B.strides(xd)
+    if st is not None and 0 in st:   # maybe an expanded view: the general path decides
         return None
     try:
         getattr(B, kernel)(xd, od)
@@ -1484,6 +1509,7 @@ def fill_(x, value):
     _leaf_view_check("fill_", x)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
+    _check_overlap("fill_", x)
     try:
         B.setitem(x.array, Ellipsis, value)
     except (OverflowError, ValueError, TypeError) as e:
@@ -1522,6 +1548,8 @@ def setitem_(x, idx, value):
     B = x._B
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "setitem")
     if value.__class__ is not Tensor:
         if value.__class__ in _SCALARS:
             vt = None
@@ -1542,6 +1570,7 @@ def setitem_(x, idx, value):
                     {"vshape": tuple(vt.array.shape)})
         return _inplace("setitem", x, new)
     v = value if vt is None else (vt.array if vt.array.dtype == x.array.dtype else B.astype(vt.array, x.array.dtype))
+    _check_overlap("setitem", x)
     try:
         B.setitem(x.array, raw, v)
     except Exception as e:
@@ -1554,6 +1583,8 @@ def detach(x):
     _need_tensor("detach", x)
     return x.detach()
 
+
+from . import bounds as _bounds  # noqa: E402  (device-side index checks)
 
 # the rest of the op set (gradkit/ops/more.py, einsum.py) is part of this namespace
 from .more import *  # noqa: E402,F401,F403
