@@ -352,6 +352,23 @@ class Backend(SeqKernels, DeviceMixin):
         f = getattr(self.xp, "cumulative_sum", None)
         return f(x, axis=dim) if f is not None else self.xp.cumsum(x, axis=dim)
 
+    def cumprod(self, x, dim):
+        f = getattr(self.xp, "cumulative_prod", None)
+        return f(x, axis=dim) if f is not None else self.xp.cumprod(x, axis=dim)
+
+    def argsort_stable(self, x, dim):
+        """Ascending, stable argsort along ``dim`` (NaN last, as NumPy/CuPy)."""
+        return self.xp.argsort(x, axis=dim, stable=True)
+
+    def argsort(self, x, dim, descending=False):
+        """Stable argsort (int64); descending keeps equal values in index order and
+        puts NaN first, as torch: the ascending sort of the reversed row, reversed."""
+        xp = self.xp
+        if not descending:
+            return self.astype(self.argsort_stable(x, dim), self.dtypes["int64"])
+        r = xp.flip(self.argsort_stable(xp.flip(x, axis=dim), dim), axis=dim)
+        return self.astype((x.shape[dim] - 1) - r, self.dtypes["int64"])
+
     # --------------------------------------------------------------- shape
     def reshape(self, x, shape):
         return self.xp.reshape(x, shape)

@@ -411,6 +411,9 @@ class CupyBackend(CupySeqKernels, Backend):
     def sum(self, x, dim=None, keepdim=False):
         return x.sum(axis=dim, keepdims=keepdim)
 
+    def argsort_stable(self, x, dim):
+        return self.cp.argsort(x, axis=dim)   # CuPy's sort is always stable
+
     def max_dim(self, x, dim, keepdim):
         cp = self.cp
         idx = cp.expand_dims(x.argmax(axis=dim), dim)

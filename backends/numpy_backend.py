@@ -346,6 +346,9 @@ class NumpyBackend(NumpySeqKernels, Backend):
     def cumsum(self, x, dim):
         return np.cumsum(x, axis=dim)
 
+    def argsort_stable(self, x, dim):
+        return np.argsort(x, axis=dim, kind="stable")   # NumPy 1.26 has no stable=
+
     def max_dim(self, x, dim, keepdim):
         idx = np.argmax(x, axis=dim, keepdims=True)
         v = np.take_along_axis(x, idx, axis=dim)

@@ -240,23 +240,38 @@ def _make(name, size, dtype, device, requires_grad, fn):
     return _finish(const(B, _alloc(name, fn, B, size, _float_dtype(B, dtype))), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def _size_kw(name, shape, size):
+    """The size given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or as torch's
+    keyword (``zeros(size=(2, 3))``), not both."""
+    if size is None:
+        return shape
+    if shape:
+        raise TypeError(f"gradkit.{name}: got the size both positionally and as size=")
+    return (size,)
+
+
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("zeros", shape, size)
     return _make("zeros", size, dtype, device, requires_grad, lambda B, s, d: B.zeros(s, d))
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("ones", shape, size)
     return _make("ones", size, dtype, device, requires_grad, lambda B, s, d: B.ones(s, d))
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("empty", shape, size)
     return _make("empty", size, dtype, device, requires_grad, lambda B, s, d: B.empty(s, d))
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("rand", shape, size)
     return _make("rand", size, dtype, device, requires_grad, lambda B, s, d: B.rand(s, d))
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("randn", shape, size)
     return _make("randn", size, dtype, device, requires_grad, lambda B, s, d: B.randn(s, d))
 
 
@@ -275,6 +290,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 def randint(low, high=None, size=None, *, dtype=None, device=None):
     if high is None:
         low, high = 0, low
+    elif size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high   # torch's randint(high, size)
     if size is None:
         raise TypeError("gradkit.randint: size is required")
     low, high = _number("randint", "low", low, True), _number("randint", "high", high, True)

@@ -18,10 +18,11 @@ from ..ops.core import const, _describe
 from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
 
 _FREED_MSG = (
-    "gradkit: trying to backward through the graph a second time (or to use its saved "
-    "values after they were freed). Saved intermediate values are freed when you call "
-    ".backward() or gk.grad(); pass retain_graph=True to the first call if you need to "
-    "backward through the graph again.")
+    "gradkit: Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the graph are "
+    "freed when you call .backward() or gk.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
 
 
 def _F():
@@ -45,8 +46,9 @@ def _seed(root, grad, i):
             f"output is on {B.device_str}; pass a gradient on the output's device")
     if tuple(grad.array.shape) != tuple(root.array.shape):
         raise GradkitError(
-            f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
-            f"{tuple(grad.array.shape)} but the output has shape {tuple(root.array.shape)}")
+            f"gradkit.backward: Mismatch in shape: grad_output[{i}] has a shape of "
+            f"{grad.shape} and output[{i}] has a shape of {root.shape}; pass a gradient of the "
+            "output's shape")
     if grad.array.dtype != root.array.dtype:
         # as torch: the seed takes the output's dtype (a fused CUDA kernel takes
         # one dtype for all its arguments; NumPy would silently promote)
@@ -172,7 +174,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (op: {node.p.name})")
+            raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
+                                  f"made by gradkit.{node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -203,8 +206,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
-        if not retain_graph:
-            node.saved = FREED
+        if not retain_graph and saved and _holds_values(node.saved):
+            node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
         if anomaly:
             from .anomaly import check_grads
             check_grads(node, out)
@@ -294,6 +297,20 @@ def _vjp_args(B, g, saved):
     """The gradient and saved arrays of a failed VJP, as Tensors for _describe."""
     vals = (list(g) if g.__class__ is list else [g]) + [v for v in saved if v is not None]
     return [v if v.__class__ is Tensor or not hasattr(v, "shape") else const(B, v) for v in vals]
+
+
+def _holds_values(saved):
+    """Whether a node saved any value (a tensor, or a Python scalar operand, which
+    torch wraps as a tensor): only such a node refuses a second backward."""
+    for v in saved:
+        if v is None:
+            continue
+        if v.__class__ is tuple or v.__class__ is list:
+            if _holds_values(v):
+                return True
+            continue
+        return True
+    return False
 
 
 def _weaken_leaf_edges(leaves):
@@ -576,8 +593,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 continue
             if not allow_unused:
                 raise GradkitError(
-                    f"gradkit.grad: inputs[{i}] was not used in the graph that produced the "
-                    "outputs; pass allow_unused=True to get None for it")
+                    f"gradkit.grad: The differentiated Tensor at index {i} appears to not have "
+                    "been used in the graph (no path from it to the outputs). Set "
+                    "allow_unused=True if this is the desired behavior (you then get None for "
+                    "it, or zeros with materialize_grads=True).")
             result.append(None)
         else:
             result.append(g if g.__class__ is Tensor else const(t._B, g))

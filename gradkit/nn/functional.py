@@ -15,6 +15,7 @@ from ..autograd.graph import mode as _mode
 from ..ops import functional as _F
 from ..ops.core import apply, const, prim
 from ..tensor import Tensor, GradkitError
+from ..ops.torch_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
 
 _REDUCTIONS = ("none", "mean", "sum")
 

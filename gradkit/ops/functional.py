@@ -1453,6 +1453,7 @@ def _inplace(name, x, new):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor")
     grad_involved = mode.enabled and (x.requires_grad or new.requires_grad)
+    _leaf_view_check(name, x)
     if grad_involved and x.grad_fn is None and x.requires_grad:
         raise GradkitError(
             f"gradkit.{name}: a leaf tensor that requires grad is being used in an in-place "
@@ -1486,6 +1487,16 @@ def _inplace(name, x, new):
     return x
 
 
+def _leaf_view_check(name, x):
+    """As torch: no in-place write, with grad mode on, through a view of a leaf that
+    requires grad (the leaf's shared version counter carries the mark)."""
+    if mode.enabled and x._view and len(x._vc) > 1:
+        raise GradkitError(
+            f"gradkit.{name}: a view of a leaf Variable that requires grad is being used in an "
+            "in-place operation (the view shares the leaf's memory); wrap the update in "
+            "gk.no_grad(), or clone() the view first")
+
+
 def _direct(kernel, x, o):
     """The in-place op straight into x's buffer (no temporary, no copy) when no
     gradient is recorded and operand types already agree: e.g. a parameter
@@ -1495,6 +1506,8 @@ def _direct(kernel, x, o):
         return None
     B = x._B
     xd = x.array
+    if x._view and len(x._vc) > 1:
+        return None
     if o.__class__ is Tensor:
         if o._B is not B or (mode.enabled and (x._rg or o._rg)):
             return None
@@ -1583,6 +1596,7 @@ def fill_(x, value):
         value = builtins.bool(value)
     elif not B.is_floating(x.array.dtype) and value.__class__ is float:
         value = builtins.int(value)
+    _leaf_view_check("fill_", x)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
     _check_overlap("fill_", x)
@@ -1624,6 +1638,7 @@ def masked_fill(x, mask, value):
 
 def setitem_(x, idx, value):
     """``x[idx] = value``, in place."""
+    _leaf_view_check("setitem", x)
     B = x._B
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
