@@ -1163,31 +1163,7 @@ def matmul(a, b, *, name="matmul"):
     return apply(_matmul_vjp, B, (a, b), (ad, bd), None, {"an": ad.ndim, "bn": bd.ndim})
 
 
-def mm(input, mat2):
-    """Matrix product of two 2-D tensors (torch.mm): (n, k) @ (k, m) -> (n, m);
-    differentiable; no broadcasting, no promotion (both dtypes must match)."""
-    for what, t in (("self", input), ("mat2", mat2)):
-        _need_tensor("mm", t)
-        if t.array.ndim != 2:
-            raise GradkitError(f"gradkit.mm: {what} must be a matrix (2-D), got shape "
-                               f"{tuple(t.array.shape)}; use gk.matmul for other shapes")
-    return matmul(input, mat2, name="mm")
-
-
-def bmm(input, mat2):
-    """Batched matrix product of two 3-D tensors (torch.bmm): (b, n, k) @ (b, k, m)
-    -> (b, n, m); differentiable; no broadcasting, no promotion."""
-    for what, t in (("batch1", input), ("batch2", mat2)):
-        _need_tensor("bmm", t)
-        if t.array.ndim != 3:
-            raise GradkitError(f"gradkit.bmm: {what} must be a 3D tensor, got shape "
-                               f"{tuple(t.array.shape)}; use gk.matmul to broadcast")
-    s1, s2 = tuple(input.array.shape), tuple(mat2.array.shape)
-    if s1[0] != s2[0] or s1[2] != s2[1]:
-        raise GradkitError(f"gradkit.bmm: expected batch2 of shape ({s1[0]}, {s1[2]}, m) for "
-                           f"batch1 of shape {s1}, got {s2}: the batch sizes must be equal and "
-                           "batch1's last dim must equal batch2's second")
-    return matmul(input, mat2, name="bmm")
+mm = bmm = matmul   # gk.mm / gk.bmm (rank checks): gradkit/ops/torch_ops.py
 
 
 # ================================================================ indexing
