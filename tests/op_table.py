@@ -334,4 +334,8 @@ def _np_setitem(a, b):
     return c
 
 
+# gk.nn.functional's compositions (activations, losses, pad): tests/op_table_nn.py
+from op_table_nn import RECORDS as _NN_RECORDS  # noqa: E402
+OPS += [Op(**r) for r in _NN_RECORDS]
+
 OPS_BY_NAME = {op.name: op for op in OPS}

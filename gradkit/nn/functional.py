@@ -308,9 +308,16 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _F.mul(input, m)
 
 
-def embedding(input, weight, padding_idx=None):
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` at the integer indices ``input`` (any shape); the
-    ``padding_idx`` row gets no gradient."""
+    ``padding_idx`` row gets no gradient. With ``max_norm``, the rows that
+    ``input`` uses and whose ``norm_type``-norm exceeds it are first scaled in
+    place to norm ``max_norm`` (as torch's embedding_renorm_). Not supported:
+    ``scale_grad_by_freq``, ``sparse``."""
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("gradkit.nn.functional.embedding: scale_grad_by_freq and "
+                                  "sparse gradients are not supported; leave them False")
     _check_tensor("embedding", weight, "weight")
     if input.__class__ is not Tensor:
         from ..creation import as_tensor
@@ -330,6 +337,9 @@ def embedding(input, weight, padding_idx=None):
         if bool(B.any(B.logical_or(B.lt(input.array, 0), B.ge(input.array, n)))):
             raise IndexError(f"gradkit.nn.functional.embedding: index out of range: indices "
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
+    if max_norm is not None:
+        from .functional_extra import embedding_renorm_
+        embedding_renorm_(weight, input, max_norm, norm_type)
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:
@@ -337,3 +347,9 @@ def embedding(input, weight, padding_idx=None):
         keep = const(B, B.unsqueeze(B.ne(input.array, padding_idx), -1))
         out = _F.where(keep, out, out.detach())
     return out
+
+
+# More of torch.nn.functional (activations, losses, pad, similarity): compositions
+# of gradkit ops kept in their own module; re-exported here.
+from .functional_extra import *  # noqa: E402,F401,F403
+from .functional_extra import __all__ as _extra_all  # noqa: E402
