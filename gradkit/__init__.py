@@ -62,3 +62,8 @@ half = float16
 double = float64
 float = float32  # noqa: A001
 int = int32  # noqa: A001
+
+# issue 12: torch names gradkit keeps for PyTorch code (gradkit/compat.py), the
+# host-side random generator, and gradkit.utils.data
+from .generator import Generator  # noqa: E402
+from . import utils  # noqa: E402
