@@ -10,3 +10,9 @@ __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "AnomalyError", "Node", "gradcheck", "gradgradcheck", "GradcheckError",
            "Function", "FunctionCtx", "once_differentiable"]
+
+# torch names kept for PyTorch code (issue 12)
+from .variable import Variable  # noqa: E402
+from .inference import inference_mode, is_inference_mode_enabled  # noqa: E402
+
+__all__ += ["Variable", "inference_mode", "is_inference_mode_enabled"]
