@@ -311,3 +311,39 @@ def test_embedding_max_norm_matches_torch(device, rng):
     yg.sum().backward()
     yt.sum().backward()
     np.testing.assert_allclose(to_np(g.weight.grad), t.weight.grad.numpy())
+
+
+# ================================================================ nn.init
+def test_init_orthogonal(device):
+    for shape in [(4, 4), (3, 5), (6, 2), (4, 2, 3)]:
+        w = make(np.zeros(shape), device)
+        nn.init.orthogonal_(w, gain=2.0)
+        m = to_np(w).reshape(shape[0], -1)
+        small = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+        np.testing.assert_allclose(small, 4.0 * np.eye(small.shape[0]), atol=1e-10)
+    with pytest.raises(ValueError, match="2 or more"):
+        nn.init.orthogonal_(make(np.zeros(3), device))
+
+
+def test_init_eye_dirac_match_torch(device):
+    torch = _torch()
+    for shape, groups in [((4, 2, 3), 1), ((4, 4, 3, 3), 2), ((2, 3, 3, 1, 3), 1)]:
+        w = make(np.full(shape, 5.0), device)
+        t = torch.full(shape, 5.0, dtype=torch.float64)
+        nn.init.dirac_(w, groups)
+        torch.nn.init.dirac_(t, groups)
+        np.testing.assert_array_equal(to_np(w), t.numpy())
+    w = make(np.zeros((3, 5)), device)
+    nn.init.eye_(w)
+    np.testing.assert_array_equal(to_np(w), torch.nn.init.eye_(torch.zeros(3, 5)).numpy())
+
+
+def test_init_trunc_normal_and_sparse(device):
+    gk.manual_seed(0)
+    w = make(np.zeros((200, 50)), device)
+    nn.init.trunc_normal_(w, mean=0.5, std=1.0, a=-0.5, b=1.0)
+    v = to_np(w)
+    assert v.min() >= -0.5 and v.max() <= 1.0 and v.std() > 0.2
+    s = make(np.zeros((10, 7)), device)
+    nn.init.sparse_(s, 0.3, std=0.1)
+    assert ((to_np(s) == 0).sum(0) >= 3).all() and (to_np(s) != 0).sum() > 0
