@@ -10,6 +10,8 @@ device generators seeded by ``gk.manual_seed`` instead.
 """
 import random as _random
 
+from .creation import randint
+
 __all__ = ["Generator", "default_seed"]
 
 
@@ -66,5 +68,4 @@ class Generator:
 def default_seed():
     """A seed drawn from gradkit's global CPU generator: ``gk.manual_seed(s)``
     makes every Generator made afterwards (and unseeded shuffles) repeatable."""
-    from .creation import randint
     return int(randint(0, 2 ** 62, (1,), device="cpu").item())

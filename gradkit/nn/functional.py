@@ -338,8 +338,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
             raise IndexError(f"gradkit.nn.functional.embedding: index out of range: indices "
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
     if max_norm is not None:
-        from .functional_extra import embedding_renorm_
-        embedding_renorm_(weight, input, max_norm, norm_type)
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:
@@ -352,4 +351,4 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 # More of torch.nn.functional (activations, losses, pad, similarity): compositions
 # of gradkit ops kept in their own module; re-exported here.
 from .functional_extra import *  # noqa: E402,F401,F403
-from .functional_extra import __all__ as _extra_all  # noqa: E402
+from .functional_extra import embedding_renorm_ as _embedding_renorm_  # noqa: E402

@@ -8,6 +8,7 @@ defaults, result shape and dtype); differences are named in the docstring.
 """
 import warnings
 
+from ..creation import as_tensor, tensor
 from ..ops import functional as _F
 from ..ops.core import const
 from ..tensor import Tensor, GradkitError
@@ -218,7 +219,6 @@ def softmin(input, dim=None, dtype=None):
 # ================================================================== losses
 def _same_shape(name, input, target):
     if target.__class__ is not Tensor:
-        from ..creation import as_tensor
         target = as_tensor(target, dtype=input.dtype, device=input.device)
     if target.shape != input.shape:
         warnings.warn(f"gradkit.nn.functional.{name}: Using a target size ({target.shape}) that "
@@ -236,7 +236,6 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _reduction("binary_cross_entropy", reduction, size_average, reduce)
     _need_float("binary_cross_entropy", input)
     if target.__class__ is not Tensor:
-        from ..creation import as_tensor
         target = as_tensor(target, dtype=input.dtype, device=input.device)
     if target.shape != input.shape:
         raise ValueError(f"gradkit.nn.functional.binary_cross_entropy: Using a target size "
@@ -318,7 +317,6 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
                       "will be changed to behave the same as 'batchmean' in the next major "
                       "release.", stacklevel=2)
     if target.__class__ is not Tensor:
-        from ..creation import as_tensor
         target = as_tensor(target, dtype=input.dtype, device=input.device)
     if log_target:
         loss = _F.mul(_F.exp(target), _F.sub(target, input))
@@ -464,7 +462,6 @@ def _pad_dim(x, d, lo, hi, mode, value):
         else:
             j = i % n
         idx.append(j)
-    from ..creation import tensor
     it = tensor(idx, dtype="int64", device=x.device) if idx else None
     if it is None:
         return _F.getitem(x, pre + (slice(0, 0),))

@@ -4,6 +4,7 @@ device tensor ``min(max_norm / (total_norm + 1e-6), 1)`` multiplied in place."""
 import math
 
 from ...autograd import no_grad
+from ...creation import tensor as _tensor
 from ...ops import functional as _F
 from ...tensor import Tensor, GradkitError
 
@@ -28,7 +29,6 @@ def _grads(parameters, name):
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The ``norm_type``-norm of the norms of ``tensors`` (as if concatenated),
     as a 0-d tensor on the first tensor's device (torch.nn.utils.get_total_norm)."""
-    from ...creation import tensor as _tensor
     tensors = _params(tensors)
     norm_type = float(norm_type)
     if not tensors:

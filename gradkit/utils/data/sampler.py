@@ -123,17 +123,22 @@ class WeightedRandomSampler(Sampler):
 
     def __iter__(self):
         gen = _generator(self.generator)
-        w = list(self.weights)
-        out = []
-        for u in gen.random(self.num_samples):
+        w = self.weights
+        if self.replacement:  # inverse CDF: one bisection per draw
             cum = list(itertools.accumulate(w))
-            i = min(bisect.bisect_right(cum, u * cum[-1]), len(w) - 1)
-            while w[i] == 0:  # never land on a zero weight at a float edge
-                i -= 1
-            out.append(i)
-            if not self.replacement:
-                w[i] = 0.0
-        return iter(out)
+            out = []
+            for u in gen.random(self.num_samples):
+                i = min(bisect.bisect_right(cum, u * cum[-1]), len(w) - 1)
+                while w[i] == 0:  # never land on a zero weight at a float edge
+                    i -= 1
+                out.append(i)
+            return iter(out)
+        # without replacement: the k largest keys u ** (1 / w) (Efraimidis-Spirakis),
+        # distributed as k successive weighted draws without putting back
+        keys = [(u ** (1.0 / wi) if wi > 0 else -1.0, i)
+                for i, (u, wi) in enumerate(zip(gen.random(len(w)), w))]
+        keys.sort(reverse=True)
+        return iter([i for _, i in keys[:self.num_samples]])
 
     def __len__(self):
         return self.num_samples
