@@ -347,3 +347,26 @@ def test_init_trunc_normal_and_sparse(device):
     s = make(np.zeros((10, 7)), device)
     nn.init.sparse_(s, 0.3, std=0.1)
     assert ((to_np(s) == 0).sum(0) >= 3).all() and (to_np(s) != 0).sum() > 0
+
+
+def test_full_backward_pre_hook_matches_torch(rng):
+    torch = _torch()
+    x = rng.standard_normal((3, 2))
+    grads, seen = [], []
+    for lib in (gk, torch):
+        lin = lib.nn.Linear(2, 2).double()
+        with lib.no_grad():
+            lin.weight.copy_(lib.tensor(np.array([[1.0, 2.0], [3.0, -1.0]])))
+            lin.bias.copy_(lib.tensor(np.array([0.5, -0.25])))
+        xi = lib.tensor(x, requires_grad=True)
+        log = []
+
+        def pre(mod, gout, log=log):
+            log.append(gout[0].detach().cpu().numpy() if lib is torch else to_np(gout[0]))
+            return (gout[0] * 10,)
+        lin.register_full_backward_pre_hook(pre)
+        (lin(xi) ** 2).sum().backward()
+        grads.append(xi.grad.numpy() if lib is torch else to_np(xi.grad))
+        seen.append(log)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-12)
+    np.testing.assert_allclose(seen[0][0], seen[1][0], rtol=1e-12)

@@ -129,6 +129,12 @@ def _sched_cases():
         ("OneCycleLR", dict(max_lr=0.5, total_steps=20), "SGD", dict(momentum=0.9)),
         ("OneCycleLR", dict(max_lr=[0.5], epochs=4, steps_per_epoch=5, anneal_strategy="linear",
                             three_phase=True), "Adam", {}),
+        ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=3, step_size_down=5),
+         "SGD", dict(momentum=0.9)),
+        ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, mode="triangular2"),
+         "Adam", {}),
+        ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=2, mode="exp_range",
+                          gamma=0.9, cycle_momentum=False), "SGD", {}),
     ]
 
 
@@ -163,7 +169,7 @@ def test_scheduler_matches_torch(case):
     g2[2].load_state_dict(sd)
     for grp, src in zip(g2[3].param_groups, gopt.param_groups):
         grp["lr"] = src["lr"]
-    if name != "OneCycleLR":
+    if name not in ("OneCycleLR", "CyclicLR"):
         g2[2].step()
         gs.step()
         assert g2[2].get_last_lr() == gs.get_last_lr()

@@ -5,7 +5,7 @@
 A module keeps its hooks in one ``_hook_state`` attribute, made on the first
 registration: a module without hooks pays one dict lookup per call.
 
-Full backward hooks work as torch's ``BackwardHook``: the module's tensor
+Full backward (pre-)hooks work as torch's ``BackwardHook``: the module's tensor
 inputs and outputs pass through identity ``autograd.Function`` nodes. The
 output node's backward records ``grad_output``; the input node's backward
 calls ``hook(module, grad_input, grad_output)`` once every input gradient is
@@ -43,18 +43,19 @@ class RemovableHandle:
 class HookState:
     """A module's hooks: ordered dicts id -> hook, and which take kwargs."""
 
-    __slots__ = ("pre", "fwd", "bwd", "pre_kwargs", "fwd_kwargs", "always")
+    __slots__ = ("pre", "fwd", "bwd", "bwd_pre", "pre_kwargs", "fwd_kwargs", "always")
 
     def __init__(self):
         self.pre = OrderedDict()
         self.fwd = OrderedDict()
         self.bwd = OrderedDict()
+        self.bwd_pre = OrderedDict()
         self.pre_kwargs = {}
         self.fwd_kwargs = {}
         self.always = {}
 
     def __bool__(self):
-        return bool(self.pre or self.fwd or self.bwd)
+        return bool(self.pre or self.fwd or self.bwd or self.bwd_pre)
 
 
 def _state(module):
@@ -94,6 +95,10 @@ def register_full_backward_hook(module, hook, prepend=False):
     return _add(_state(module).bwd, hook, prepend)
 
 
+def register_full_backward_pre_hook(module, hook, prepend=False):
+    return _add(_state(module).bwd_pre, hook, prepend)
+
+
 def call_with_hooks(module, st, args, kwargs):
     """Module.__call__ when the module has hooks (torch's ``_call_impl``)."""
     for hid, hook in list(st.pre.items()):
@@ -110,8 +115,8 @@ def call_with_hooks(module, st, args, kwargs):
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
     bw = None
-    if st.bwd and mode.enabled:
-        bw = _BackwardHook(module, st.bwd)
+    if (st.bwd or st.bwd_pre) and mode.enabled:
+        bw = _BackwardHook(module, st.bwd, st.bwd_pre)
         args = bw.setup_input_hook(args)
     try:
         result = module.forward(*args, **kwargs)
@@ -151,9 +156,10 @@ class _Identity(Function):
 
 
 class _BackwardHook:
-    def __init__(self, module, hooks):
+    def __init__(self, module, hooks, pre_hooks):
         self.module = module
         self.hooks = hooks
+        self.pre_hooks = pre_hooks
         self.grad_outputs = None
         self.n_inputs = 0
         self.input_tensors_index = None
@@ -183,10 +189,19 @@ class _BackwardHook:
 
     def setup_output_hook(self, result):
         def on_output_grads(grads):
-            self.grad_outputs = tuple(grads)
-            if not self.input_requires_grad:  # no input node will call the hooks
+            grads = tuple(grads)
+            for hook in list(self.pre_hooks.values()):
+                r = hook(self.module, grads)
+                if r is not None:
+                    r = tuple(r) if isinstance(r, (tuple, list)) else (r,)
+                    if len(r) != len(grads):
+                        raise RuntimeError(f"gradkit.nn: a backward pre-hook returned {len(r)} "
+                                           f"gradients for {len(grads)} module outputs")
+                    grads = r
+            self.grad_outputs = grads
+            if not self.input_requires_grad and self.hooks:  # no input node will call them
                 self._run_hooks((None,) * max(self.n_inputs, 1))
-            return None
+            return grads
         single = not isinstance(result, tuple)
         new, _ = self._wrap(result, on_output_grads)
         return new[0] if single else new

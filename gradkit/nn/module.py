@@ -466,6 +466,11 @@ class Module:
         returns replaces ``grad_input``."""
         return _hooks.register_full_backward_hook(self, hook, prepend)
 
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` runs when the gradients with respect
+        to the module's outputs are computed; a tuple it returns replaces them."""
+        return _hooks.register_full_backward_pre_hook(self, hook, prepend)
+
     # ------------------------------------------------------------------ repr
     def extra_repr(self):
         return ""
