@@ -231,3 +231,47 @@ def test_generator_api():
     s1 = gk.Generator().initial_seed()
     gk.manual_seed(1)
     assert gk.Generator().initial_seed() == s1
+
+
+def _train_script(lib, X, Y, W):
+    """A PyTorch-style training script, run unchanged on gradkit and on torch."""
+    nn, F = lib.nn, lib.nn.functional
+    data = lib.utils.data
+    ds = data.TensorDataset(lib.tensor(X), lib.tensor(Y))
+    loader = data.DataLoader(ds, batch_size=16, shuffle=False, drop_last=False)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 16), nn.LeakyReLU(0.1), nn.Dropout(0.0),
+                          nn.Linear(16, 3))
+    with lib.no_grad():
+        for p, w in zip(model.parameters(), W):
+            p.copy_(lib.tensor(w))
+    model.double()
+    opt = lib.optim.RMSprop(model.parameters(), lr=0.01, momentum=0.5)
+    sched = lib.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+    crit = nn.CrossEntropyLoss(label_smoothing=0.05)
+    losses = []
+    for epoch in range(2):
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = crit(model(xb), yb) + 0.01 * F.smooth_l1_loss(model(xb)[:, 0], xb[:, 0, 0])
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        model.eval()
+        with lib.inference_mode():
+            acc = (model(lib.tensor(X)).argmax(1) == lib.tensor(Y)).double().mean().item()
+        losses.append(acc)
+    return losses
+
+
+def test_training_script_matches_torch():
+    torch = _torch()
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((40, 2, 4))
+    Y = rng.integers(0, 3, 40)
+    W = [rng.standard_normal(s) * 0.3 for s in [(16, 8), (16,), (3, 16), (3,)]]
+    g = _train_script(gk, X, Y, W)
+    t = _train_script(torch, X, Y, W)
+    np.testing.assert_allclose(g, t, rtol=1e-10)
