@@ -41,7 +41,7 @@ def _samples():
 
 
 def test_default_collate_matches_torch():
-    torch = _torch()
+    _torch()
     from torch.utils.data import default_collate as tc
     assert _np(D.default_collate(_samples())) == _np(tc(_samples()))
     g = D.default_collate([gk.ones(2, 3), gk.zeros(2, 3)])

@@ -14,7 +14,7 @@ import itertools
 import queue
 import threading
 
-from ...generator import Generator, default_seed
+from ...generator import default_seed
 from ...tensor import Tensor
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
