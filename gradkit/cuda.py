@@ -29,6 +29,7 @@ def synchronize(device=None):
 
 
 # ---- torch.cuda names PyTorch programs call (issue 12)
+from .device import backend_of as _backend_of  # noqa: E402
 def manual_seed(seed):
     """Seed the generator of the current CUDA device (device 0 in gradkit);
     silently does nothing without CUDA, as torch.cuda.manual_seed."""
@@ -45,9 +46,8 @@ def _seed_devices(seed, all_devices):
     seed = int(seed)
     if not is_available():
         return
-    from .device import backend_of
     for i in range(device_count() if all_devices else 1):
-        B = backend_of(f"cuda:{i}")
+        B = _backend_of(f"cuda:{i}")
         B.seed(seed)
         B._seeded = True  # creation._backend must not reseed it with the global seed
 

@@ -2,6 +2,7 @@
 wrapper kept for old code. ``Variable(t)`` returns a Tensor sharing ``t``'s
 memory, detached from its graph, requiring grad when asked; every Tensor is
 an instance of ``Variable``."""
+from ..creation import empty
 from ..tensor import Tensor
 
 
@@ -16,7 +17,6 @@ class Variable(metaclass=_VariableMeta):
 
     def __new__(cls, data=None, requires_grad=False, volatile=False):
         if data is None:
-            from ..creation import empty
             data = empty(0)
         if data.__class__ is not Tensor:
             raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")

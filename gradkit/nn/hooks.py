@@ -15,7 +15,7 @@ import itertools
 from collections import OrderedDict
 
 from ..autograd.function import Function
-from ..autograd.graph import mode
+from ..autograd import is_grad_enabled
 from ..tensor import Tensor
 
 _ids = itertools.count()
@@ -115,7 +115,7 @@ def call_with_hooks(module, st, args, kwargs):
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
     bw = None
-    if (st.bwd or st.bwd_pre) and mode.enabled:
+    if (st.bwd or st.bwd_pre) and is_grad_enabled():
         bw = _BackwardHook(module, st.bwd, st.bwd_pre)
         args = bw.setup_input_hook(args)
     try:

@@ -146,11 +146,12 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
 
 
 # ---- more of torch.nn.init (issue 12): orthogonal_, trunc_normal_, eye_, dirac_, sparse_
+from .. import backends as _backends  # noqa: E402
+from ..creation import eye as _eye, rand as _rand, randn as _randn  # noqa: E402
 def _host(t, arr):
     """A raw array of t's backend from a host (NumPy) array, in t's dtype."""
     B = t._B
-    from .. import backends
-    return B.astype(B.from_host(backends.host_xp().ascontiguousarray(arr)), t.array.dtype)
+    return B.astype(B.from_host(_backends.host_xp().ascontiguousarray(arr)), t.array.dtype)
 
 
 def orthogonal_(tensor, gain=1, generator=None):
@@ -163,12 +164,10 @@ def orthogonal_(tensor, gain=1, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
-    from .. import backends
-    xp = backends.host_xp()
+    xp = _backends.host_xp()
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    from ..creation import randn
-    flat = tensor._B.to_host(randn(rows, cols, dtype="float64", device=tensor.device).array)
+    flat = tensor._B.to_host(_randn(rows, cols, dtype="float64", device=tensor.device).array)
     if rows < cols:
         flat = flat.T
     q, r = xp.linalg.qr(flat)
@@ -214,9 +213,8 @@ def eye_(tensor):
     _check("eye_", tensor)
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    from ..creation import eye
     n, m = tensor.shape
-    return _assign(tensor, eye(n, m, dtype=tensor.dtype, device=tensor.device).array)
+    return _assign(tensor, _eye(n, m, dtype=tensor.dtype, device=tensor.device).array)
 
 
 def dirac_(tensor, groups=1):
@@ -231,8 +229,7 @@ def dirac_(tensor, groups=1):
         raise ValueError("dim 0 must be divisible by groups")
     out_per = sizes[0] // groups
     n = min(out_per, sizes[1])
-    from .. import backends
-    host = backends.host_xp().zeros(tuple(sizes))
+    host = _backends.host_xp().zeros(tuple(sizes))
     centers = tuple(s // 2 for s in sizes[2:])
     for g in range(groups):
         for k in range(n):
@@ -249,10 +246,8 @@ def sparse_(tensor, sparsity, std=0.01, generator=None):
     rows, cols = tensor.shape
     num_zeros = int(math.ceil(sparsity * rows))
     normal_(tensor, 0.0, std)
-    from ..creation import rand
-    from .. import backends
-    keys = tensor._B.to_host(rand(rows, cols, dtype="float64", device=tensor.device).array)
-    xp = backends.host_xp()
+    keys = tensor._B.to_host(_rand(rows, cols, dtype="float64", device=tensor.device).array)
+    xp = _backends.host_xp()
     order = xp.argsort(keys, axis=0)[:num_zeros]   # a random permutation per column
     mask = xp.ones((rows, cols))
     mask[order, xp.arange(cols)[None, :]] = 0

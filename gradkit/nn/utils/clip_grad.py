@@ -2,6 +2,7 @@
 the host (unless ``error_if_nonfinite=True``, which must look): the scale is a
 device tensor ``min(max_norm / (total_norm + 1e-6), 1)`` multiplied in place."""
 import math
+import warnings
 
 from ...autograd import no_grad
 from ...creation import tensor as _tensor
@@ -70,7 +71,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
                    foreach=None):
     """Deprecated alias of ``clip_grad_norm_`` (as torch)."""
-    import warnings
     warnings.warn("gradkit.nn.utils.clip_grad_norm is now deprecated in favor of "
                   "gradkit.nn.utils.clip_grad_norm_.", FutureWarning, stacklevel=2)
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
