@@ -15,7 +15,7 @@ def _depth():
     return getattr(_local, "depth", 0)
 
 
-class inference_mode(no_grad):
+class inference_mode:
     """``with gk.inference_mode():``, ``@gk.inference_mode()`` or
     ``@gk.inference_mode``; ``inference_mode(False)`` changes nothing."""
 
@@ -26,17 +26,20 @@ class inference_mode(no_grad):
 
     def __init__(self, mode=True):
         self.mode = bool(mode)
+        self._inner = []  # one no_grad per nested entry of this object
 
     def __enter__(self):
         if self.mode:
+            ctx = no_grad()
+            ctx.__enter__()
+            self._inner.append(ctx)
             _local.depth = _depth() + 1
-            return super().__enter__()
         return self
 
     def __exit__(self, *exc):
         if self.mode:
             _local.depth = _depth() - 1
-            return super().__exit__(*exc)
+            self._inner.pop().__exit__(*exc)
         return False
 
     def __call__(self, fn):
