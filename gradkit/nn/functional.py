@@ -352,3 +352,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 # of gradkit ops kept in their own module; re-exported here.
 from .functional_extra import *  # noqa: E402,F401,F403
 from .functional_extra import embedding_renorm_ as _embedding_renorm_  # noqa: E402
+
+# ====================================================== attention (issue 13)
+from ..ops.attention import scaled_dot_product_attention  # noqa: E402
