@@ -275,3 +275,14 @@ def test_training_script_matches_torch():
     g = _train_script(gk, X, Y, W)
     t = _train_script(torch, X, Y, W)
     np.testing.assert_allclose(g, t, rtol=1e-10)
+
+
+def test_distributed_sampler_through_the_loader_matches_torch():
+    torch = _torch()
+    for rank in (0, 1, 2):
+        g = D.DataLoader(_tds(gk), batch_size=2,
+                         sampler=D.DistributedSampler(_tds(gk), 3, rank, shuffle=False))
+        t = torch.utils.data.DataLoader(
+            _tds(torch), batch_size=2,
+            sampler=torch.utils.data.DistributedSampler(_tds(torch), 3, rank, shuffle=False))
+        assert _np(list(g)) == _np(list(t)) and len(g) == len(t)
