@@ -1,7 +1,8 @@
 """Shared pieces of the optimizers written with gradkit ops (RMSprop, Adagrad,
 Adadelta, LBFGS): each update is a few elementwise ops on the parameter's
-device (no host round trip), written into the parameter in place with its
-version bumped, as SGD/Adam's fused kernels do."""
+device (no host round trip), the state and the parameter updated in place
+(``add_``/``mul_`` straight into their buffers under no_grad) and the
+parameter's version bumped, as SGD/Adam's fused kernels do."""
 from ..ops import functional as _F
 from ..ops.core import const
 from .optimizer import _check_grad
@@ -22,10 +23,8 @@ def value(p):
     return const(p._B, p.array)
 
 
-def write(p, new):
-    """Write the Tensor ``new`` into parameter (or state tensor) ``p`` in place."""
-    B = p._B
-    B.setitem(p.array, Ellipsis, new.array)
+def bump(p):
+    """Record that parameter ``p`` was updated in place (through ``value(p)``)."""
     p._vc[0] += 1
 
 

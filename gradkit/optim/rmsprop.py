@@ -2,7 +2,7 @@
 from ..autograd import no_grad
 from ..ops import functional as _F
 from .optimizer import Optimizer
-from ._elementwise import grad_of, value, write, zeros_like, check_number
+from ._elementwise import grad_of, value, bump, zeros_like, check_number
 
 
 class RMSprop(Optimizer):
@@ -54,23 +54,22 @@ class RMSprop(Optimizer):
                 x = value(p)
                 if wd != 0:
                     g = _F.add(g, _F.mul(x, wd))
-                sq = _F.add(_F.mul(st["square_avg"], alpha), _F.mul(_F.mul(g, 1 - alpha), g))
-                write(st["square_avg"], sq)
+                sq = st["square_avg"]
+                _F.add_(_F.mul_(sq, alpha), _F.mul(_F.mul(g, 1 - alpha), g))
                 if centered:
                     m = st["grad_avg"]
-                    m_new = _F.add(m, _F.mul(_F.sub(g, m), 1 - alpha))
-                    write(m, m_new)
-                    avg = _F.sqrt(_F.sub(sq, _F.mul(m_new, m_new)))
+                    _F.add_(m, _F.mul(_F.sub(g, m), 1 - alpha))
+                    avg = _F.sqrt(_F.sub(sq, _F.mul(m, m)))
                 else:
                     avg = _F.sqrt(sq)
-                avg = _F.add(avg, eps)
+                _F.add_(avg, eps)
                 if mom > 0:
                     buf = st["momentum_buffer"]
-                    b_new = _F.add(_F.mul(buf, mom), _F.div(g, avg))
-                    write(buf, b_new)
-                    write(p, _F.sub(x, _F.mul(b_new, lr)))
+                    _F.add_(_F.mul_(buf, mom), _F.div(g, avg))
+                    _F.sub_(x, _F.mul(buf, lr))
                 else:
-                    write(p, _F.add(x, _F.div(_F.mul(g, -lr), avg)))
+                    _F.add_(x, _F.div(_F.mul(g, -lr), avg))
+                bump(p)
         return loss
 
 
@@ -121,10 +120,10 @@ class Adagrad(Optimizer):
                 if wd != 0:
                     g = _F.add(g, _F.mul(x, wd))
                 clr = lr / (1 + (st["step"] - 1) * decay)
-                s = _F.add(st["sum"], _F.mul(g, g))
-                write(st["sum"], s)
-                std = _F.add(_F.sqrt(s), eps)
-                write(p, _F.add(x, _F.div(_F.mul(g, -clr), std)))
+                s = _F.add_(st["sum"], _F.mul(g, g))
+                std = _F.add_(_F.sqrt(s), eps)
+                _F.add_(x, _F.div(_F.mul(g, -clr), std))
+                bump(p)
         return loss
 
 
@@ -170,11 +169,11 @@ class Adadelta(Optimizer):
                 x = value(p)
                 if wd != 0:
                     g = _F.add(g, _F.mul(x, wd))
-                v = _F.add(_F.mul(st["square_avg"], rho), _F.mul(_F.mul(g, 1 - rho), g))
-                write(st["square_avg"], v)
+                v = _F.add_(_F.mul_(st["square_avg"], rho), _F.mul(_F.mul(g, 1 - rho), g))
                 std = _F.sqrt(_F.add(v, eps))
-                delta = _F.mul(_F.div(_F.sqrt(_F.add(st["acc_delta"], eps)), std), g)
-                u = _F.add(_F.mul(st["acc_delta"], rho), _F.mul(_F.mul(delta, 1 - rho), delta))
-                write(st["acc_delta"], u)
-                write(p, _F.add(x, _F.mul(delta, -lr)))
+                u = st["acc_delta"]
+                delta = _F.mul_(_F.div_(_F.sqrt(_F.add(u, eps)), std), g)
+                _F.add_(_F.mul_(u, rho), _F.mul(_F.mul(delta, 1 - rho), delta))
+                _F.add_(x, _F.mul(delta, -lr))
+                bump(p)
         return loss
