@@ -286,3 +286,12 @@ def test_distributed_sampler_through_the_loader_matches_torch():
             _tds(torch), batch_size=2,
             sampler=torch.utils.data.DistributedSampler(_tds(torch), 3, rank, shuffle=False))
         assert _np(list(g)) == _np(list(t)) and len(g) == len(t)
+
+
+def test_randperm_takes_a_generator(device):
+    a = gk.randperm(7, generator=gk.Generator().manual_seed(4), device=device)
+    b = gk.randperm(7, generator=gk.Generator().manual_seed(4), device=device)
+    assert a.device == device and a.dtype == gk.int64
+    assert to_np(a).tolist() == to_np(b).tolist() and sorted(to_np(a).tolist()) == list(range(7))
+    with pytest.raises(TypeError, match="gk.Generator"):
+        gk.randperm(3, generator=object())
