@@ -11,6 +11,7 @@ against (``F.mul(g, y)``): on the fast path the engine passes the backend itself
 under ``create_graph`` it passes gradkit's differentiable namespace, which has the
 same names.
 """
+from .conv import ConvKernels
 
 
 def _horner(c, t):
@@ -48,7 +49,7 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class Backend:
+class Backend(ConvKernels):  # conv/pool kernels: backends/conv.py
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

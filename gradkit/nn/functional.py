@@ -337,3 +337,6 @@ def embedding(input, weight, padding_idx=None):
         keep = const(B, B.unsqueeze(B.ne(input.array, padding_idx), -1))
         out = _F.where(keep, out, out.detach())
     return out
+
+# image layers: convolution, pooling, pixel shuffle, interpolation (gradkit/nn/image.py)
+from .image import *  # noqa: E402,F401,F403

@@ -1542,3 +1542,6 @@ def detach(x):
 
 # the rest of the op set (gradkit/ops/more.py, einsum.py) is part of this namespace
 from .more import *  # noqa: E402,F401,F403
+
+# convolution and max-pooling primitives (gradkit/ops/convolution.py), F.<name> for their VJPs
+from .convolution import *  # noqa: E402,F401,F403

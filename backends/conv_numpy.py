@@ -1,0 +1,132 @@
+"""NumPy fast path of the convolution and pooling kernels (see ``conv.py``).
+
+im2col is an ``as_strided`` view of the (padded) input: no copy until the GEMM
+needs one contiguous operand. col2im adds the columns back through the same kind
+of view, one vectorized add per kernel offset (9 for a 3x3 kernel, each over all
+positions at once): measured on W6's second layer (64x32x26x26 input, 3x3),
+48 ms against 106 ms for one ``np.bincount`` scatter and 275 ms for ``np.add.at``.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .conv import ConvKernels, _prod
+
+
+class NumpyConvKernels(ConvKernels):
+    def _padded(self, x, padding, value=0.0):
+        if not any(lo or hi for lo, hi in padding):
+            return x
+        shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], padding))
+        out = np.full(shape, value, dtype=x.dtype)
+        out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, hi)
+                                in zip(x.shape[2:], padding))] = x
+        return out
+
+    @staticmethod
+    def _window_view(xpad, K, stride, dilation, OS, writeable=False):
+        """(N, C, *K, *OS) strided view of the padded input: no copy."""
+        st = xpad.strides
+        sp = st[2:]
+        shape = xpad.shape[:2] + tuple(K) + tuple(OS)
+        strides = st[:2] + tuple(s * d for s, d in zip(sp, dilation)) \
+            + tuple(s * t for s, t in zip(sp, stride))
+        return as_strided(xpad, shape, strides, writeable=writeable)
+
+    def im2col(self, x, K, stride, padding, dilation, value=0.0):
+        xpad = self._padded(x, padding, value)
+        OS = self._out_spatial(x.shape[2:], K, stride, padding, dilation)
+        v = self._window_view(xpad, K, stride, dilation, OS)
+        return v.reshape(x.shape[:2] + (_prod(K),) + OS)
+
+    def col2im(self, cols, in_shape, K, stride, padding, dilation):
+        sp = in_shape[2:]
+        pshape = tuple(in_shape[:2]) + tuple(n + lo + hi for n, (lo, hi) in zip(sp, padding))
+        out = np.zeros(pshape, dtype=cols.dtype)
+        OS = cols.shape[3:]
+        view = self._window_view(out, K, stride, dilation, OS, writeable=True)
+        cols = cols.reshape(cols.shape[:2] + tuple(K) + OS)
+        for off in np.ndindex(*K):
+            sel = (slice(None), slice(None)) + off
+            view[sel] += cols[sel]   # offsets never overlap themselves: a plain add
+        if not any(lo or hi for lo, hi in padding):
+            return out
+        return out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, hi) in zip(sp, padding))]
+
+    def _cols(self, x, K, stride, padding, dilation, groups):
+        """The im2col as a (N, G, Cg*prod(K), P) contiguous matrix (the one copy)."""
+        N, C = x.shape[:2]
+        xpad = self._padded(x, padding)
+        OS = self._out_spatial(x.shape[2:], K, stride, padding, dilation)
+        v = self._window_view(xpad, K, stride, dilation, OS)
+        return v.reshape(N, groups, (C // groups) * _prod(K), _prod(OS)), OS
+
+    def conv(self, x, w, stride, padding, dilation, groups):
+        N = x.shape[0]
+        O = w.shape[0]
+        K = w.shape[2:]
+        cols, OS = self._cols(x, K, stride, padding, dilation, groups)
+        if groups == 1:
+            y = np.matmul(w.reshape(O, -1), cols[:, 0])          # (N, O, P): NCHW as is
+        else:
+            y = np.matmul(w.reshape(groups, O // groups, -1), cols)
+        return y.reshape((N, O) + OS)
+
+    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape):
+        N = x.shape[0]
+        O = w_shape[0]
+        K = tuple(w_shape[2:])
+        cols, OS = self._cols(x, K, stride, padding, dilation, groups)
+        gm = np.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
+        if groups == 1:  # one GEMM: (O, N*P) @ (N*P, CK)
+            gt = gm[:, 0].transpose(1, 0, 2).reshape(O, -1)
+            ct = cols[:, 0].transpose(0, 2, 1).reshape(-1, cols.shape[2])
+            return (gt @ ct).reshape(w_shape)
+        gw = np.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(0)
+        return gw.reshape(w_shape)
+
+    def conv_input_grad(self, g, w, stride, padding, dilation, groups, in_shape):
+        N = g.shape[0]
+        O, Cg = w.shape[:2]
+        K = tuple(w.shape[2:])
+        OS = g.shape[2:]
+        gm = np.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
+        wm = w.reshape(groups, O // groups, -1)
+        if groups == 1:
+            cols = np.matmul(wm[0].T, gm[:, 0])
+        else:
+            cols = np.matmul(wm.transpose(0, 2, 1), gm)
+        cols = cols.reshape((N, groups * Cg, _prod(K)) + tuple(OS))
+        return self.col2im(cols, tuple(in_shape), K, stride, padding, dilation)
+
+    def max_pool(self, x, kernel, stride, padding, dilation):
+        N, C = x.shape[:2]
+        sp = x.shape[2:]
+        xpad = self._padded(x, padding, -np.inf)
+        OS = self._out_spatial(sp, kernel, stride, padding, dilation)
+        v = self._window_view(xpad, kernel, stride, dilation, OS)
+        KK = _prod(kernel)
+        # windows last, so argmax reduces a contiguous axis: (N, C, *OS, KK)
+        nd = len(sp)
+        perm = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
+        cols = v.transpose(perm).reshape((N, C) + OS + (KK,))
+        k = cols.argmax(axis=-1)
+        vals = np.take_along_axis(cols, k[..., None], axis=-1)[..., 0]
+        return vals, self._flat_index(k, sp, kernel, stride, padding, dilation, OS)
+
+    def pool_scatter(self, g, idx, in_shape, overlap=True):
+        N, C = in_shape[:2]
+        HW = _prod(in_shape[2:])
+        out = np.zeros((N * C, HW), dtype=g.dtype)
+        ii = idx.reshape(N * C, -1)
+        gg = g.reshape(N * C, -1)
+        if overlap:  # one index may win several windows: accumulate
+            np.add.at(out, (np.arange(N * C)[:, None], ii), gg)
+        else:
+            np.put_along_axis(out, ii, gg, axis=1)
+        return out.reshape(in_shape)
+
+    def pool_gather(self, x, idx):
+        N, C = x.shape[:2]
+        v = np.take_along_axis(x.reshape(N, C, -1), idx.reshape(N, C, -1), axis=2)
+        return v.reshape(idx.shape)
+
