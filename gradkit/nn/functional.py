@@ -340,3 +340,6 @@ def embedding(input, weight, padding_idx=None):
 
 # image layers: convolution, pooling, pixel shuffle, interpolation (gradkit/nn/image.py)
 from .image import *  # noqa: E402,F401,F403
+
+# batch, instance and group normalization (gradkit/nn/normalization.py)
+from .normalization import *  # noqa: E402,F401,F403
