@@ -77,10 +77,7 @@ class NumpyConvKernels(ConvKernels):
         K = tuple(w_shape[2:])
         cols, OS = self._cols(x, K, stride, padding, dilation, groups)
         gm = np.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
-        if groups == 1:  # one GEMM: (O, N*P) @ (N*P, CK)
-            gt = gm[:, 0].transpose(1, 0, 2).reshape(O, -1)
-            ct = cols[:, 0].transpose(0, 2, 1).reshape(-1, cols.shape[2])
-            return (gt @ ct).reshape(w_shape)
+        # per sample g_n @ cols_n^T (BLAS reads the transposed view; no copy), summed
         gw = np.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(0)
         return gw.reshape(w_shape)
 
@@ -111,7 +108,21 @@ class NumpyConvKernels(ConvKernels):
         cols = v.transpose(perm).reshape((N, C) + OS + (KK,))
         k = cols.argmax(axis=-1)
         vals = np.take_along_axis(cols, k[..., None], axis=-1)[..., 0]
-        return vals, self._flat_index(k, sp, kernel, stride, padding, dilation, OS)
+        return vals, self._flat_index_np(k, sp, kernel, stride, padding, dilation, OS)
+
+    @staticmethod
+    def _flat_index_np(k, sp, K, stride, padding, dilation, OS):
+        """Flat plane index of window slot ``k`` at each output: the slot's offset
+        (a table over the window) plus the window's origin (a table over outputs)."""
+        plane = [int(np.prod(sp[i + 1:], dtype=np.int64)) for i in range(len(sp))]
+        off = np.zeros(K, np.int64)
+        base = np.zeros(OS, np.int64)
+        for i in range(len(sp)):
+            shape = [1] * len(sp)
+            shape[i] = -1
+            off += (np.arange(K[i]) * dilation[i] * plane[i]).reshape(shape)
+            base += ((np.arange(OS[i]) * stride[i] - padding[i][0]) * plane[i]).reshape(shape)
+        return off.reshape(-1).take(k) + base
 
     def pool_scatter(self, g, idx, in_shape, overlap=True):
         N, C = in_shape[:2]
