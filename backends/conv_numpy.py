@@ -96,18 +96,28 @@ class NumpyConvKernels(ConvKernels):
         return self.col2im(cols, tuple(in_shape), K, stride, padding, dilation)
 
     def max_pool(self, x, kernel, stride, padding, dilation):
-        N, C = x.shape[:2]
         sp = x.shape[2:]
         xpad = self._padded(x, padding, -np.inf)
         OS = self._out_spatial(sp, kernel, stride, padding, dilation)
         v = self._window_view(xpad, kernel, stride, dilation, OS)
-        KK = _prod(kernel)
-        # windows last, so argmax reduces a contiguous axis: (N, C, *OS, KK)
-        nd = len(sp)
-        perm = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
-        cols = v.transpose(perm).reshape((N, C) + OS + (KK,))
-        k = cols.argmax(axis=-1)
-        vals = np.take_along_axis(cols, k[..., None], axis=-1)[..., 0]
+        # a running max over the window's offsets, each a strided view: no copy of
+        # the windows; the first max wins ties, a NaN wins always (as torch)
+        offs = list(np.ndindex(*kernel))
+        sel = (slice(None), slice(None))
+        vals = v[sel + offs[0]].copy()
+        kd = np.int8 if len(offs) < 128 else (np.int16 if len(offs) < 32768 else np.int32)
+        k = np.zeros(vals.shape, kd)
+        upd = np.empty(vals.shape, bool)
+        tmp = np.empty(vals.shape, kd)
+        for n, off in enumerate(offs[1:], 1):
+            q = v[sel + off]
+            np.greater(q, vals, out=upd)
+            if x.dtype.kind == "f":
+                upd |= np.isnan(q)
+            np.maximum(vals, q, out=vals)          # NaN propagates, as torch
+            np.subtract(kd(n), k, out=tmp)         # k = n where updated (masked
+            np.multiply(tmp, upd, out=tmp)         # copies are 10x slower than
+            np.add(k, tmp, out=k)                  # this arithmetic)
         return vals, self._flat_index_np(k, sp, kernel, stride, padding, dilation, OS)
 
     @staticmethod

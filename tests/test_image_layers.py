@@ -194,3 +194,18 @@ def _has_fake():
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+def test_max_pool_nan_and_ties_like_torch(device):
+    """NaN wins its window (as torch), the first max wins a tie, the gradient goes
+    to that one element only."""
+    x = np.array([[[[1.0, 3.0, 3.0, 0.0], [np.nan, 2.0, 3.0, 1.0],
+                    [0.5, 0.5, -1.0, -2.0], [0.5, 0.5, -3.0, -2.0]]]])
+    t = gk.tensor(x, device=device, requires_grad=True)
+    v, i = F.max_pool2d(t, 2, return_indices=True)
+    got = to_np(v)[0, 0]
+    assert np.isnan(got[0, 0]) and got[0, 1] == 3.0 and got[1, 0] == 0.5 and got[1, 1] == -1.0
+    np.testing.assert_array_equal(to_np(i)[0, 0], [[4, 2], [8, 10]])
+    v[:, :, 1:].sum().backward()
+    g = to_np(t.grad)[0, 0]
+    assert g.sum() == 2.0 and g[2, 0] == 1.0 and g[2, 2] == 1.0
