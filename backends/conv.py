@@ -136,7 +136,7 @@ class ConvKernels:
         """Flat plane index of window offset ``k`` (N, C, *OS) at every output."""
         xp = self.xp
         i64 = self.dtypes["int64"]
-        k = xp.astype(k, i64)
+        k = self.astype(k, i64)
         idx = None
         rest = k
         nd = len(sp)

@@ -31,9 +31,9 @@ class CupyConvKernels(ConvKernels):
         return self.cp.lib.stride_tricks.as_strided(xpad, shape, strides)
 
     def im2col(self, x, K, stride, padding, dilation, value=0.0):
-        xpad = self._padded(self.cp.ascontiguousarray(x), padding, value)
         OS = self._out_spatial(x.shape[2:], K, stride, padding, dilation)
         with self.cuda_device:
+            xpad = self._padded(self.cp.ascontiguousarray(x), padding, value)
             return self._window_view(xpad, K, stride, dilation, OS).reshape(
                 x.shape[:2] + (_prod(K),) + OS)
 
@@ -44,7 +44,8 @@ class CupyConvKernels(ConvKernels):
         OS = cols.shape[3:]
         with self.cuda_device:
             out = cp.zeros(pshape, dtype=cols.dtype)
-            pos = cp.arange(_prod(pshape), dtype=cp.int64).reshape(pshape)
+            size = _prod(pshape)
+            pos = cp.arange(size, dtype=cp.int32 if size < 2 ** 31 else cp.int64).reshape(pshape)
             idx = self._window_view(pos, K, stride, dilation, OS)
             self._scatter_add(out.reshape(-1), idx.reshape(-1),
                               cols.reshape(cols.shape[:2] + tuple(K) + OS).reshape(-1))
