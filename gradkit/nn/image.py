@@ -75,7 +75,7 @@ def _check_conv(op, x, weight, nd, groups, transposed=False):
         raise GradkitError(f"{_name(op)}: expected a {nd + 2}D weight, got weight of size "
                            f"{list(weight.shape)}")
     _same_place(op, x, weight, "weight")
-    if x._B.is_floating(x.array.dtype) is False:
+    if not x._B.is_floating(x.array.dtype):
         raise GradkitError(f"{_name(op)}: expected a floating point input, got {x.dtype_name}")
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{_name(op)}: groups must be a positive integer, got {groups!r}")
