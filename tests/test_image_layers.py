@@ -11,13 +11,18 @@ import gradkit.nn.functional as F
 from helpers import to_np
 
 
-class _Flatten(nn.Module):
+class Flatten(nn.Module):
+    """Stands in for nn.Flatten where this gradkit has none yet."""
+
     def forward(self, x):
         return x.flatten(1)
 
+    def extra_repr(self):
+        return "start_dim=1, end_dim=-1"
+
 
 def _flatten(m):
-    return m.Flatten() if hasattr(m, "Flatten") else _Flatten()
+    return m.Flatten() if hasattr(m, "Flatten") else Flatten()
 
 
 def _pairs():
@@ -28,6 +33,12 @@ def _pairs():
         ("conv2d_same_groups", lambda m: m.Conv2d(4, 8, (3, 2), padding="same", dilation=2,
                                                   groups=2, bias=False), (2, 4, 7, 9)),
         ("conv1d", lambda m: m.Conv1d(3, 5, 4, stride=2), (2, 3, 12)),
+        ("conv2d_reflect_same", lambda m: m.Conv2d(3, 4, (3, 4), padding="same",
+                                                   padding_mode="reflect"), (2, 3, 6, 7)),
+        ("conv1d_circular", lambda m: m.Conv1d(3, 4, 3, padding=2, padding_mode="circular"),
+         (2, 3, 6)),
+        ("conv2d_replicate_stride", lambda m: m.Conv2d(3, 4, 3, stride=2, padding=(1, 2),
+                                                       padding_mode="replicate"), (2, 3, 7, 6)),
         ("conv_transpose2d", lambda m: m.ConvTranspose2d(4, 6, 3, stride=2, padding=1,
                                                          output_padding=1, groups=2), (2, 4, 5, 5)),
         ("batchnorm2d", lambda m: m.BatchNorm2d(4), (5, 4, 3, 3)),
@@ -54,7 +65,8 @@ def _pairs():
     ], tnn
 
 
-CASES = ["conv2d", "conv2d_same_groups", "conv1d", "conv_transpose2d", "batchnorm2d",
+CASES = ["conv2d", "conv2d_same_groups", "conv1d", "conv2d_reflect_same", "conv1d_circular",
+         "conv2d_replicate_stride", "conv_transpose2d", "batchnorm2d",
          "batchnorm1d_cumulative", "batchnorm1d_untracked", "instancenorm2d_tracked",
          "instancenorm2d_unbatched", "groupnorm", "maxpool2d", "avgpool2d", "adaptive_avg",
          "adaptive_max", "pixel_shuffle", "upsample_bilinear", "upsample_nearest", "lenet"]
@@ -70,6 +82,7 @@ def test_module_matches_torch(case, train, device):
     gm = make(nn).to(device).double()
     tsd = tm.state_dict()
     assert list(gm.state_dict()) == list(tsd)      # same names, same order
+    assert repr(gm) == repr(tm)
     for k, v in gm.state_dict().items():
         assert tuple(v.shape) == tuple(tsd[k].shape), k
     gm.load_state_dict({k: gk.tensor(v.numpy(), device=device) for k, v in tsd.items()})

@@ -5,7 +5,8 @@ initialization and state_dict keys as torch, so a torch checkpoint's arrays load
 by name."""
 import math
 
-from ..creation import empty
+from ..creation import empty, tensor
+from ..ops import functional as _F
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -30,9 +31,9 @@ class _ConvNd(Module):
             raise ValueError(f"{name}: in_channels must be divisible by groups")
         if out_channels % groups != 0:
             raise ValueError(f"{name}: out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{name}: padding_mode={padding_mode!r} is not supported "
-                                      "(only 'zeros'); pad the input yourself")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be one of 'zeros', 'reflect', "
+                             f"'replicate' or 'circular', but got padding_mode={padding_mode!r}")
         n = self._nd
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
@@ -71,6 +72,26 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    def _conv_input(self, input):
+        """(input, padding for the convolution): a non-'zeros' padding_mode pads here
+        (torch pads with F.pad, then convolves without padding)."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        n = self._nd
+        if self.padding == "valid":
+            return input, 0
+        if self.padding == "same":
+            pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                    for k, d in zip(self.kernel_size, self.dilation)]
+        else:
+            pads = [(p, p) for p in self.padding]
+        x = input
+        for i, (lo, hi) in enumerate(pads):
+            if lo or hi:
+                x = _mode_pad(x, x.ndim - n + i, lo, hi, self.padding_mode,
+                              type(self).__name__)
+        return x, 0
+
     def extra_repr(self):
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
         if self.padding != (0,) * len(self.kernel_size):
@@ -81,16 +102,42 @@ class _ConvNd(Module):
             s += ", output_padding={output_padding}"
         if self.groups != 1:
             s += ", groups={groups}"
+        if self.padding_mode != "zeros":
+            s += ", padding_mode={padding_mode}"
         if self.bias is None:
             s += ", bias=False"
         return s.format(**{k: getattr(self, k) for k in (
             "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-            "output_padding", "groups")})
+            "output_padding", "groups", "padding_mode")})
+
+
+def _mode_pad(x, dim, lo, hi, mode, who):
+    """``x`` padded along ``dim`` by ``lo``/``hi`` elements taken from itself
+    ('reflect': mirrored without the edge, 'replicate': the edge repeated,
+    'circular': wrapped): one gather with a constant index, so the gradient is a
+    scatter-add, on any device."""
+    n = x.shape[dim]
+    if mode == "reflect" and (lo >= n or hi >= n):
+        raise ValueError(f"gradkit.nn.{who}: padding ({lo}, {hi}) should be smaller than the "
+                         f"input size {n} along dim {dim} for padding_mode='reflect'")
+    if mode == "circular" and (lo > n or hi > n):
+        raise ValueError(f"gradkit.nn.{who}: padding ({lo}, {hi}) can be at most the input "
+                         f"size {n} along dim {dim} for padding_mode='circular'")
+    idx = []
+    for i in range(-lo, n + hi):
+        if mode == "replicate":
+            j = min(max(i, 0), n - 1)
+        elif mode == "circular":
+            j = i % n
+        else:
+            j = -i if i < 0 else (2 * (n - 1) - i if i >= n else i)
+        idx.append(j)
+    return _F.getitem(x, (slice(None),) * dim + (tensor(idx, device=x.device),))
 
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L): weight (C_out, C_in/groups, k), bias (C_out,).
-    Mirrors torch.nn.Conv1d (padding_mode 'zeros' only)."""
+    Mirrors torch.nn.Conv1d."""
     _nd = 1
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -99,14 +146,15 @@ class Conv1d(_ConvNd):
                          groups, bias, padding_mode, device, dtype)
 
     def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        x, padding = self._conv_input(input)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
 
 
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C_in, H, W): weight (C_out, C_in/groups, kH, kW),
-    bias (C_out,), initialized as torch. Mirrors torch.nn.Conv2d (padding_mode
-    'zeros' only)."""
+    bias (C_out,), initialized as torch; ``padding_mode`` 'zeros', 'reflect',
+    'replicate' or 'circular'. Mirrors torch.nn.Conv2d."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -114,7 +162,8 @@ class Conv2d(_ConvNd):
                          groups, bias, padding_mode, device, dtype)
 
     def forward(self, input):
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+        x, padding = self._conv_input(input)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                         self.groups)
 
 
@@ -129,6 +178,9 @@ class ConvTranspose2d(_ConvNd):
                  device=None, dtype=None):
         if isinstance(padding, str):
             raise ValueError("gradkit.nn.ConvTranspose2d: padding must be an int or a pair")
+        if padding_mode != "zeros":
+            raise ValueError('gradkit.nn.ConvTranspose2d: Only "zeros" padding mode is supported '
+                             "for ConvTranspose2d")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype, output_padding)
 
