@@ -11,6 +11,7 @@ Every op accepts an unbatched input (no N dim) as torch does. All run on every
 device and are differentiable to any order (max pooling: almost everywhere).
 """
 import math
+from collections import OrderedDict
 
 from ..ops import functional as _F
 from ..ops.core import const
@@ -24,6 +25,23 @@ __all__ = ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
 
 def _name(op):
     return f"gradkit.nn.functional.{op}"
+
+
+_TABLES = OrderedDict()   # constant index/weight tables, built on the host once per geometry
+
+
+def _table(key, build, like, dtype=None):
+    """A constant Tensor on ``like``'s device (``dtype`` None: int64), made from the
+    nested list ``build()`` the first time and then reused: a layer called every
+    step does not copy the same small table to the GPU every step."""
+    k = (key, like.device.type, like.device.index, None if dtype is None else str(dtype))
+    t = _TABLES.get(k)
+    if t is None:
+        t = _tensor(build(), dtype=dtype, device=like.device)
+        _TABLES[k] = t
+        if len(_TABLES) > 256:
+            _TABLES.popitem(last=False)
+    return t
 
 
 def _tuple(op, v, n, what):
@@ -272,7 +290,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         if len(set(ch)) == 1 and len(set(cw)) == 1:
             y = _F.div(y, float(ch[0] * cw[0]))
         else:
-            cnt = _tensor([[float(a * b) for b in cw] for a in ch], dtype=x.dtype, device=x.device)
+            cnt = _table(("avg", tuple(ch), tuple(cw)),
+                         lambda: [[float(a * b) for b in cw] for a in ch], x, x.dtype)
             y = _F.div(y, cnt)
     return _F.squeeze(y, 0) if unbatched else y
 
@@ -294,10 +313,9 @@ def _adaptive_bounds(n, o):
 
 
 def _avg_matrix(x, n, o):
-    rows = []
-    for a, b in _adaptive_bounds(n, o):
-        rows.append([1.0 / (b - a) if a <= j < b else 0.0 for j in range(n)])
-    return _tensor(rows, dtype=x.dtype, device=x.device)
+    return _table(("adaptive_avg", n, o), lambda: [
+        [1.0 / (b - a) if a <= j < b else 0.0 for j in range(n)]
+        for a, b in _adaptive_bounds(n, o)], x, x.dtype)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -324,7 +342,7 @@ def _index_table(x, n, o):
     b = _adaptive_bounds(n, o)
     k = max(e - s for s, e in b)
     rows = [[min(s + t, e - 1) for t in range(k)] for s, e in b]
-    return rows, _tensor(rows, device=x.device), k
+    return rows, _table(("adaptive_index", n, o), lambda: rows, x), k
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -346,8 +364,9 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
         g = _F.reshape(_F.permute(g, (0, 1, 2, 4, 3, 5)), (N, C, oh, ow, kh * kw))
         v, k = _F.max(g, -1)
         # flat plane index of window slot t at output (i, j), tabulated on the host
-        tab = _tensor([[[th[i][t // kw] * W + tw[j][t % kw] for t in range(kh * kw)]
-                        for j in range(ow)] for i in range(oh)], device=x.device)
+        tab = _table(("adaptive_flat", H, W, oh, ow), lambda: [
+            [[th[i][t // kw] * W + tw[j][t % kw] for t in range(kh * kw)] for j in range(ow)]
+            for i in range(oh)], x)
         B = x._B
         tab = B.expand(B.reshape(tab.array, (1, 1, oh, ow, kh * kw)), (N, C, oh, ow, kh * kw))
         idx = const(B, B.take_along_dim(tab, k.array, -1, False))
@@ -416,6 +435,11 @@ def _scales(op, sp, size, scale_factor, recompute):
 
 
 def _linear_matrix(x, n, o, scale, align_corners):
+    return _table(("linear", n, o, scale, align_corners),
+                  lambda: _linear_rows(n, o, scale, align_corners), x, x.dtype)
+
+
+def _linear_rows(n, o, scale, align_corners):
     rows = []
     for i in range(o):
         if align_corners:
@@ -429,7 +453,7 @@ def _linear_matrix(x, n, o, scale, align_corners):
         row[i0] += 1.0 - lam
         row[i1] += lam
         rows.append(row)
-    return _tensor(rows, dtype=x.dtype, device=x.device)
+    return rows
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -465,8 +489,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     for ax, (n, o, s) in enumerate(zip(sp, out, scales)):
         dim = 2 + ax
         if mode == "nearest":
-            idx = _tensor([min(int(math.floor(i * s)), n - 1) for i in range(o)],
-                          device=input.device)
+            idx = _table(("nearest", n, o, s),
+                         lambda: [min(int(math.floor(i * s)), n - 1) for i in range(o)], input)
             y = _F.getitem(y, (slice(None),) * dim + (idx,))
         else:
             A = _linear_matrix(input, n, o, s, bool(align_corners))
