@@ -58,6 +58,10 @@ def _pairs():
         ("pixel_shuffle", lambda m: m.PixelShuffle(2), (2, 8, 3, 3)),
         ("upsample_bilinear", lambda m: m.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 4, 4)),
         ("upsample_nearest", lambda m: m.Upsample(size=(5, 7)), (2, 3, 4, 4)),
+        ("upsample_nearest_exact", lambda m: m.Upsample(scale_factor=(1.5, 0.75),
+                                                        mode="nearest-exact"), (2, 3, 4, 8)),
+        ("upsample_linear_align", lambda m: m.Upsample(size=9, mode="linear",
+                                                       align_corners=True), (2, 3, 5)),
         ("lenet", lambda m: m.Sequential(m.Conv2d(1, 6, 5, padding=2), m.ReLU(), m.MaxPool2d(2),
                                          m.Conv2d(6, 16, 5), m.BatchNorm2d(16), m.ReLU(),
                                          m.AdaptiveAvgPool2d(2), _flatten(m),
@@ -69,7 +73,8 @@ CASES = ["conv2d", "conv2d_same_groups", "conv1d", "conv2d_reflect_same", "conv1
          "conv2d_replicate_stride", "conv_transpose2d", "batchnorm2d",
          "batchnorm1d_cumulative", "batchnorm1d_untracked", "instancenorm2d_tracked",
          "instancenorm2d_unbatched", "groupnorm", "maxpool2d", "avgpool2d", "adaptive_avg",
-         "adaptive_max", "pixel_shuffle", "upsample_bilinear", "upsample_nearest", "lenet"]
+         "adaptive_max", "pixel_shuffle", "upsample_bilinear", "upsample_nearest",
+         "upsample_nearest_exact", "upsample_linear_align", "lenet"]
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
@@ -207,6 +212,14 @@ def _has_fake():
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+def test_interpolate_area_like_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 5))
+    got = F.interpolate(gk.tensor(x), size=(3, 4), mode="area")
+    want = torch.nn.functional.interpolate(torch.tensor(x), size=(3, 4), mode="area")
+    np.testing.assert_allclose(to_np(got), want.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_max_pool_nan_and_ties_like_torch(device):

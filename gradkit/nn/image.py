@@ -459,11 +459,12 @@ def _linear_rows(n, o, scale, align_corners):
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``.
-    Modes: 'nearest' (index floor(i * scale), torch's), 'linear' (3-D),
-    'bilinear' (4-D), with ``align_corners`` as torch. Result in the input's dtype;
+    Modes: 'nearest' (index floor(i * scale), torch's), 'nearest-exact'
+    (floor((i + 0.5) * scale)), 'linear' (3-D), 'bilinear' (4-D), with
+    ``align_corners`` as torch, and 'area' (adaptive average pooling, 4-D). Result in the input's dtype;
     differentiable (nearest: gather with scatter-add gradient; linear modes:
     separable constant matrices); every device. Mirrors torch.nn.functional.interpolate
-    (no antialias, no 'bicubic'/'area'/'nearest-exact')."""
+    (no antialias, no 'bicubic'/'trilinear')."""
     op = "interpolate"
     if input.__class__ is not Tensor:
         raise TypeError(f"{_name(op)}: input must be a Tensor, got {type(input).__name__}")
@@ -471,26 +472,30 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError(f"{_name(op)}: antialias=True is not supported")
     nd = input.ndim - 2
     linear = {"linear": 1, "bilinear": 2}
-    if mode not in ("nearest",) + tuple(linear):
+    if mode not in ("nearest", "nearest-exact", "area") + tuple(linear):
         raise NotImplementedError(f"{_name(op)}: mode {mode!r} is not supported; use 'nearest', "
-                                  "'linear' (3-D input) or 'bilinear' (4-D input)")
-    if nd not in (1, 2) or (mode in linear and linear[mode] != nd):
+                                  "'nearest-exact', 'area', 'linear' (3-D input) or 'bilinear' "
+                                  "(4-D input)")
+    if nd not in (1, 2) or (mode in linear and linear[mode] != nd) or (mode == "area" and nd != 2):
         raise NotImplementedError(f"{_name(op)}: got {input.ndim}-D input with mode {mode!r}; "
                                   "expected 3-D for 'nearest'/'linear', 4-D for "
-                                  "'nearest'/'bilinear'")
-    if align_corners is not None and mode == "nearest":
+                                  "'nearest'/'bilinear'/'area'")
+    if align_corners is not None and mode not in linear:
         raise ValueError(f"{_name(op)}: align_corners option can only be set with the "
                          "interpolating modes: linear | bilinear | bicubic | trilinear")
     sp = tuple(input.shape[2:])
     out, scales = _scales(op, sp, size, scale_factor, recompute_scale_factor)
     if any(o < 1 for o in out):
         raise ValueError(f"{_name(op)}: output size {out} must be positive")
+    if mode == "area":   # torch: adaptive average pooling to the output size
+        return adaptive_avg_pool2d(input, out)
     y = input
     for ax, (n, o, s) in enumerate(zip(sp, out, scales)):
         dim = 2 + ax
-        if mode == "nearest":
-            idx = _table(("nearest", n, o, s),
-                         lambda: [min(int(math.floor(i * s)), n - 1) for i in range(o)], input)
+        if mode in ("nearest", "nearest-exact"):
+            half = 0.5 if mode == "nearest-exact" else 0.0
+            idx = _table((mode, n, o, s), lambda: [
+                min(int(math.floor((i + half) * s)), n - 1) for i in range(o)], input)
             y = _F.getitem(y, (slice(None),) * dim + (idx,))
         else:
             A = _linear_matrix(input, n, o, s, bool(align_corners))
