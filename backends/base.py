@@ -13,6 +13,8 @@ same names.
 """
 from .conv import ConvKernels
 
+from .seq_kernels import SeqKernels
+
 
 def _horner(c, t):
     """Polynomial with coefficients ``c`` (highest degree first) at ``t``."""
@@ -49,7 +51,7 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class Backend(ConvKernels):  # conv/pool kernels: backends/conv.py
+class Backend(ConvKernels, SeqKernels):  # kernels of conv/pool (conv.py), recurrent (seq_kernels.py)
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

@@ -9,6 +9,7 @@ import functools
 
 from .base import Backend
 from .conv_cupy import CupyConvKernels
+from .seq_kernels import CupySeqKernels
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,7 +145,7 @@ def warmup(dtypes=("float32", "float64"), device=0):
     return KERNEL_NAMES
 
 
-class CupyBackend(CupyConvKernels, Backend):
+class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):

@@ -5,6 +5,7 @@ import numpy as np
 
 from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
 from .conv_numpy import NumpyConvKernels
+from .seq_kernels import NumpySeqKernels
 
 # ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
 # arrays at no cost. On NumPy 1.26 the wrapper converts.
@@ -74,7 +75,7 @@ else:  # pragma: no cover
         return _arr(uf(a, b))
 
 
-class NumpyBackend(NumpyConvKernels, Backend):
+class NumpyBackend(NumpyConvKernels, NumpySeqKernels, Backend):
     type = "cpu"
 
     def __init__(self):

@@ -338,6 +338,10 @@ def embedding(input, weight, padding_idx=None):
         out = _F.where(keep, out, out.detach())
     return out
 
+
+# ====================================================== attention (issue 13)
+from ..ops.attention import scaled_dot_product_attention  # noqa: E402
+
 # image layers: convolution, pooling, pixel shuffle, interpolation (gradkit/nn/image.py)
 from .image import *  # noqa: E402,F401,F403
 
