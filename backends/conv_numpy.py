@@ -117,8 +117,17 @@ class NumpyConvKernels(ConvKernels):
         OS = self._out_spatial(sp, kernel, stride, padding, dilation)
         v = self._window_view(xpad, kernel, stride, dilation, OS)
         # a running max over the window's offsets, each a strided view: no copy of
-        # the windows; the first max wins ties, a NaN wins always (as torch)
+        # the windows; the first max wins ties, a NaN wins always (as torch: NaN
+        # windows are rare, so they are looked for once, after the loop)
         offs = list(np.ndindex(*kernel))
+        vals, k = self._running_max(v, offs, nan=False)
+        if x.dtype.kind == "f" and np.isnan(vals).any():
+            vals, k = self._running_max(v, offs, nan=True)
+        return vals, self._flat_index_np(k, sp, kernel, stride, padding, dilation, OS)
+
+    @staticmethod
+    def _running_max(v, offs, nan):
+        """(max, int offset of the winner) over ``v[:, :, *off]`` for off in offs."""
         sel = (slice(None), slice(None))
         vals = v[sel + offs[0]].copy()
         kd = np.int8 if len(offs) < 128 else (np.int16 if len(offs) < 32768 else np.int32)
@@ -128,13 +137,13 @@ class NumpyConvKernels(ConvKernels):
         for n, off in enumerate(offs[1:], 1):
             q = v[sel + off]
             np.greater(q, vals, out=upd)
-            if x.dtype.kind == "f":
+            if nan:
                 upd |= np.isnan(q)
             np.maximum(vals, q, out=vals)          # NaN propagates, as torch
             np.subtract(kd(n), k, out=tmp)         # k = n where updated (masked
             np.multiply(tmp, upd, out=tmp)         # copies are 10x slower than
             np.add(k, tmp, out=k)                  # this arithmetic)
-        return vals, self._flat_index_np(k, sp, kernel, stride, padding, dilation, OS)
+        return vals, k
 
     @staticmethod
     def _flat_index_np(k, sp, K, stride, padding, dilation, OS):

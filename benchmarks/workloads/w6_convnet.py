@@ -70,7 +70,9 @@ def _conv_grads(xp, dy, cols, w):
     """(dW, db, dcols) of y = W @ cols + b, dy (N, O, OH, OW)."""
     d = dy.reshape(dy.shape[0], dy.shape[1], -1)
     dw = xp.matmul(d, cols.transpose(0, 2, 1)).sum(0).reshape(w.shape)
-    dcols = xp.matmul(w.reshape(w.shape[0], -1).T, d)
+    # W^T made contiguous first: NumPy's batched matmul does not hand a transposed
+    # (non-unit-stride) operand to BLAS, and the fallback loop is several times slower
+    dcols = xp.matmul(xp.ascontiguousarray(w.reshape(w.shape[0], -1).T), d)
     return dw, d.sum((0, 2)), dcols
 
 
