@@ -85,6 +85,12 @@ class ConvKernels:
         return out[inner]
 
     def conv(self, x, w, stride, padding, dilation, groups):
+        return self.conv_fwd(x, w, stride, padding, dilation, groups)[0]
+
+    def conv_fwd(self, x, w, stride, padding, dilation, groups, keep=False):
+        """(conv's output, its im2col matrix (N, G, Cg*prod(K), P) when ``keep``
+        else None): the weight's gradient reuses the matrix instead of
+        rebuilding it."""
         xp = self.xp
         N, C = x.shape[:2]
         O, Cg = w.shape[:2]
@@ -94,16 +100,17 @@ class ConvKernels:
         cols = xp.reshape(cols, (N, groups, Cg * _prod(K), _prod(OS)))
         wm = xp.reshape(w, (groups, O // groups, Cg * _prod(K)))
         y = xp.matmul(wm, cols)                        # (N, G, O/G, P)
-        return xp.reshape(y, (N, O) + tuple(OS))
+        return xp.reshape(y, (N, O) + tuple(OS)), (cols if keep else None)
 
-    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape):
+    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape, cols=None):
         xp = self.xp
-        N = x.shape[0]
+        N = g.shape[0]
         O, Cg = w_shape[:2]
         K = tuple(w_shape[2:])
-        cols = self.im2col(x, K, stride, padding, dilation)
-        P = _prod(cols.shape[3:])
-        cols = xp.reshape(cols, (N, groups, Cg * _prod(K), P))
+        if cols is None:
+            cols = self.im2col(x, K, stride, padding, dilation)
+            cols = xp.reshape(cols, (N, groups, Cg * _prod(K), _prod(cols.shape[3:])))
+        P = cols.shape[3]
         gm = xp.reshape(g, (N, groups, O // groups, P))
         gw = xp.sum(xp.matmul(gm, xp.matrix_transpose(cols)), axis=0)
         return xp.reshape(gw, tuple(w_shape))

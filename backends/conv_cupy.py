@@ -53,7 +53,7 @@ class CupyConvKernels(ConvKernels):
             return out
         return out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, hi) in zip(sp, padding))]
 
-    def conv(self, x, w, stride, padding, dilation, groups):
+    def conv_fwd(self, x, w, stride, padding, dilation, groups, keep=False):
         cp = self.cp
         N = x.shape[0]
         O = w.shape[0]
@@ -63,16 +63,17 @@ class CupyConvKernels(ConvKernels):
         with self.cuda_device:
             cols = cols.reshape(N, groups, -1, _prod(OS))
             y = cp.matmul(cp.ascontiguousarray(w).reshape(groups, O // groups, -1), cols)
-            return y.reshape((N, O) + tuple(OS))
+            return y.reshape((N, O) + tuple(OS)), (cols if keep else None)
 
-    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape):
+    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape, cols=None):
         cp = self.cp
-        N = x.shape[0]
+        N = g.shape[0]
         O = w_shape[0]
         K = tuple(w_shape[2:])
-        cols = self.im2col(x, K, stride, padding, dilation)
         with self.cuda_device:
-            cols = cols.reshape(N, groups, -1, _prod(cols.shape[3:]))
+            if cols is None:
+                cols = self.im2col(x, K, stride, padding, dilation)
+                cols = cols.reshape(N, groups, -1, _prod(cols.shape[3:]))
             gm = cp.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
             return cp.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(0).reshape(w_shape)
 

@@ -60,7 +60,7 @@ class NumpyConvKernels(ConvKernels):
         v = self._window_view(xpad, K, stride, dilation, OS)
         return v.reshape(N, groups, (C // groups) * _prod(K), _prod(OS)), OS
 
-    def conv(self, x, w, stride, padding, dilation, groups):
+    def conv_fwd(self, x, w, stride, padding, dilation, groups, keep=False):
         N = x.shape[0]
         O = w.shape[0]
         K = w.shape[2:]
@@ -69,13 +69,14 @@ class NumpyConvKernels(ConvKernels):
             y = np.matmul(w.reshape(O, -1), cols[:, 0])          # (N, O, P): NCHW as is
         else:
             y = np.matmul(w.reshape(groups, O // groups, -1), cols)
-        return y.reshape((N, O) + OS)
+        return y.reshape((N, O) + OS), (cols if keep else None)
 
-    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape):
-        N = x.shape[0]
+    def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape, cols=None):
+        N = g.shape[0]
         O = w_shape[0]
         K = tuple(w_shape[2:])
-        cols, OS = self._cols(x, K, stride, padding, dilation, groups)
+        if cols is None:
+            cols, _ = self._cols(x, K, stride, padding, dilation, groups)
         gm = np.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
         # per sample g_n @ cols_n^T (BLAS reads the transposed view; no copy), summed
         gw = np.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(0)

@@ -30,7 +30,8 @@ class ReferenceOnNumpy(NumpyBackend):
     pass
 
 
-for _name in ("_padded", "im2col", "col2im", "conv", "conv_weight_grad", "conv_input_grad",
+for _name in ("_padded", "im2col", "col2im", "conv", "conv_fwd", "conv_weight_grad",
+              "conv_input_grad",
               "max_pool", "pool_scatter", "pool_gather"):
     setattr(ReferenceOnNumpy, _name, getattr(ConvKernels, _name))
 
@@ -62,6 +63,12 @@ def test_conv_kernels_agree(name, geom):
     np.testing.assert_allclose(be.conv_weight_grad(x, g, st, pad, dil, G, w.shape),
                                ref.conv_weight_grad(x, g, st, pad, dil, G, w.shape),
                                rtol=1e-12, atol=1e-12)
+    y2, cols = be.conv_fwd(x, w, st, pad, dil, G, keep=True)   # the kept im2col serves dw
+    np.testing.assert_array_equal(y2, be.conv(x, w, st, pad, dil, G))
+    np.testing.assert_allclose(be.conv_weight_grad(None, g, st, pad, dil, G, w.shape, cols),
+                               ref.conv_weight_grad(x, g, st, pad, dil, G, w.shape),
+                               rtol=1e-12, atol=1e-12)
+    assert be.conv_fwd(x, w, st, pad, dil, G)[1] is None
     # the adjoint identities the primitives' VJPs rest on
     assert np.isclose((y * g).sum(), (x * ref.conv_input_grad(g, w, st, pad, dil, G, x.shape)).sum())
     assert np.isclose((y * g).sum(), (w * ref.conv_weight_grad(x, g, st, pad, dil, G, w.shape)).sum())

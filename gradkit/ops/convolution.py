@@ -1,10 +1,11 @@
 """Convolution and max-pooling primitives (forward kernels: ``backends/conv.py``).
 
-Six primitives whose VJPs are each other, so any-order derivatives need no
+Six primitives whose VJPs are each other (``conv_fwd`` is ``conv`` that can keep
+its im2col for the weight's gradient; the kernel ``conv`` is its plain output), so any-order derivatives need no
 extra code (the bilinear identity ``<conv(x, w), g> = <x, conv_input_grad(g, w)>
 = <w, conv_weight_grad(x, g)>`` gives every VJP):
 
-    conv(x, w)               -> dx: conv_input_grad(g, w)    dw: conv_weight_grad(x, g)
+    conv_fwd(x, w)           -> dx: conv_input_grad(g, w)    dw: conv_weight_grad(x, g)
     conv_input_grad(g, w)    -> dg: conv(h, w)               dw: conv_weight_grad(h, g)
     conv_weight_grad(x, g)   -> dx: conv_input_grad(g, h)    dg: conv(x, h)
     max_pool(x)              -> dx: pool_scatter(g, idx)
@@ -23,11 +24,19 @@ __all__ = ["conv", "conv_input_grad", "conv_weight_grad", "max_pool", "pool_scat
            "pool_gather"]
 
 
-@prim("conv", save=(0, 1), save_for=(1, 0))
-def _conv_vjp(F, n, g, x, w, stride=None, padding=None, dilation=None, groups=1,
-              xshape=None, wshape=None):
+@prim("conv_fwd", save=(0, 1), save_for=(1, 0), res=True)
+def _conv_vjp(F, n, g, x, w, *cols, stride=None, padding=None, dilation=None, groups=1,
+              keep=False, xshape=None, wshape=None):
+    # cols: the forward's im2col, kept when the weight needs a gradient; only the
+    # fast path reuses it (under create_graph the weight's gradient must be a
+    # differentiable function of x)
     gx = F.conv_input_grad(g, w, stride, padding, dilation, groups, xshape) if n[0] else None
-    gw = F.conv_weight_grad(x, g, stride, padding, dilation, groups, wshape) if n[1] else None
+    gw = None
+    if n[1]:
+        if cols and g.__class__ is not Tensor:
+            gw = F.conv_weight_grad(x, g, stride, padding, dilation, groups, wshape, cols[0])
+        else:
+            gw = F.conv_weight_grad(x, g, stride, padding, dilation, groups, wshape)
     return gx, gw
 
 
@@ -54,8 +63,9 @@ def _geom(stride, padding, dilation, groups):
 
 def conv(x, w, stride, padding, dilation, groups):
     """Cross-correlation of ``x`` (N, C, *S) with ``w`` (O, C/groups, *K)."""
-    return apply(_conv_vjp, x._B, (x, w), (x.array, w.array),
-                 _geom(stride, padding, dilation, groups),
+    p = _geom(stride, padding, dilation, groups)
+    p["keep"] = bool(mode.enabled and w._rg)   # keep the im2col for the weight's gradient
+    return apply(_conv_vjp, x._B, (x, w), (x.array, w.array), p,
                  {"xshape": tuple(x.array.shape), "wshape": tuple(w.array.shape)})
 
 
@@ -67,8 +77,9 @@ def conv_input_grad(g, w, stride, padding, dilation, groups, in_shape):
                  {"wshape": tuple(w.array.shape)})
 
 
-def conv_weight_grad(x, g, stride, padding, dilation, groups, w_shape):
-    """The adjoint of ``conv`` in its weight."""
+def conv_weight_grad(x, g, stride, padding, dilation, groups, w_shape, cols=None):
+    """The adjoint of ``conv`` in its weight (``cols``: a raw-kernel argument only;
+    the differentiable form always rebuilds the im2col from ``x``)."""
     p = _geom(stride, padding, dilation, groups)
     p["w_shape"] = tuple(w_shape)
     return apply(_conv_weight_grad_vjp, x._B, (x, g), (x.array, g.array), p,
