@@ -23,6 +23,8 @@ from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: 
 __all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
             "TransformerEncoder", "TransformerDecoder", "Transformer"]
 
+from . import parallel  # noqa: E402  (DistributedDataParallel; needs mpi4py only when used)
+
 # image layers (issue 13): convolution, pooling, resampling, normalization
 from .conv import (Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d,  # noqa: E402
                    AdaptiveAvgPool2d, AdaptiveMaxPool2d, PixelShuffle, PixelUnshuffle, Upsample)
