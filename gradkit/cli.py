@@ -206,7 +206,7 @@ def cmd_warmup(args):
               "there are no GPU kernels to compile, nothing to do")
         return 0
     from .backends import cuda_tools
-    dtypes = ("float32", "float64")
+    dtypes = ("float16", "float32", "float64")   # half too: it compiles on first use otherwise
     info = cuda_tools.describe()
     print(f"gradkit warmup: compiling gradkit's CuPy kernels for {', '.join(dtypes)} into "
           f"{info['cache_dir']}")

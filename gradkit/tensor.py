@@ -6,6 +6,7 @@ in ``gradkit.ops`` (reflected ones swap their arguments).
 import weakref
 
 from .autograd.graph import mode
+from .size import Size
 
 
 class GradkitError(RuntimeError):
@@ -129,7 +130,7 @@ class Tensor:
     # ------------------------------------------------------------ attributes
     @property
     def shape(self):
-        return tuple(self.array.shape)
+        return Size(self.array.shape)
 
     @property
     def ndim(self):
@@ -174,7 +175,7 @@ class Tensor:
     def size(self, dim=None):
         s = tuple(self.array.shape)
         if dim is None:
-            return s
+            return Size(s)
         d = _F.norm_dim("size", dim, len(s))
         if not s:
             raise IndexError(f"gradkit.size: dimension specified as {dim} but the tensor has "
@@ -204,6 +205,18 @@ class Tensor:
         from .tensor_repr import tensor_repr
         return tensor_repr(self)
 
+    def __format__(self, spec):
+        from .tensor_repr import tensor_format
+        return tensor_format(self, spec)
+
+    def __reduce_ex__(self, protocol):   # pickle: values, dtype, device name, requires_grad
+        from .tensor_pickle import reduce_tensor
+        return reduce_tensor(self)
+
+    def __deepcopy__(self, memo):
+        from .tensor_pickle import deepcopy_tensor
+        return deepcopy_tensor(self, memo)
+
     # ----------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd.engine import backward
@@ -221,6 +234,7 @@ class Tensor:
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() or .double() first")
         self._rg = bool(requires_grad)
+        _mark_leaf_base(self._vc, self._rg)
         return self
 
     @property
@@ -234,6 +248,8 @@ class Tensor:
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() first")
         self._rg = bool(value)
+        if self.grad_fn is None:
+            _mark_leaf_base(self._vc, self._rg)
 
     @property
     def data(self):
@@ -776,6 +792,17 @@ class Tensor:
 
     def index_add(self, *args, **kwargs):
         return _F.index_add(self, *args, **kwargs)
+
+
+def _mark_leaf_base(vc, requires_grad):
+    """A leaf's version counter, shared with every view of it, carries a second
+    entry while the leaf requires grad: an in-place op through a view taken before
+    (``b = a[:]; a.requires_grad = True; b.add_(1)``) can then refuse, as torch."""
+    if requires_grad:
+        if len(vc) == 1:
+            vc.append(True)
+    else:
+        del vc[1:]
 
 
 def _bools(a, b):

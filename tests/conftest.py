@@ -28,3 +28,12 @@ def rng():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: runs on a CUDA device (skipped without one)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line saying why the CUDA cases were skipped (shown even with -q)."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    n = sum(1 for r in skipped if "cuda" in getattr(r, "keywords", ()))
+    if n and not gk.cuda.is_available():
+        terminalreporter.write_line(f"gradkit: {n} CUDA test cases skipped: "
+                                    f"{gk.cuda.why_unavailable()}")

@@ -361,6 +361,89 @@ OPS = [
     *IMAGE_OPS,
 ]
 
+# ------------------------------------------ ops real PyTorch programs use (issue 12)
+OPS += [
+    Op("tril", gk.tril, np.tril, [(3, 4)]),
+    Op("tril_neg_batched", lambda a: a.tril(-1), lambda a: np.tril(a, -1), [(2, 3, 4)]),
+    Op("triu", lambda a: gk.triu(a, 1), lambda a: np.triu(a, 1), [(2, 4, 3)]),
+    Op("topk", lambda a: gk.topk(a, 2, 1).values, lambda a: -np.sort(-a, 1)[:, :2], [(3, 4)],
+       ["distinct"]),
+    Op("topk_smallest_dim0", lambda a: a.topk(2, dim=0, largest=False)[0],
+       lambda a: np.sort(a, 0)[:2], [(3, 4)], ["distinct"]),
+    Op("topk_indices", lambda a: gk.topk(a, 3).indices,
+       lambda a: np.argsort(-a, -1, kind="stable")[..., :3], [(2, 5)], ["distinct"],
+       tags=("nograd",)),
+    Op("sort", lambda a: gk.sort(a, 1)[0], lambda a: np.sort(a, 1), [(3, 4)], ["distinct"]),
+    Op("sort_descending", lambda a: a.sort(0, descending=True).values,
+       lambda a: -np.sort(-a, 0), [(3, 2, 2)], ["distinct"]),
+    Op("argsort", lambda a: gk.argsort(a, -1), lambda a: np.argsort(a, -1, kind="stable"),
+       [(3, 4)], ["distinct"], tags=("nograd",)),
+    Op("argsort_descending_ties", lambda a: gk.argsort(gk.where(a > 0, 1.0, 0.0), 0, True),
+       lambda a: _np_argsort_desc(np.where(a > 0, 1.0, 0.0), 0), [(6, 3)], tags=("nograd",)),
+    Op("roll", lambda a: gk.roll(a, 1, 1), lambda a: np.roll(a, 1, 1), [(3, 4)]),
+    Op("roll_dims", lambda a: a.roll((1, -3), (0, 1)), lambda a: np.roll(a, (1, -3), (0, 1)),
+       [(3, 4)]),
+    Op("roll_flat", lambda a: gk.roll(a, 5), lambda a: np.roll(a, 5), [(3, 4)]),
+    Op("unbind", lambda a: gk.stack([p * float(i + 1) for i, p in enumerate(a.unbind(1))]),
+       lambda a: np.stack([a[:, i] * float(i + 1) for i in range(a.shape[1])]), [(2, 3)]),
+    Op("select", lambda a: a.select(1, -1), lambda a: a[:, -1], [(2, 3, 2)]),
+    Op("outer", gk.outer, np.outer, [(3,), (4,)]),
+    Op("mm", lambda a, b: a.mm(b), np.matmul, [(3, 4), (4, 2)]),
+    Op("bmm", gk.bmm, np.matmul, [(2, 3, 4), (2, 4, 5)]),
+    Op("addmm", lambda i, a, b: gk.addmm(i, a, b, beta=0.5, alpha=2.0),
+       lambda i, a, b: 0.5 * i + 2.0 * (a @ b), [(4,), (3, 2), (2, 4)]),
+    Op("baddbmm", lambda i, a, b: i.baddbmm(a, b), lambda i, a, b: i + a @ b,
+       [(2, 3, 4), (2, 3, 5), (2, 5, 4)]),
+    Op("diag_vector", lambda a: gk.diag(a, 1), lambda a: np.diag(a, 1), [(3,)]),
+    Op("diag_matrix", lambda a: a.diag(-1), lambda a: np.diag(a, -1), [(4, 3)]),
+    Op("diagonal", lambda a: gk.diagonal(a, 1, 0, 2), lambda a: np.diagonal(a, 1, 0, 2).copy(),
+       [(3, 2, 4)]),
+    Op("trace", gk.trace, lambda a: np.array(np.trace(a)), [(3, 4)]),
+    Op("cumprod", lambda a: gk.cumprod(a, 1), lambda a: np.cumprod(a, 1), [(3, 4)]),
+    Op("cumprod_dim0", lambda a: a.cumprod(0), lambda a: np.cumprod(a, 0), [(4, 2)]),
+    Op("cumprod_zeros", lambda a: a.cumprod(-1), lambda a: np.cumprod(a, -1), [(5, 4)],
+       ["zeros"]),
+    Op("isclose", lambda a, b: gk.isclose(a, a + b * 1e-5),
+       lambda a, b: np.isclose(a, a + b * 1e-5), [(4, 5), (4, 5)], tags=("nograd",)),
+    Op("nonzero", lambda a: gk.nonzero(a > 0), lambda a: np.argwhere(a > 0), [(3, 4)],
+       ["nonzero"], tags=("nograd",)),
+    Op("one_hot", lambda i: gk.nn.functional.one_hot(i, 5),
+       lambda i: (i[..., None] == np.arange(5)).astype(np.int64), [(2, 3)], [("int", 5)],
+       tags=("nograd",)),
+    Op("masked_fill_", lambda a: _ip(a, "masked_fill_", a.detach() > 0.5, 2.0),
+       lambda a: np.where(a > 0.5, 2.0, a), [(3, 4)]),
+    Op("view_as", lambda a: a.view_as(a.t()) * 2.0, lambda a: a.reshape(4, 3) * 2.0, [(3, 4)]),
+    Op("index_select", lambda a: gk.index_select(a, 1, _idx(a, [2, 0, 2])),
+       lambda a: a[:, [2, 0, 2]], [(2, 3)]),
+    Op("index_select_dim0", lambda a: a.index_select(0, _idx(a, [1])), lambda a: a[[1]],
+       [(3, 2, 2)]),
+    Op("masked_select", lambda a, b: gk.masked_select(a, b.detach() > 0),
+       lambda a, b: np.broadcast_to(a, (3, 4))[np.broadcast_to(b > 0, (3, 4))],
+       [(3, 1), (4,)]),
+    Op("narrow", lambda a: a.narrow(1, -3, 2), lambda a: a[:, 1:3], [(3, 4)]),
+    Op("clamp_min_max", lambda a: gk.clamp_max(a.clamp_min(-0.5), 0.5),
+       lambda a: np.clip(a, -0.5, 0.5), [(4, 4)], ["distinct"]),
+    Op("normal_", lambda a: _ip(a, "normal_", 2.0, 0.0), lambda a: np.full(a.shape, 2.0),
+       [(3, 2)], tags=("nograd",)),
+    Op("uniform_", lambda a: _ip(a, "uniform_", 1.0, 1.0), lambda a: np.ones(a.shape),
+       [(3, 2)], tags=("nograd",)),
+    Op("randperm", lambda a: gk.sort(gk.randperm(a.shape[0], device=a.device)).values,
+       lambda a: np.arange(a.shape[0]), [(7,)], tags=("nograd",)),
+    Op("multinomial_support", lambda a: _multinomial_support(a),
+       lambda a: np.ones(40, dtype=bool), [(6,)], tags=("nograd",)),
+]
+
+
+def _np_argsort_desc(a, axis):
+    """torch's stable descending order: equal values keep their index order."""
+    return np.flip(a.shape[axis] - 1 - np.argsort(np.flip(a, axis), axis, kind="stable"), axis)
+
+
+def _multinomial_support(a):
+    """Samples (with replacement) land only on categories of positive weight."""
+    p = gk.cat([a[:1].abs() + 0.1, gk.where(a[1:] > 0, a[1:], 0.0)]).detach()
+    return p[gk.multinomial(p, 40, replacement=True)] > 0
+
 
 def _np_erf(a):
     return np.vectorize(math.erf, otypes=[a.dtype])(a)

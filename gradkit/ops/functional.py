@@ -668,8 +668,8 @@ def to_device(x, dev):
     B2 = backend_of(dev)
     if B2 is x._B:
         return x
-    if x._B.type != "cpu" and mode.host_sync_guard:
-        from ..reliability import host_sync_violation
+    if x._B.type != "cpu" and mode.host_sync_guard and B2.type != x._B.type:
+        from ..reliability import host_sync_violation   # device to device is no host sync
         host_sync_violation(f"to({dev})")
     return apply(_to_device_vjp, B2, (x,), (x._B, x.array), None, {"src": x._B})
 
@@ -1147,6 +1147,8 @@ def _norm_index(x, idx):
                 advanced = True
                 out.append(k.array)
         elif c is bool:
+            if mode.host_sync_guard and B.type != "cpu":
+                _mask_sync()   # a bool scalar is a 0-d mask: its result size is read back
             advanced = True
             out.append(B.asarray(k))
         elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
@@ -1218,6 +1220,8 @@ def getitem(x, idx):
         raise TypeError(f"gradkit.getitem: expected a Tensor, got {type(x).__name__}")
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "getitem")
     p = _getitem_adv if advanced else _getitem_vjp
     return apply(p, x._B, (x,), (x.array,), {"idx": raw},
                  {"advanced": advanced, "shape": x.array.shape})
@@ -1335,6 +1339,23 @@ def stack(tensors, dim=0):
 
 
 # ============================================================ in place
+def _check_overlap(name, x):
+    """Refuse to write into a tensor whose elements share memory (an expanded,
+    i.e. broadcast, view: a zero stride on a dim longer than 1), on every device:
+    NumPy marks such views read-only, CuPy does not (the write would silently
+    land several times on one element)."""
+    a = x.array
+    st = x._B.strides(a)
+    if st is not None:
+        for s_, n in zip(st, a.shape):
+            if s_ == 0 and n > 1:
+                raise GradkitError(
+                    f"gradkit.{name}: unsupported operation: more than one element of the "
+                    f"written-to tensor (shape {tuple(a.shape)}, an expanded view) refers to a "
+                    "single memory location. Please clone() the tensor before performing the "
+                    "operation.")
+
+
 def _inplace(name, x, new):
     """Write ``new`` (computed out of place, with its graph) into ``x`` in place:
     the data changes under every alias, the version bumps, and x's history is
@@ -1342,6 +1363,7 @@ def _inplace(name, x, new):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor")
     grad_involved = mode.enabled and (x.requires_grad or new.requires_grad)
+    _leaf_view_check(name, x)
     if grad_involved and x.grad_fn is None and x.requires_grad:
         raise GradkitError(
             f"gradkit.{name}: a leaf tensor that requires grad is being used in an in-place "
@@ -1361,6 +1383,7 @@ def _inplace(name, x, new):
             raise GradkitError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
                                f"the desired output type {x.dtype_name}")
         nd = B.astype(nd, x.array.dtype)
+    _check_overlap(name, x)
     try:
         B.setitem(x.array, Ellipsis, nd)
     except Exception as e:
@@ -1374,6 +1397,16 @@ def _inplace(name, x, new):
     return x
 
 
+def _leaf_view_check(name, x):
+    """As torch: no in-place write, with grad mode on, through a view of a leaf that
+    requires grad (the leaf's shared version counter carries the mark)."""
+    if mode.enabled and x._view and len(x._vc) > 1:
+        raise GradkitError(
+            f"gradkit.{name}: a view of a leaf Variable that requires grad is being used in an "
+            "in-place operation (the view shares the leaf's memory); wrap the update in "
+            "gk.no_grad(), or clone() the view first")
+
+
 def _direct(kernel, x, o):
     """The in-place op straight into x's buffer (no temporary, no copy) when no
     gradient is recorded and operand types already agree: e.g. a parameter
@@ -1383,6 +1416,8 @@ def _direct(kernel, x, o):
         return None
     B = x._B
     xd = x.array
+    if x._view and len(x._vc) > 1:
+        return None
     if o.__class__ is Tensor:
         if o._B is not B or (mode.enabled and (x._rg or o._rg)):
             return None
@@ -1396,6 +1431,9 @@ def _direct(kernel, x, o):
             return None
         od = o
     else:
+        return None
+    st = B.strides(xd)
+    if st is not None and 0 in st:   # maybe an expanded view: the general path decides
         return None
     try:
         getattr(B, kernel)(xd, od)
@@ -1468,8 +1506,10 @@ def fill_(x, value):
         value = builtins.bool(value)
     elif not B.is_floating(x.array.dtype) and value.__class__ is float:
         value = builtins.int(value)
+    _leaf_view_check("fill_", x)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
+    _check_overlap("fill_", x)
     try:
         B.setitem(x.array, Ellipsis, value)
     except (OverflowError, ValueError, TypeError) as e:
@@ -1504,9 +1544,12 @@ def masked_fill(x, mask, value):
 
 def setitem_(x, idx, value):
     """``x[idx] = value``, in place."""
+    _leaf_view_check("setitem", x)
     B = x._B
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "setitem")
     if value.__class__ is not Tensor:
         if value.__class__ in _SCALARS:
             vt = None
@@ -1527,6 +1570,7 @@ def setitem_(x, idx, value):
                     {"vshape": tuple(vt.array.shape)})
         return _inplace("setitem", x, new)
     v = value if vt is None else (vt.array if vt.array.dtype == x.array.dtype else B.astype(vt.array, x.array.dtype))
+    _check_overlap("setitem", x)
     try:
         B.setitem(x.array, raw, v)
     except Exception as e:
@@ -1539,6 +1583,8 @@ def detach(x):
     _need_tensor("detach", x)
     return x.detach()
 
+
+from . import bounds as _bounds  # noqa: E402  (device-side index checks)
 
 # the rest of the op set (gradkit/ops/more.py, einsum.py) is part of this namespace
 from .more import *  # noqa: E402,F401,F403

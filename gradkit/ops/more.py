@@ -552,9 +552,11 @@ def gather(x, dim, index, *, sparse_grad=False):
         if i != d and a > b:
             raise GradkitError(f"gradkit.gather: size {a} of index {ishape} at dim {i} is "
                                f"larger than the input's {b} (shape {x.shape})")
+    B = x._B
+    n = x.array.shape[d] if nd else 1
+    B.check_index(index.array, -n, n, "gather")
     if nd == 0:
         return _f.getitem(_f.reshape(x, (1,)), index)
-    B = x._B
     i64 = B.dtypes["int64"]
     idx = []
     for i, s in enumerate(ishape):
@@ -583,6 +585,8 @@ def index_add(x, dim, index, source, *, alpha=1):
         raise GradkitError(f"gradkit.index_add: self ({x.dtype_name}) and source "
                            f"({source.dtype_name}) must have the same dtype")
     k = index.numel()
+    n = x.array.shape[d] if nd else 1
+    x._B.check_index(index.array, -n, n, "index_add")
     want = tuple(k if i == d else s for i, s in enumerate(x.array.shape))
     if nd == 0:
         x1 = index_add(_f.reshape(x, (1,)), 0, _f.reshape(index, (-1,)),
