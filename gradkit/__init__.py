@@ -39,6 +39,7 @@ from . import viz  # noqa: E402  (graph pictures: gk.viz.to_dot, gk.viz.render)
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: E402
                        grad, detect_anomaly)
 from .reliability import no_host_sync, HostSyncError  # noqa: E402
+from .autograd.failures import OutOfMemoryError  # noqa: E402  (a MemoryError naming the op)
 from .creation import (tensor, as_tensor, from_numpy, from_dlpack, zeros, ones, empty,  # noqa: E402
                        full, arange, linspace, eye, zeros_like, ones_like, empty_like,
                        full_like, rand, randn, randint, rand_like, randn_like, manual_seed,

@@ -8,12 +8,14 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
+from threading import Lock as _Lock
 from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
 from .graph import Node, FREED, mode
 from ..tensor import Tensor, GradkitError, PostAccumulateGradHook, POST_ACCUMULATE_HOOKS
-from ..ops.core import const
+from ..ops.core import const, _describe
+from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
 
 _FREED_MSG = (
     "gradkit: Trying to backward through the graph a second time (or directly access saved "
@@ -103,6 +105,10 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     mode.enabled = bool(create_graph)
     try:
         return _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F)
+    except BaseException as e:
+        if not retain_graph:   # a retry must say this backward failed, not "second time"
+            record_failure(roots, e)
+        raise
     finally:
         mode.enabled = prev_mode
 
@@ -168,7 +174,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise GradkitError(_FREED_MSG + f" (node: {node.name()}, made by gradkit.{node.p.name})")
+            raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
+                                  f"made by gradkit.{node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -191,6 +198,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 out = node.p.vjp(fv, node.needs, g, *saved)
         except GradkitError:
             raise
+        except MemoryError as e:
+            raise out_of_memory(node.p.name, _describe(_vjp_args(B, g, saved)), e,
+                                " in the backward") from e
         except Exception as e:
             if node.site is not None:
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
@@ -235,15 +245,24 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 _leaves_done(done, pending, leaf_buf)
 
     out = gi = g = None  # drop loop references: _accumulate counts them
+    # all or nothing: every leaf hook runs (and may raise) before any .grad changes
+    # (leaves that a post-accumulate-grad hook completed above are done early, as torch)
+    for cur in leaf_buf.values():
+        if cur[0]._hooks:
+            cur[1] = _run_leaf_hooks(cur[0], cur[1], cur[0]._B, create_graph)
+    cur = None
     results = {}
     graph_grads = []
     while leaf_buf:
         key, (leaf, g) = leaf_buf.popitem()
         B = leaf._B
-        if leaf._hooks:
-            g = _run_leaf_hooks(leaf, g, B, create_graph)
         if accumulate:
-            _accumulate(leaf, g, B, create_graph)
+            try:
+                lock = leaf._glock
+            except AttributeError:
+                lock = _leaf_lock(leaf)
+            with lock:   # threads sharing a leaf must not lose each other's +=
+                _accumulate(leaf, g, B, create_graph)
             if create_graph and leaf.grad.grad_fn is not None:
                 graph_grads.append(leaf)
             if leaf._hooks:
@@ -260,6 +279,24 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+_LOCK_MAKE = _Lock()
+
+
+def _leaf_lock(leaf):
+    """The lock that serialises accumulation into ``leaf.grad`` (made on first use)."""
+    with _LOCK_MAKE:
+        lock = getattr(leaf, "_glock", None)
+        if lock is None:
+            lock = leaf._glock = _Lock()
+    return lock
+
+
+def _vjp_args(B, g, saved):
+    """The gradient and saved arrays of a failed VJP, as Tensors for _describe."""
+    vals = (list(g) if g.__class__ is list else [g]) + [v for v in saved if v is not None]
+    return [v if v.__class__ is Tensor or not hasattr(v, "shape") else const(B, v) for v in vals]
 
 
 def _holds_values(saved):
@@ -336,22 +373,22 @@ def _add_leaf(leaf_buf, leaf, g, F):
 def _accumulate(leaf, g, B, create_graph):
     if create_graph:
         g = _wrap(B, g)
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        leaf._grad = g if leaf._grad is None else leaf._grad + g
         return
     if g.__class__ is Tensor:
         g = g.array
-    cur = leaf.grad
+    cur = leaf._grad
     if cur is None:
         # Steal the gradient when nothing else can see it (as torch does): it
         # owns its memory (not a view) and only this call and its caller hold
         # it. Otherwise copy, so .grad never aliases a user's or another
         # leaf's array (``a + b`` hands the same g to both).
         if getattr(g, "base", 1) is None and _refcount(g) <= 3:
-            leaf.grad = const(B, g)
+            leaf._grad = const(B, g)
         else:
-            leaf.grad = const(B, B.copy(g))
+            leaf._grad = const(B, B.copy(g))
     elif cur.grad_fn is not None or cur.array.shape != g.shape:
-        leaf.grad = const(B, B.add(cur.array, g))
+        leaf._grad = const(B, B.add(cur.array, g))
     else:
         B.iadd(cur.array, g)
         cur._vc[0] += 1
@@ -367,6 +404,14 @@ def _call_hook(fn, g, B, create_graph):
     if tuple(r.array.shape) != tuple(gt.array.shape):
         raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
                            f"{gt.shape}")
+    if r._B is not gt._B:
+        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} returned a gradient on "
+                           f"{r._B.device_str}, but the gradient it was given is on "
+                           f"{gt._B.device_str}; return it on that device (.to({gt._B.device_str!r}))")
+    if r.array.dtype != gt.array.dtype:
+        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} has changed the type of "
+                           f"the gradient (was {gt.dtype_name}, got {r.dtype_name}); return "
+                           f"it as {gt.dtype_name}")
     return r if create_graph else r.array
 
 
@@ -441,7 +486,12 @@ def _leaves_done(leaves, pending, leaf_buf):
         B = leaf._B
         if leaf._hooks:
             g = _run_leaf_hooks(leaf, g, B, False)
-        _accumulate(leaf, g, B, False)
+        try:
+            lock = leaf._glock
+        except AttributeError:
+            lock = _leaf_lock(leaf)
+        with lock:   # threads sharing a leaf must not lose each other's +=
+            _accumulate(leaf, g, B, False)
         g = None
         _run_post_accumulate_hooks(leaf)
 
@@ -482,7 +532,7 @@ def _attached(B, arr, target, oi, leaf):
         return target
     t.grad_fn = target
     t._oi = oi
-    t.requires_grad = True
+    t._rg = True
     return t
 
 

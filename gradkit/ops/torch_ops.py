@@ -224,7 +224,7 @@ def mm(input, mat2):
     broadcasts; this one refuses other ranks, as torch)."""
     _dims("mm", input, 2, "self")
     _dims("mm", mat2, 2, "mat2")
-    return _f.matmul(input, mat2)
+    return _f.matmul(input, mat2, name="mm")
 
 
 def bmm(input, mat2):
@@ -234,7 +234,7 @@ def bmm(input, mat2):
     _dims("bmm", mat2, 3, "batch2")
     if input.array.shape[0] != mat2.array.shape[0]:
         raise GradkitError(f"gradkit.bmm: batch sizes differ: {tuple(input.shape)} and {tuple(mat2.shape)}")
-    return _f.matmul(input, mat2)
+    return _f.matmul(input, mat2, name="bmm")
 
 
 def _addprod(name, input, prod, beta, alpha):
