@@ -22,7 +22,6 @@ for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse
-import sys
 import time
 
 import gradkit as gk
@@ -30,7 +29,8 @@ import gradkit.nn as nn
 import gradkit.nn.functional as F
 from gradkit.demo import load_digits
 
-from _common import Progress, add_common_args, save_loss_curve, sync
+from _common import Progress, add_common_args, parse, save_loss_curve, sync
+from gradkit.argtypes import nonnegative_float, positive_int
 
 
 class LeNet(nn.Module):
@@ -72,31 +72,18 @@ def evaluate(model, x, y):
     return loss, acc
 
 
-def check_args(ap, args):
-    """Bad numbers: argparse's usage error (exit 2). CUDA asked for but not
-    usable: one line saying why, exit 2."""
-    for name in ("steps", "batch_size", "eval_every"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if not args.lr > 0:
-        ap.error(f"--lr must be positive, got {args.lr}")
-    dev = args.device
-    if dev != "cpu" and not dev.startswith("cuda"):
-        ap.error(f"--device must be cpu, cuda or cuda:N, got {dev!r}")
-    if dev.startswith("cuda") and not gk.cuda.is_available():
-        print(f"train_cnn.py: --device {dev}: CUDA is not usable here "
-              f"({gk.cuda.why_unavailable()})", file=sys.stderr)
-        sys.exit(2)
+def _check(args):
+    """What argparse's types can't say alone (a zero learning rate trains nothing)."""
+    return None if args.lr > 0 else f"argument --lr: must be positive, got {args.lr}"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, steps=600, lr=3e-3)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--eval-every", type=int, default=100)
-    args = ap.parse_args(argv)
-    check_args(ap, args)
+    ap.add_argument("--batch-size", type=positive_int, default=64)
+    ap.add_argument("--weight-decay", type=nonnegative_float, default=1e-4)
+    ap.add_argument("--eval-every", type=positive_int, default=100)
+    args = parse(ap, argv, _check)
 
     gk.manual_seed(args.seed)
     dev = args.device
@@ -144,7 +131,6 @@ def main(argv=None):
           "images)")
 
     # gk.save / gk.load round trip (batch-norm buffers included): same accuracy.
-    os.makedirs(args.out_dir, exist_ok=True)
     path = os.path.join(args.out_dir, "cnn_digits.npz")
     gk.save(model.state_dict(), path)
     clone = LeNet().to(dev)

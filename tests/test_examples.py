@@ -70,13 +70,16 @@ def test_train_cnn_bad_arguments(tmp_path):
     cmd = [sys.executable, str(EXAMPLES / "train_cnn.py")]
     r = subprocess.run(cmd + ["--steps", "0"], cwd=tmp_path, env=e, capture_output=True,
                        text=True, timeout=120)
-    assert r.returncode == 2 and "--steps must be at least 1" in r.stderr
+    assert r.returncode == 2 and "argument --steps: must be a positive integer" in r.stderr
+    r = subprocess.run(cmd + ["--lr", "0"], cwd=tmp_path, env=e, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "argument --lr: must be positive" in r.stderr
     if not gk.cuda.is_available():   # CUDA asked for but not usable: one line, exit 2
         r = subprocess.run(cmd + ["--device", "cuda"], cwd=tmp_path, env=e, capture_output=True,
                            text=True, timeout=120)
         assert r.returncode == 2 and r.stdout == ""
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and "CUDA is not usable here" in lines[0]
+        assert len(lines) == 1 and "CUDA is not usable" in lines[0]
 
 
 def test_char_transformer_quick(tmp_path):
