@@ -16,6 +16,7 @@ from .graph import Node, FREED, mode
 from ..tensor import Tensor, GradkitError, PostAccumulateGradHook, POST_ACCUMULATE_HOOKS
 from ..ops.core import const, _describe
 from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
+from .gc_policy import _state as _gc_state, release as _gc_release
 
 _FREED_MSG = (
     "gradkit: Trying to backward through the graph a second time (or directly access saved "
@@ -111,6 +112,8 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
         raise
     finally:
         mode.enabled = prev_mode
+        if _gc_state["frozen"]:   # gc_policy: the graph is consumed, hand objects back
+            _gc_release()
 
 
 def _wrap(B, g):
@@ -206,8 +209,11 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
-        if not retain_graph and saved and _holds_values(node.saved):
-            node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
+        if not retain_graph and saved:
+            v = node.saved[0]   # the common case inline: a saved array first
+            if (v is not None and v.__class__ is not tuple and v.__class__ is not list) \
+                    or _holds_values(node.saved):
+                node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
         if anomaly:
             from .anomaly import check_grads
             check_grads(node, out)
