@@ -106,6 +106,43 @@ def cell(impl, n, gc_mode, repeat):
             "peak_mb": (peak - base) / 1024 if (hwm_ok and peak and base) else None}
 
 
+def ab_policy(n, rounds):
+    """gradkit's gc policy on and off, interleaved in one process (noise hits both
+    alike): per side, the min and median per-op microseconds and the time spent in
+    the collector per op (measured with gc.callbacks)."""
+    from gradkit.autograd import gc_policy
+    step = _make("gradkit")
+    n = (n // 3) * 3
+    step(min(n, 3000))
+    inner = max(1, int(30_000 // n))
+    spent = [0.0, 0.0]
+
+    def cb(phase, info):
+        if phase == "start":
+            spent[1] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - spent[1]
+    gc.callbacks.insert(0, cb)   # before gradkit's: its check counts as collector time
+    res = {}
+    for r in range(rounds):
+        for side in (("on", "off") if r % 2 else ("off", "on")):
+            gc_policy.set_gc_policy(side == "on")
+            gc.collect()
+            spent[0] = 0.0
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                step(n)
+            dt = time.perf_counter() - t0
+            res.setdefault(side, []).append((dt / inner / n * 1e6, spent[0] / inner / n * 1e6))
+    gc.callbacks.remove(cb)
+    out = {}
+    for side, xs in res.items():
+        xs.sort()
+        out[side] = {"us_per_op_min": xs[0][0], "us_per_op_median": xs[len(xs) // 2][0],
+                     "gc_us_per_op_median": sorted(x[1] for x in xs)[len(xs) // 2]}
+    return {"n": n, **out}
+
+
 def _available(impl):
     try:
         __import__(impl if impl != "gradkit" else "numpy")
@@ -163,7 +200,26 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--cell", nargs=4, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--ab-policy", action="store_true",
+                    help="gradkit only: its gc policy on vs off, interleaved in one process per size")
     a = ap.parse_args(argv)
+    if a.ab_policy:
+        sizes = [int(float(s)) for s in a.sizes.split(",") if s]
+        for n in sizes:
+            p = subprocess.run([sys.executable, "-c", "import sys, json; from benchmarks.scale "
+                                f"import ab_policy; print(json.dumps(ab_policy({n}, "
+                                f"{a.repeat or (8 if n <= 100_000 else 4)})))"],
+                               cwd=REPO, capture_output=True, text=True)
+            if p.returncode:
+                print(p.stderr[-2000:])
+                continue
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            for side in ("off", "on"):
+                x = r[side]
+                print(f"gradkit gc policy {side:3} ops {r['n']:>8}: {x['us_per_op_min']:.2f} us/op "
+                      f"min, {x['us_per_op_median']:.2f} median; in the collector "
+                      f"{x['gc_us_per_op_median']:.2f} us/op", flush=True)
+        return
     if a.cell:
         impl, n, g, r = a.cell
         print(json.dumps(cell(impl, int(n), g, int(r))))

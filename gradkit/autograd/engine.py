@@ -240,6 +240,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                     if old is None:
                         buf[target] = gi
                         heappush(heap, (-target.seq, target))
+                    elif add_to is None and getattr(old, "base", 1) is None and old.ndim \
+                            and _refcount(old) <= 3:
+                        target.B.iadd(old, gi)   # only buf holds it: sum in place (no new array)
                     else:
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
@@ -372,8 +375,14 @@ def _add_leaf(leaf_buf, leaf, g, F):
     cur = leaf_buf.get(k)
     if cur is None:
         leaf_buf[k] = [leaf, g]
+    elif F is None:
+        old = cur[1]
+        if getattr(old, "base", 1) is None and old.ndim and _refcount(old) <= 3:
+            leaf._B.iadd(old, g)   # only leaf_buf holds it: sum in place
+        else:
+            cur[1] = leaf._B.add(old, g)
     else:
-        cur[1] = (F or leaf._B).add(cur[1], g)
+        cur[1] = F.add(cur[1], g)
 
 
 def _accumulate(leaf, g, B, create_graph):

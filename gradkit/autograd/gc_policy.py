@@ -43,9 +43,12 @@ _state = {"enabled": os.environ.get("GRADKIT_GC_POLICY", "1").strip() not in ("0
 
 
 def set_gc_policy(enabled):
-    """Turn gradkit's collection policy for large graphs on or off (see the module
-    docstring); turning it off hands back whatever it froze. Returns the previous
-    setting."""
+    """Turn gradkit's collection policy for large graphs on or off.
+
+    ``enabled`` (bool): on (the default, unless ``GRADKIT_GC_POLICY=0``) or off;
+    turning it off hands back to the collector whatever the policy froze. Returns
+    the previous setting (bool). All devices (it concerns host objects only). No
+    torch counterpart: torch's graph lives in C++, outside Python's collector."""
     prev = _state["enabled"]
     _state["enabled"] = bool(enabled)
     if not enabled:
@@ -54,7 +57,8 @@ def set_gc_policy(enabled):
 
 
 def gc_policy_enabled():
-    """Whether gradkit's collection policy for large graphs is on."""
+    """Whether gradkit's collection policy for large graphs is on (bool; see
+    ``set_gc_policy``). No torch counterpart."""
     return _state["enabled"]
 
 
