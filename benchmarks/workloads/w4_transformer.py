@@ -145,4 +145,4 @@ def forward_elementary(F, p, c):
 WORKLOAD_ELEMENTARY = Workload(
     name="W4-e", title="transformer block, elementary ops (no fused layers)", unit="ms",
     per_step=1e3, make_inputs=make_inputs, numpy_impl=numpy_impl, forward=forward_elementary,
-    notes=("W4-e: layer_norm, softmax, gelu composed from basic ops in every library",))
+    notes=("layer_norm, softmax, gelu composed from basic ops in every library",))
