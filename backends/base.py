@@ -11,6 +11,7 @@ against (``F.mul(g, y)``): on the fast path the engine passes the backend itself
 under ``create_graph`` it passes gradkit's differentiable namespace, which has the
 same names.
 """
+from .conv import ConvKernels
 
 from .device_mixin import DeviceMixin
 from .seq_kernels import SeqKernels
@@ -57,7 +58,7 @@ class HostSyncError(RuntimeError):
     gradkit). One class for both: ``gradkit.HostSyncError``."""
 
 
-class Backend(SeqKernels, DeviceMixin):
+class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_kernels.py
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

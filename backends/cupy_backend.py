@@ -9,6 +9,7 @@ import functools
 
 from . import check_host_sync as _check_host_sync
 from .base import Backend
+from .conv_cupy import CupyConvKernels
 from .seq_kernels import CupySeqKernels
 
 
@@ -208,7 +209,7 @@ def scatter_native(cupy_version):
     return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
 
 
-class CupyBackend(CupySeqKernels, Backend):
+class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):

@@ -31,11 +31,13 @@ def _bytes(n):
 # ----------------------------------------------------------------------- info
 def cmd_info(args):
     import gradkit as gk
-    from .backends import cuda_tools
+    from .backends import cuda_tools, cpu_memory
+    from .backends import numpy_backend  # noqa: F401  (loading it applies the allocator settings)
 
     rows = [("gradkit", f"{__version__} ({os.path.dirname(os.path.abspath(gk.__file__))})"),
             ("python", f"{platform.python_version()} ({sys.executable})"),
-            ("numpy", _pkg_version("numpy") or "not installed")]
+            ("numpy", _pkg_version("numpy") or "not installed"),
+            ("cpu allocator", cpu_memory.status())]
     info = cuda_tools.describe()
     if info["cupy"] is None:
         rows.append(("cupy", "not installed"))

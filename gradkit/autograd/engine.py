@@ -16,6 +16,7 @@ from .graph import Node, FREED, mode
 from ..tensor import Tensor, GradkitError, PostAccumulateGradHook, POST_ACCUMULATE_HOOKS
 from ..ops.core import const, _describe
 from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
+from .gc_policy import _state as _gc_state, release as _gc_release
 
 _FREED_MSG = (
     "gradkit: Trying to backward through the graph a second time (or directly access saved "
@@ -111,6 +112,8 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
         raise
     finally:
         mode.enabled = prev_mode
+        if _gc_state["frozen"]:   # gc_policy: the graph is consumed, hand objects back
+            _gc_release()
 
 
 def _wrap(B, g):
@@ -206,8 +209,11 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
-        if not retain_graph and saved and _holds_values(node.saved):
-            node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
+        if not retain_graph and saved:
+            v = node.saved[0]   # the common case inline: a saved array first
+            if (v is not None and v.__class__ is not tuple and v.__class__ is not list) \
+                    or _holds_values(node.saved):
+                node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
         if anomaly:
             from .anomaly import check_grads
             check_grads(node, out)
@@ -234,6 +240,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                     if old is None:
                         buf[target] = gi
                         heappush(heap, (-target.seq, target))
+                    elif add_to is None and getattr(old, "base", 1) is None and old.ndim \
+                            and _refcount(old) <= 3:
+                        target.B.iadd(old, gi)   # only buf holds it: sum in place (no new array)
                     else:
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
@@ -366,8 +375,14 @@ def _add_leaf(leaf_buf, leaf, g, F):
     cur = leaf_buf.get(k)
     if cur is None:
         leaf_buf[k] = [leaf, g]
+    elif F is None:
+        old = cur[1]
+        if getattr(old, "base", 1) is None and old.ndim and _refcount(old) <= 3:
+            leaf._B.iadd(old, g)   # only leaf_buf holds it: sum in place
+        else:
+            cur[1] = leaf._B.add(old, g)
     else:
-        cur[1] = (F or leaf._B).add(cur[1], g)
+        cur[1] = F.add(cur[1], g)
 
 
 def _accumulate(leaf, g, B, create_graph):

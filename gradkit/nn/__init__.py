@@ -12,6 +12,16 @@ __all__ = ["functional", "init", "Module", "Parameter", "Identity", "Linear", "E
            "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
            "Sequential", "ModuleList", "ModuleDict"]
 
+# containers, activation and loss modules, hooks, utilities (issue 12)
+from . import utils  # noqa: E402
+from .container import Flatten, Unflatten, ParameterList, ParameterDict  # noqa: E402
+from .activation import *  # noqa: E402,F401,F403
+from .activation import __all__ as _act_all  # noqa: E402
+from .loss import *  # noqa: E402,F401,F403
+from .loss import __all__ as _loss_all  # noqa: E402
+
+__all__ += ["utils", "Flatten", "Unflatten", "ParameterList", "ParameterDict"] + _act_all + _loss_all
+
 # recurrent layers (issue 13)
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: E402
 
@@ -24,3 +34,12 @@ __all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoder
             "TransformerEncoder", "TransformerDecoder", "Transformer"]
 
 from . import parallel  # noqa: E402  (DistributedDataParallel; needs mpi4py only when used)
+
+# image layers (issue 13): convolution, pooling, resampling, normalization
+from .conv import (Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d,  # noqa: E402
+                   AdaptiveAvgPool2d, AdaptiveMaxPool2d, PixelShuffle, PixelUnshuffle, Upsample)
+from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d, GroupNorm  # noqa: E402
+
+__all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+            "AdaptiveMaxPool2d", "PixelShuffle", "PixelUnshuffle", "Upsample", "BatchNorm1d",
+            "BatchNorm2d", "InstanceNorm2d", "GroupNorm"]

@@ -1658,3 +1658,6 @@ from . import bounds as _bounds  # noqa: E402  (device-side index checks)
 
 # the rest of the op set (gradkit/ops/more.py, einsum.py) is part of this namespace
 from .more import *  # noqa: E402,F401,F403
+
+# convolution and max-pooling primitives (gradkit/ops/convolution.py), F.<name> for their VJPs
+from .convolution import *  # noqa: E402,F401,F403
