@@ -4,6 +4,8 @@
 """
 __version__ = "0.1.0"
 
+import sys as _sys
+
 
 def _load_backends():
     # Installed, ``backends/`` is the subpackage ``gradkit.backends``. From a bare
@@ -62,3 +64,7 @@ half = float16
 double = float64
 float = float32  # noqa: A001
 int = int32  # noqa: A001
+
+from . import docstrings as _docstrings  # noqa: E402  (the ops' texts, attached once)
+_docstrings.attach(_sys.modules[__name__], Tensor)
+_docstrings.attach_tensor(_sys.modules[__name__], Tensor)

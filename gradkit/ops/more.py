@@ -285,7 +285,7 @@ def _safe_pow_root(s, p):
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
     """torch.norm: a vector norm over ``dim`` (all elements by default).
     p: 'fro' or 2 (euclidean), 1, inf, -inf, 0 (count of nonzeros), any other
-    number (sum |x|^p)^(1/p). The gradient at 0 is 0, as torch."""
+    number ``(sum |x|^p)^(1/p)``. The gradient at 0 is 0, as torch."""
     _f._need_tensor("norm", x)
     if not isinstance(p, (int, float, str)):
         raise TypeError(f"gradkit.norm: p must be a number or 'fro', got {type(p).__name__}")
