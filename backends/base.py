@@ -11,6 +11,10 @@ against (``F.mul(g, y)``): on the fast path the engine passes the backend itself
 under ``create_graph`` it passes gradkit's differentiable namespace, which has the
 same names.
 """
+from .conv import ConvKernels
+
+from .device_mixin import DeviceMixin
+from .seq_kernels import SeqKernels
 
 
 def _horner(c, t):
@@ -48,7 +52,13 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class Backend:
+class HostSyncError(RuntimeError):
+    """A device tensor was copied to the host inside ``gk.no_host_sync()`` (or, on
+    the fake accelerator, a device array was converted to a host value inside
+    gradkit). One class for both: ``gradkit.HostSyncError``."""
+
+
+class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_kernels.py
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 
@@ -99,6 +109,7 @@ class Backend:
         self.tan = xp_.tan
         self.floor = xp_.floor
         self._index_dtypes()
+        self._pending = False   # deferred index checks armed (see check_index)
         # a subclass's own method wins over the namespace function bound above
         for name in list(vars(self)):
             if callable(getattr(type(self), name, None)) and name in vars(type(self)):
@@ -239,6 +250,10 @@ class Backend:
 
     def gelu_backward(self, x, g, approximate="none"):
         xp = self.xp
+        h = self.dtypes.get("float16")
+        if h is not None and x.dtype == h:  # x^2 overflows float16 for |x| > 256: as torch
+            f = self.dtypes["float32"]
+            return xp.astype(self.gelu_backward(xp.astype(x, f), xp.astype(g, f), approximate), h)
         if approximate == "tanh":
             x2 = x * x
             t = xp.tanh(_SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x2))
@@ -259,8 +274,8 @@ class Backend:
         return xp.multiply(g, xp.multiply(y, 1.0 - y))
 
     def relu_backward(self, y, g):
-        xp = self.xp
-        return xp.where(y > 0, g, xp.zeros_like(g))
+        xp = self.xp   # torch's threshold_backward: 0 where y <= 0, g elsewhere (NaN y too)
+        return xp.where(y <= 0, xp.zeros_like(g), g)
 
     def sqrt_backward(self, y, g):
         return self.xp.divide(g, self.xp.multiply(y, 2.0))
@@ -337,6 +352,23 @@ class Backend:
     def cumsum(self, x, dim):
         f = getattr(self.xp, "cumulative_sum", None)
         return f(x, axis=dim) if f is not None else self.xp.cumsum(x, axis=dim)
+
+    def cumprod(self, x, dim):
+        f = getattr(self.xp, "cumulative_prod", None)
+        return f(x, axis=dim) if f is not None else self.xp.cumprod(x, axis=dim)
+
+    def argsort_stable(self, x, dim):
+        """Ascending, stable argsort along ``dim`` (NaN last, as NumPy/CuPy)."""
+        return self.xp.argsort(x, axis=dim, stable=True)
+
+    def argsort(self, x, dim, descending=False):
+        """Stable argsort (int64); descending keeps equal values in index order and
+        puts NaN first, as torch: the ascending sort of the reversed row, reversed."""
+        xp = self.xp
+        if not descending:
+            return self.astype(self.argsort_stable(x, dim), self.dtypes["int64"])
+        r = xp.flip(self.argsort_stable(xp.flip(x, axis=dim), dim), axis=dim)
+        return self.astype((x.shape[dim] - 1) - r, self.dtypes["int64"])
 
     # --------------------------------------------------------------- shape
     def reshape(self, x, shape):

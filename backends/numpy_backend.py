@@ -4,6 +4,13 @@ import threading
 import numpy as np
 
 from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
+from .conv_numpy import NumpyConvKernels
+from .seq_kernels import NumpySeqKernels
+from . import cpu_memory
+
+# A steady-state step reuses freed heap instead of taking fresh pages from the OS
+# (glibc mallopt; see cpu_memory for when it is skipped and how to turn it off).
+cpu_memory.tune()
 
 # ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
 # arrays at no cost. On NumPy 1.26 the wrapper converts.
@@ -73,7 +80,23 @@ else:  # pragma: no cover
         return _arr(uf(a, b))
 
 
-class NumpyBackend(Backend):
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _select(mask, g, keep_where):
+    """``g`` where ``mask`` (or where not ``mask``), +0 elsewhere, bit-exact (inf
+    and NaN in ``g`` are dropped, not multiplied): an AND with an all-ones/zero
+    bit mask, ~1.3x a multiply where ``np.where`` costs ~4x."""
+    u = _UINT.get(g.dtype.itemsize) if g.dtype.kind == "f" else None
+    if u is None:
+        return _arr(np.where(mask if keep_where else ~mask, g, np.zeros((), g.dtype)))
+    m = np.asarray(mask).view(np.uint8)
+    keep = _arr(np.subtract(0, m, dtype=u) if keep_where else np.subtract(m, 1, dtype=u))
+    out = np.bitwise_and(keep, g.view(u), out=keep if keep.shape == g.shape else None)
+    return _arr(out).view(g.dtype)
+
+
+class NumpyBackend(NumpyConvKernels, NumpySeqKernels, Backend):
     type = "cpu"
 
     def __init__(self):
@@ -110,6 +133,9 @@ class NumpyBackend(Backend):
         self._tls = threading.local()
 
     # meta
+    def strides(self, a):
+        return a.strides
+
     def is_floating(self, dt):
         return dt.kind == "f"
 
@@ -122,6 +148,15 @@ class NumpyBackend(Backend):
 
     def from_host(self, a, dtype=None):
         return np.asarray(a, dtype=dtype)
+
+    def check_index(self, idx, lo, hi, op, ignore=None):
+        """On the host the check is free: raise at once."""
+        if idx.size:
+            bad = (idx < lo) | (idx >= hi)
+            if ignore is not None:
+                bad &= idx != ignore
+            if bad.any():
+                raise IndexError(self._index_msg(idx, lo, hi, op, ignore))
 
     def asarray(self, obj, dtype=None):
         return np.asarray(obj, dtype=dtype)
@@ -195,6 +230,8 @@ class NumpyBackend(Backend):
         return e
 
     def gelu(self, x, approximate="none"):
+        if x.dtype == np.float16:  # x^3 overflows float16: compute in float32, as torch
+            return self.gelu(x.astype(np.float32), approximate).astype(np.float16)
         if approximate == "tanh":
             t = _fresh(np.multiply, x, x)                  # tanh(c x (1 + k x^2))
             t *= 0.044715
@@ -210,6 +247,9 @@ class NumpyBackend(Backend):
         return t
 
     def gelu_backward(self, x, g, approximate="none"):
+        if x.dtype == np.float16:  # x^2 overflows float16 for |x| > 256: float32 as torch
+            return self.gelu_backward(x.astype(np.float32), g.astype(np.float32),
+                                      approximate).astype(np.float16)
         if approximate == "tanh":
             t = _fresh(np.multiply, x, x)
             du = t * (3 * 0.044715 * 0.7978845608028654)   # c (1 + 3 k x^2)
@@ -252,8 +292,9 @@ class NumpyBackend(Backend):
         return t
 
     def relu_backward(self, y, g):
-        t = np.greater(y, 0)
-        return np.multiply(g, t, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, t))
+        # as torch's threshold_backward: 0 where y <= 0 (also for an inf or NaN g,
+        # where a multiply by the mask gives NaN), g elsewhere (NaN y included)
+        return _select(np.less_equal(y, 0), g, keep_where=False)
 
     def sqrt_backward(self, y, g):
         t = _fresh(np.multiply, y, 2)
@@ -261,7 +302,8 @@ class NumpyBackend(Backend):
         return t
 
     def mask_mul(self, g, m):
-        return np.multiply(g, m, out=...) if _ELLIPSIS_OUT else _arr(np.multiply(g, m))
+        # a select, not a multiply: an inf or NaN g where m is False gives 0
+        return _select(m, g, keep_where=True)
 
     def erf(self, x):
         # Backend.erf's pieces, each evaluated only on the elements it covers
@@ -309,6 +351,9 @@ class NumpyBackend(Backend):
 
     def cumsum(self, x, dim):
         return np.cumsum(x, axis=dim)
+
+    def argsort_stable(self, x, dim):
+        return np.argsort(x, axis=dim, kind="stable")   # NumPy 1.26 has no stable=
 
     def max_dim(self, x, dim, keepdim):
         idx = np.argmax(x, axis=dim, keepdims=True)
@@ -361,7 +406,10 @@ class NumpyBackend(Backend):
             b = np.ascontiguousarray(b)
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
             # (..., m, k) @ (k, n): one GEMM over the folded batch
-            return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
+            rows = 1   # not -1: a reshape can't infer it when k = 0
+            for d in a.shape[:-1]:
+                rows *= d
+            return np.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
         return _arr(np.matmul(a, b))
 
     def scatter_add(self, out, idx, g):

@@ -90,6 +90,9 @@ class TorchLike:
                 setattr(self, name, self._native_or_composed(name, fn, call))
         if missing:
             self.notes.append(f"composed from basic ops (no {label} version): {', '.join(missing)}")
+        for name in ("conv2d", "max_pool2d"):  # layers with no composition here (W6)
+            if getattr(nnf, name, None) is not None:
+                setattr(self, name, getattr(nnf, name))
 
     def _native_or_composed(self, name, fn, call):
         composed = partial(COMPOSED[name], self)
@@ -141,6 +144,19 @@ class TorchLike:
         """x[i, idx[i]] for every row i (integer-array indexing)."""
         return x[self.mod.arange(x.shape[0], device=self.device), idx]
 
+    def lstm(self, x, w_ih, w_hh, b_ih, b_hh):
+        """W7: the library's own one-layer ``nn.LSTM`` over x (T, N, I), run with
+        these leaves as its weights -> (out, (h_n, c_n))."""
+        m = getattr(self, "_lstm", None)
+        if m is None:
+            m = self._lstm = self.mod.nn.LSTM(x.shape[-1], w_hh.shape[1]).to(self.device)
+        ws = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
+        if self.label == "torch":
+            return self.mod.func.functional_call(m, ws, (x,))
+        for k, v in ws.items():
+            setattr(m, k, v)
+        return m(x)
+
 
 class NumpyLike:
     """F for HIPS autograd: autograd.numpy with the same method names."""
@@ -179,6 +195,21 @@ class NumpyLike:
     def pick(self, x, idx):
         return x[np.arange(x.shape[0]), idx]
 
+    def lstm(self, x, w_ih, w_hh, b_ih, b_hh):
+        """W7 composed step by step (HIPS autograd has no LSTM)."""
+        anp = self.anp
+        H = w_hh.shape[1]
+        xg = x @ w_ih.T + (b_ih + b_hh)
+        h = c = anp.zeros((x.shape[1], H), x.dtype)
+        hs = []
+        for t in range(x.shape[0]):
+            z = xg[t] + h @ w_hh.T
+            i, f, o = (0.5 * anp.tanh(0.5 * z[:, k * H:(k + 1) * H]) + 0.5 for k in (0, 1, 3))
+            c = f * c + i * anp.tanh(z[:, 2 * H:3 * H])
+            h = o * anp.tanh(c)
+            hs.append(h)
+        return anp.stack(hs), (h[None], c[None])
+
 
 # ---- Bench: one implementation of one workload, ready to run ---------------------
 
@@ -203,6 +234,17 @@ class Bench:
 
 def build(impl, workload, device, params, consts) -> Bench:
     """Raise Skip when `impl` cannot run on `device` here."""
+    return _build(impl, workload, device, params, consts)
+
+
+def _needs(F, workload, label):
+    missing = [n for n in workload.needs if not hasattr(F, n)]
+    if missing:
+        raise Skip(f"{label} has no {', '.join(missing)}")
+    return F
+
+
+def _build(impl, workload, device, params, consts) -> Bench:
     cuda = device.startswith("cuda")
     if impl == "numpy":
         return _numpy_bench(workload, device, params, consts, cuda)
@@ -214,7 +256,8 @@ def build(impl, workload, device, params, consts) -> Bench:
             import autograd.numpy as anp
         except ImportError as e:
             raise Skip(f"not installed ({e}); pip install autograd") from None
-        return _autograd_bench(workload, params, consts, NumpyLike(anp), autograd)
+        return _autograd_bench(workload, params, consts,
+                               _needs(NumpyLike(anp), workload, "HIPS autograd"), autograd)
     if impl == "torch":
         try:
             import torch
@@ -223,7 +266,8 @@ def build(impl, workload, device, params, consts) -> Bench:
         if cuda and not torch.cuda.is_available():
             raise Skip(f"torch {torch.__version__} sees no CUDA device")
         sync = torch.cuda.synchronize if cuda else (lambda: None)
-        return _torch_like_bench(workload, params, consts, TorchLike(torch, device, "torch"),
+        return _torch_like_bench(workload, params, consts,
+                                 _needs(TorchLike(torch, device, "torch"), workload, "torch"),
                                  sync, "torch" if cuda else "rss")
     if impl == "gradkit":
         try:
@@ -237,7 +281,8 @@ def build(impl, workload, device, params, consts) -> Bench:
         if cuda and not gk.cuda.is_available():
             raise Skip("gk.cuda.is_available() is False")
         sync = gk.cuda.synchronize if cuda else (lambda: None)
-        return _torch_like_bench(workload, params, consts, TorchLike(gk, device, "gradkit"),
+        return _torch_like_bench(workload, params, consts,
+                                 _needs(TorchLike(gk, device, "gradkit"), workload, "gradkit"),
                                  sync, "cupy" if cuda else "rss")
     raise ValueError(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
 

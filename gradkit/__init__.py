@@ -35,11 +35,13 @@ from .tensor import (Tensor, DType, GradkitError, float16, float32, float64, int
                      int32, int64, uint8, bool_)
 from .tensor import bool_ as bool  # noqa: E402,A001  (gk.bool, as torch.bool)
 from .device import device, Device  # noqa: E402
+from .size import Size  # noqa: E402
 from . import cuda  # noqa: E402
 from . import viz  # noqa: E402  (graph pictures: gk.viz.to_dot, gk.viz.render)
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: E402
                        grad, detect_anomaly)
 from .reliability import no_host_sync, HostSyncError  # noqa: E402
+from .autograd.failures import OutOfMemoryError  # noqa: E402  (a MemoryError naming the op)
 from .creation import (tensor, as_tensor, from_numpy, from_dlpack, zeros, ones, empty,  # noqa: E402
                        full, arange, linspace, eye, zeros_like, ones_like, empty_like,
                        full_like, rand, randn, randint, rand_like, randn_like, manual_seed,
@@ -55,6 +57,13 @@ from .ops.more import (  # noqa: E402
     log1p, expm1, rsqrt, reciprocal, square, tan, erf, gelu, silu, softplus, prod, var, std,
     logsumexp, norm, cumsum, softmax, log_softmax, flip, repeat, split, chunk, gather,
     index_add, einsum)
+from .ops.torch_ops import (  # noqa: E402  (issue 12; also installs their Tensor methods)
+    tril, triu, topk, sort, argsort, msort, multinomial, randperm, roll, unbind, select, outer,
+    ger, mm, bmm, addmm, baddbmm, diag, diagonal, trace, cumprod, isclose, allclose, nonzero,
+    argwhere, where, view_as, reshape_as, isnan, isinf, numel, take_along_dim, detach_, clamp_,
+    fill_, zero_, index_select, masked_select, narrow, clamp_min, clamp_max, is_floating_point)
+from .ops import out as _out  # noqa: E402
+globals().update(_out.out_functions(globals()))  # torch's out= keyword on the public functions
 from . import func  # noqa: E402  (vjp, jvp, jacobian, hessian, hvp)
 from . import nn, optim  # noqa: E402  (layers, losses, init; SGD/Adam/AdamW)
 from .serialization import save, load  # noqa: E402  (state dicts as .npz, no pickle)
@@ -64,6 +73,7 @@ half = float16
 double = float64
 float = float32  # noqa: A001
 int = int32  # noqa: A001
+from .ops.bounds import set_index_checks, index_checks  # noqa: E402,F401
 
 from . import docstrings as _docstrings  # noqa: E402  (the ops' texts, attached once)
 _docstrings.attach(_sys.modules[__name__], Tensor)

@@ -1,7 +1,9 @@
 """Creation functions, default dtype, seeding, DLPack exchange."""
+from .backends import io as _io
 from .device import backend_of, device as _device
 from .tensor import Tensor, DType, to_dtype, float32, float64, GradkitError
 from .ops.core import const
+from .autograd.graph import mode
 
 _default = [float32]
 _seed = [None]
@@ -47,11 +49,15 @@ def _infer_device(data):
     cai = getattr(data, "__cuda_array_interface__", None)
     if cai is not None:
         dev = getattr(data, "device", None)
-        idx = getattr(dev, "id", 0)
-        return f"cuda:{idx}"
+        idx = getattr(dev, "id", None)          # cupy.cuda.Device
+        if idx is None:
+            idx = getattr(dev, "index", None)   # torch.device (None: the current one)
+        return f"cuda:{idx or 0}"
     d = getattr(data, "device", None)
     if d is not None and "device1" in str(d):
         return "fake"
+    if d is not None and "device2" in str(d):
+        return "fake:1"
     return "cpu"
 
 
@@ -68,11 +74,19 @@ def _bdtype(B, dtype):
 def _convert(data, B, dtype, copy):
     """Raw array on backend B from Python data, a NumPy/CuPy array or a Tensor."""
     if isinstance(data, Tensor):
-        arr = data.array if data._B is B else B.from_host(data._B.to_host(data.array))
+        if data._B is B:
+            arr = data.array
+        else:
+            if data._B.type != "cpu" and mode.host_sync_guard and B.type != data._B.type:
+                from .reliability import host_sync_violation
+                host_sync_violation(f"gradkit.tensor(..., device={B.device_str!r})")
+            arr = B.to_device(data._B, data.array)
         if dtype is not None and arr.dtype != dtype:
             return B.astype(arr, dtype)
         return B.copy(arr) if copy else arr
     has_dtype = hasattr(data, "dtype") and hasattr(data, "shape")
+    if has_dtype and _io.is_host_array(data) and not _io.native_byte_order(data):
+        data = _io.to_native(data)   # a big-endian file's array: a converted copy
     if has_dtype:
         if B.type == "cpu" and getattr(data, "__cuda_array_interface__", None) is not None:
             data = data.get()  # an explicit device -> host copy the user asked for
@@ -140,8 +154,24 @@ def as_tensor(data, dtype=None, device=None):
 
 
 def from_numpy(a):
+    """A cpu Tensor sharing memory with the NumPy array ``a`` (torch.from_numpy).
+    Refuses what torch refuses: non-arrays, dtypes gradkit has no name for
+    (complex, longdouble, object...) and non-native byte order (which could not
+    share memory); ``gk.tensor(a)`` copies and converts instead."""
     B = _backend("cpu")
-    return const(B, B.asarray(a))
+    if not _io.is_host_array(a):
+        raise TypeError(f"gradkit.from_numpy: expected a numpy.ndarray, got "
+                        f"{type(a).__name__}; use gk.tensor(data) for lists and scalars")
+    if not _io.native_byte_order(a):
+        raise TypeError(f"gradkit.from_numpy: the array has byte order {a.dtype.str!r}, not "
+                        f"the machine's; memory can't be shared. Use gk.tensor(a) (a "
+                        f"converted copy) or a.astype(a.dtype.newbyteorder('='))")
+    arr = B.asarray(a)
+    if arr.dtype not in B._dtype_set:
+        raise TypeError(f"gradkit.from_numpy: can't make a tensor from an array of dtype "
+                        f"{a.dtype}; use one of float16, float32, float64, int8, int16, "
+                        f"int32, int64, uint8, bool")
+    return const(B, arr)
 
 
 def from_dlpack(x):
@@ -210,23 +240,38 @@ def _make(name, size, dtype, device, requires_grad, fn):
     return _finish(const(B, _alloc(name, fn, B, size, _float_dtype(B, dtype))), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def _size_kw(name, shape, size):
+    """The size given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or as torch's
+    keyword (``zeros(size=(2, 3))``), not both."""
+    if size is None:
+        return shape
+    if shape:
+        raise TypeError(f"gradkit.{name}: got the size both positionally and as size=")
+    return (size,)
+
+
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("zeros", shape, size)
     return _make("zeros", size, dtype, device, requires_grad, lambda B, s, d: B.zeros(s, d))
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("ones", shape, size)
     return _make("ones", size, dtype, device, requires_grad, lambda B, s, d: B.ones(s, d))
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("empty", shape, size)
     return _make("empty", size, dtype, device, requires_grad, lambda B, s, d: B.empty(s, d))
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("rand", shape, size)
     return _make("rand", size, dtype, device, requires_grad, lambda B, s, d: B.rand(s, d))
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("randn", shape, size)
     return _make("randn", size, dtype, device, requires_grad, lambda B, s, d: B.randn(s, d))
 
 
@@ -245,6 +290,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 def randint(low, high=None, size=None, *, dtype=None, device=None):
     if high is None:
         low, high = 0, low
+    elif size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high   # torch's randint(high, size)
     if size is None:
         raise TypeError("gradkit.randint: size is required")
     low, high = _number("randint", "low", low, True), _number("randint", "high", high, True)

@@ -16,7 +16,9 @@ def why_unavailable():
 
 
 def synchronize(device=None):
-    """Wait for every kernel queued on the device (a no-op without CUDA)."""
+    """Wait for every kernel queued on ``device`` (None: cuda:0; an int N or
+    'cuda:N'), then raise any deferred out-of-range index error found on it
+    (``gk.set_index_checks``). A no-op without CUDA. Mirrors torch.cuda.synchronize."""
     if not is_available():
         return
     from .autograd.graph import mode
@@ -24,5 +26,9 @@ def synchronize(device=None):
         from .reliability import host_sync_violation
         host_sync_violation("gk.cuda.synchronize()")
     from .device import backend_of
-    B = backend_of(device if device is not None else "cuda")
-    B.cuda_device.synchronize()
+    if device is None:
+        device = "cuda"
+    elif isinstance(device, int) and not isinstance(device, bool):
+        device = f"cuda:{device}"
+    B = backend_of(device)
+    B.synchronize()

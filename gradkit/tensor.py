@@ -6,6 +6,7 @@ in ``gradkit.ops`` (reflected ones swap their arguments).
 import weakref
 
 from .autograd.graph import mode
+from .size import Size
 
 
 class GradkitError(RuntimeError):
@@ -87,6 +88,20 @@ def to_dtype(dt):
     return DTYPES[dtype_name(dt)]
 
 
+class PostAccumulateGradHook:
+    """A leaf's post-accumulate-grad hook, kept in the leaf's hook list beside
+    its gradient hooks (the engine runs it after accumulating, not before)."""
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+#: how many post-accumulate-grad hooks were ever registered: the engine looks for
+#: leaves that have one (a graph walk) only when this is not zero
+POST_ACCUMULATE_HOOKS = [0]
+
+
 class _RemovableHandle:
     __slots__ = ("_list", "_item")
 
@@ -102,20 +117,20 @@ class _RemovableHandle:
 
 
 class Tensor:
-    __slots__ = ("array", "_B", "_rg", "grad", "grad_fn", "_oi", "_hooks",
-                 "_vc", "_view", "__weakref__")
+    __slots__ = ("array", "_B", "_rg", "_grad", "grad_fn", "_oi", "_hooks",
+                 "_vc", "_view", "_glock", "__weakref__")
     __array_priority__ = 1000  # NumPy defers binary operators to us
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         from .creation import tensor
         t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
         for s in Tensor.__slots__[:-1]:
-            setattr(self, s, getattr(t, s))
+            setattr(self, s, getattr(t, s, None))  # _glock: made on first use
 
     # ------------------------------------------------------------ attributes
     @property
     def shape(self):
-        return tuple(self.array.shape)
+        return Size(self.array.shape)
 
     @property
     def ndim(self):
@@ -160,7 +175,7 @@ class Tensor:
     def size(self, dim=None):
         s = tuple(self.array.shape)
         if dim is None:
-            return s
+            return Size(s)
         d = _F.norm_dim("size", dim, len(s))
         if not s:
             raise IndexError(f"gradkit.size: dimension specified as {dim} but the tensor has "
@@ -190,6 +205,18 @@ class Tensor:
         from .tensor_repr import tensor_repr
         return tensor_repr(self)
 
+    def __format__(self, spec):
+        from .tensor_repr import tensor_format
+        return tensor_format(self, spec)
+
+    def __reduce_ex__(self, protocol):   # pickle: values, dtype, device name, requires_grad
+        from .tensor_pickle import reduce_tensor
+        return reduce_tensor(self)
+
+    def __deepcopy__(self, memo):
+        from .tensor_pickle import deepcopy_tensor
+        return deepcopy_tensor(self, memo)
+
     # ----------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd.engine import backward
@@ -207,6 +234,7 @@ class Tensor:
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() or .double() first")
         self._rg = bool(requires_grad)
+        _mark_leaf_base(self._vc, self._rg)
         return self
 
     @property
@@ -215,11 +243,34 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
+        if self.grad_fn is not None:   # as torch, whatever the value
+            raise GradkitError(
+                "gradkit: you can only change requires_grad flags of leaf tensors; this one was "
+                "computed by an op (grad_fn=" + self.grad_fn.p.name + "). Use .detach() for a "
+                "tensor that does not require grad, or .requires_grad_() (a no-op here)")
         if value and self.grad_fn is None and not self._B.is_floating(self.array.dtype):
             raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() first")
         self._rg = bool(value)
+        if self.grad_fn is None:
+            _mark_leaf_base(self._vc, self._rg)
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor of this tensor's shape, dtype and device),
+        or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            _check_grad(self, value)
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
 
     @property
     def data(self):
@@ -299,6 +350,29 @@ class Tensor:
         item = (self._oi, fn)
         node.hooks.append(item)
         return _RemovableHandle(node.hooks, item)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor) -> None``, called on this leaf right after backward has
+        accumulated its gradient into ``.grad`` (as torch's method of that name;
+        not called by ``gk.grad``, which touches no ``.grad``). The engine calls
+        it as soon as the leaf's gradient is complete, before the rest of
+        backward, so data-parallel training can start communicating it early.
+        Leaves only. Returns a handle with ``.remove()``."""
+        if not self.requires_grad:
+            raise GradkitError("gradkit: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self.grad_fn is not None:
+            raise GradkitError("gradkit: post accumulate grad hooks cannot be registered on "
+                               "non-leaf tensors")
+        if not callable(hook):
+            raise TypeError(f"gradkit.register_post_accumulate_grad_hook: the hook must be "
+                            f"callable, got {type(hook).__name__}")
+        if self._hooks is None:
+            self._hooks = []
+        item = PostAccumulateGradHook(hook)
+        self._hooks.append(item)
+        POST_ACCUMULATE_HOOKS[0] += 1
+        return _RemovableHandle(self._hooks, item)
 
     # --------------------------------------------------------- conversion
     def numpy(self, *, force=False):
@@ -741,9 +815,41 @@ class Tensor:
         return _F.index_add(self, *args, **kwargs)
 
 
+def _mark_leaf_base(vc, requires_grad):
+    """A leaf's version counter, shared with every view of it, carries a second
+    entry while the leaf requires grad: an in-place op through a view taken before
+    (``b = a[:]; a.requires_grad = True; b.add_(1)``) can then refuse, as torch."""
+    if requires_grad:
+        if len(vc) == 1:
+            vc.append(True)
+    else:
+        del vc[1:]
+
+
 def _bools(a, b):
     return a.array.dtype == a._B.bool_dtype and (
         b.__class__ is bool or (b.__class__ is Tensor and b.array.dtype == b._B.bool_dtype))
+
+
+def _check_grad(t, g):
+    """``t.grad = g``: refuse what torch refuses (type, itself, device, dtype, size)."""
+    if not isinstance(g, Tensor):
+        raise TypeError(f"gradkit: assigned grad expected to be a Tensor or None but got grad "
+                        f"of type {type(g).__name__}; wrap it with gk.tensor(...) on the "
+                        f"tensor's device ({t._B.device_str})")
+    if g is t:
+        raise GradkitError("gradkit: can't assign a tensor as its own grad; assign a clone()")
+    if g._B is not t._B:
+        raise GradkitError(f"gradkit: assigned grad has data located on a different device: the "
+                           f"grad is on {g._B.device_str}, the tensor on {t._B.device_str}; "
+                           f"move it with .to({t._B.device_str!r})")
+    if g.array.dtype != t.array.dtype:
+        raise GradkitError(f"gradkit: assigned grad has data of a different type: the grad is "
+                           f"{g.dtype_name}, the tensor {t.dtype_name}; cast it with "
+                           f".to(gk.{t.dtype_name})")
+    if g.array.shape != t.array.shape:
+        raise GradkitError(f"gradkit: assigned grad has data of a different size: the grad has "
+                           f"shape {tuple(g.array.shape)}, the tensor {tuple(t.array.shape)}")
 
 
 def _host_check(t, what):

@@ -8,6 +8,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 import gradkit as gk
+import gradkit.nn.functional as _nnF
+
+import image_refs as _ir
 
 
 @dataclass
@@ -51,6 +54,79 @@ def _sm(x, d):
     e = np.exp(x - x.max(axis=d, keepdims=True))
     return e / e.sum(axis=d, keepdims=True)
 
+
+def _const(a, arr):
+    return gk.tensor(np.asarray(arr, dtype=np.float64), dtype=a.dtype, device=a.device)
+
+
+_RM, _RV = np.array([0.3, -0.2, 0.1]), np.array([0.5, 2.0, 1.5])
+
+# Image layers (issue 13): convolution, pooling, resampling, normalization
+IMAGE_OPS = [
+    Op("conv2d", lambda x, w, b: _nnF.conv2d(x, w, b), lambda x, w, b: _ir.conv(x, w, b),
+       [(2, 3, 5, 6), (4, 3, 3, 3), (4,)]),
+    Op("conv2d_stride_pad_dil_groups",
+       lambda x, w: _nnF.conv2d(x, w, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+       lambda x, w: _ir.conv(x, w, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+       [(2, 4, 6, 5), (6, 2, 3, 2)]),
+    Op("conv2d_same_even_kernel", lambda x, w: _nnF.conv2d(x, w, padding="same"),
+       lambda x, w: _ir.conv(x, w, padding=((1, 2), (0, 1))), [(1, 2, 5, 4), (3, 2, 4, 2)]),
+    Op("conv2d_valid_unbatched", lambda x, w: _nnF.conv2d(x, w, padding="valid"),
+       lambda x, w: _ir.conv(x[None], w)[0], [(2, 4, 4), (3, 2, 2, 3)]),
+    Op("conv1d", lambda x, w, b: _nnF.conv1d(x, w, b, stride=2, padding=1),
+       lambda x, w, b: _ir.conv(x, w, b, stride=2, padding=1), [(2, 3, 9), (4, 3, 3), (4,)]),
+    Op("conv1d_same_dilated_groups", lambda x, w: _nnF.conv1d(x, w, padding="same", dilation=2,
+                                                              groups=3),
+       lambda x, w: _ir.conv(x, w, padding=((2, 2),), dilation=2, groups=3),
+       [(2, 3, 7), (6, 1, 3)]),
+    Op("conv_transpose2d", lambda x, w, b: _nnF.conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                                 output_padding=1),
+       lambda x, w, b: _ir.conv_transpose2d(x, w, b, 2, 1, 1), [(2, 3, 3, 4), (3, 2, 3, 3), (2,)]),
+    Op("conv_transpose2d_groups_dilation",
+       lambda x, w: _nnF.conv_transpose2d(x, w, stride=(1, 2), groups=2, dilation=(2, 1)),
+       lambda x, w: _ir.conv_transpose2d(x, w, None, (1, 2), 0, 0, 2, (2, 1)),
+       [(1, 4, 3, 3), (4, 1, 2, 3)]),
+    Op("max_pool2d", lambda x: _nnF.max_pool2d(x, 2), lambda x: _ir.max_pool2d(x, 2),
+       [(2, 3, 4, 6)], ["distinct"]),
+    Op("max_pool2d_overlap_pad_ceil",
+       lambda x: _nnF.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+       lambda x: _ir.max_pool2d(x, 3, 2, 1, ceil=True), [(2, 2, 6, 5)], ["distinct"]),
+    Op("max_pool2d_dilation_indices",
+       lambda x: _nnF.max_pool2d(x, (2, 3), (1, 2), dilation=(2, 1), return_indices=True)[0],
+       lambda x: _ir.max_pool2d(x, (2, 3), (1, 2), d=(2, 1)), [(1, 2, 5, 7)], ["distinct"]),
+    Op("avg_pool2d", lambda x: _nnF.avg_pool2d(x, 2), lambda x: _ir.avg_pool2d(x, 2),
+       [(2, 3, 4, 6)]),
+    Op("avg_pool2d_pad_ceil_exclude",
+       lambda x: _nnF.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+       lambda x: _ir.avg_pool2d(x, 3, 2, 1, True, False), [(2, 2, 6, 5)]),
+    Op("avg_pool2d_divisor", lambda x: _nnF.avg_pool2d(x, (2, 3), 1, (1, 0), divisor_override=4),
+       lambda x: _ir.avg_pool2d(x, (2, 3), 1, (1, 0), divisor=4), [(1, 2, 4, 5)]),
+    Op("adaptive_avg_pool2d", lambda x: _nnF.adaptive_avg_pool2d(x, (3, 2)),
+       lambda x: _ir.adaptive_pool2d(x, (3, 2), np.mean), [(2, 3, 7, 5)]),
+    Op("adaptive_max_pool2d", lambda x: _nnF.adaptive_max_pool2d(x, (3, 4)),
+       lambda x: _ir.adaptive_pool2d(x, (3, 4), np.max), [(2, 2, 7, 5)], ["distinct"]),
+    Op("adaptive_max_pool2d_even", lambda x: _nnF.adaptive_max_pool2d(x, 2),
+       lambda x: _ir.adaptive_pool2d(x, 2, np.max), [(2, 2, 4, 6)], ["distinct"]),
+    Op("pixel_shuffle", lambda x: _nnF.pixel_shuffle(x, 2), lambda x: _ir.pixel_shuffle(x, 2),
+       [(2, 8, 2, 3)]),
+    Op("interpolate_nearest", lambda x: _nnF.interpolate(x, size=(5, 7)),
+       lambda x: _ir.interpolate(x, (5, 7)), [(2, 2, 3, 4)]),
+    Op("interpolate_bilinear", lambda x: _nnF.interpolate(x, size=(5, 3), mode="bilinear"),
+       lambda x: _ir.interpolate(x, (5, 3), "bilinear"), [(2, 2, 3, 4)]),
+    Op("interpolate_bilinear_align_corners",
+       lambda x: _nnF.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True),
+       lambda x: _ir.interpolate(x, (6, 8), "bilinear", True), [(1, 2, 3, 4)]),
+    Op("interpolate_linear", lambda x: _nnF.interpolate(x, size=7, mode="linear"),
+       lambda x: _ir.interpolate(x, (7,), "linear"), [(2, 3, 4)]),
+    Op("batch_norm_train", lambda x, w, b: _nnF.batch_norm(x, None, None, w, b, training=True),
+       lambda x, w, b: _ir.batch_norm(x, w, b), [(4, 3, 2, 3), (3,), (3,)]),
+    Op("batch_norm_1d_eval", lambda x: _nnF.batch_norm(x, _const(x, _RM), _const(x, _RV)),
+       lambda x: (x - _RM[:, None]) / np.sqrt(_RV[:, None] + 1e-5), [(4, 3, 5)]),
+    Op("instance_norm", lambda x, w, b: _nnF.instance_norm(x, weight=w, bias=b),
+       lambda x, w, b: _ir.group_norm(x, 3, w, b), [(2, 3, 3, 4), (3,), (3,)]),
+    Op("group_norm", lambda x, w, b: _nnF.group_norm(x, 2, w, b),
+       lambda x, w, b: _ir.group_norm(x, 2, w, b), [(2, 6, 2, 3), (6,), (6,)]),
+]
 
 I = np.array([0, 2, 2, 1])  # repeated indices: their gradients must accumulate
 
@@ -126,6 +202,9 @@ OPS = [
     Op("matmul_2d_1d", gk.matmul, np.matmul, [(3, 4), (4,)]),
     Op("matmul_batched", lambda a, b: a @ b, np.matmul, [(2, 1, 3, 4), (5, 4, 2)]),
     Op("matmul_1d_batched", gk.matmul, np.matmul, [(4,), (2, 4, 3)]),
+    Op("mm", gk.mm, np.matmul, [(3, 4), (4, 2)]),
+    Op("bmm", gk.bmm, np.matmul, [(2, 3, 4), (2, 4, 5)]),
+    Op("matmul_empty_k", gk.matmul, np.matmul, [(2, 3, 0), (0, 4)]),
     # indexing
     Op("getitem_int", lambda a: a[1], lambda a: a[1], [(3, 4)]),
     Op("getitem_neg_int", lambda a: a[-1, 2], lambda a: a[-1, 2], [(3, 4)]),
@@ -281,7 +360,92 @@ OPS = [
        [(3, 4), (4,)]),
     Op("clamp_", lambda a: _ip(a, "clamp_", -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), [(4, 4)],
        ["distinct"]),
+    # ---------------------------------------------- image layers (issue 13)
+    *IMAGE_OPS,
 ]
+
+# ------------------------------------------ ops real PyTorch programs use (issue 12)
+OPS += [
+    Op("tril", gk.tril, np.tril, [(3, 4)]),
+    Op("tril_neg_batched", lambda a: a.tril(-1), lambda a: np.tril(a, -1), [(2, 3, 4)]),
+    Op("triu", lambda a: gk.triu(a, 1), lambda a: np.triu(a, 1), [(2, 4, 3)]),
+    Op("topk", lambda a: gk.topk(a, 2, 1).values, lambda a: -np.sort(-a, 1)[:, :2], [(3, 4)],
+       ["distinct"]),
+    Op("topk_smallest_dim0", lambda a: a.topk(2, dim=0, largest=False)[0],
+       lambda a: np.sort(a, 0)[:2], [(3, 4)], ["distinct"]),
+    Op("topk_indices", lambda a: gk.topk(a, 3).indices,
+       lambda a: np.argsort(-a, -1, kind="stable")[..., :3], [(2, 5)], ["distinct"],
+       tags=("nograd",)),
+    Op("sort", lambda a: gk.sort(a, 1)[0], lambda a: np.sort(a, 1), [(3, 4)], ["distinct"]),
+    Op("sort_descending", lambda a: a.sort(0, descending=True).values,
+       lambda a: -np.sort(-a, 0), [(3, 2, 2)], ["distinct"]),
+    Op("argsort", lambda a: gk.argsort(a, -1), lambda a: np.argsort(a, -1, kind="stable"),
+       [(3, 4)], ["distinct"], tags=("nograd",)),
+    Op("argsort_descending_ties", lambda a: gk.argsort(gk.where(a > 0, 1.0, 0.0), 0, True),
+       lambda a: _np_argsort_desc(np.where(a > 0, 1.0, 0.0), 0), [(6, 3)], tags=("nograd",)),
+    Op("roll", lambda a: gk.roll(a, 1, 1), lambda a: np.roll(a, 1, 1), [(3, 4)]),
+    Op("roll_dims", lambda a: a.roll((1, -3), (0, 1)), lambda a: np.roll(a, (1, -3), (0, 1)),
+       [(3, 4)]),
+    Op("roll_flat", lambda a: gk.roll(a, 5), lambda a: np.roll(a, 5), [(3, 4)]),
+    Op("unbind", lambda a: gk.stack([p * float(i + 1) for i, p in enumerate(a.unbind(1))]),
+       lambda a: np.stack([a[:, i] * float(i + 1) for i in range(a.shape[1])]), [(2, 3)]),
+    Op("select", lambda a: a.select(1, -1), lambda a: a[:, -1], [(2, 3, 2)]),
+    Op("outer", gk.outer, np.outer, [(3,), (4,)]),
+    Op("mm", lambda a, b: a.mm(b), np.matmul, [(3, 4), (4, 2)]),
+    Op("bmm", gk.bmm, np.matmul, [(2, 3, 4), (2, 4, 5)]),
+    Op("addmm", lambda i, a, b: gk.addmm(i, a, b, beta=0.5, alpha=2.0),
+       lambda i, a, b: 0.5 * i + 2.0 * (a @ b), [(4,), (3, 2), (2, 4)]),
+    Op("baddbmm", lambda i, a, b: i.baddbmm(a, b), lambda i, a, b: i + a @ b,
+       [(2, 3, 4), (2, 3, 5), (2, 5, 4)]),
+    Op("diag_vector", lambda a: gk.diag(a, 1), lambda a: np.diag(a, 1), [(3,)]),
+    Op("diag_matrix", lambda a: a.diag(-1), lambda a: np.diag(a, -1), [(4, 3)]),
+    Op("diagonal", lambda a: gk.diagonal(a, 1, 0, 2), lambda a: np.diagonal(a, 1, 0, 2).copy(),
+       [(3, 2, 4)]),
+    Op("trace", gk.trace, lambda a: np.array(np.trace(a)), [(3, 4)]),
+    Op("cumprod", lambda a: gk.cumprod(a, 1), lambda a: np.cumprod(a, 1), [(3, 4)]),
+    Op("cumprod_dim0", lambda a: a.cumprod(0), lambda a: np.cumprod(a, 0), [(4, 2)]),
+    Op("cumprod_zeros", lambda a: a.cumprod(-1), lambda a: np.cumprod(a, -1), [(5, 4)],
+       ["zeros"]),
+    Op("isclose", lambda a, b: gk.isclose(a, a + b * 1e-5),
+       lambda a, b: np.isclose(a, a + b * 1e-5), [(4, 5), (4, 5)], tags=("nograd",)),
+    Op("nonzero", lambda a: gk.nonzero(a > 0), lambda a: np.argwhere(a > 0), [(3, 4)],
+       ["nonzero"], tags=("nograd",)),
+    Op("one_hot", lambda i: gk.nn.functional.one_hot(i, 5),
+       lambda i: (i[..., None] == np.arange(5)).astype(np.int64), [(2, 3)], [("int", 5)],
+       tags=("nograd",)),
+    Op("masked_fill_", lambda a: _ip(a, "masked_fill_", a.detach() > 0.5, 2.0),
+       lambda a: np.where(a > 0.5, 2.0, a), [(3, 4)]),
+    Op("view_as", lambda a: a.view_as(a.t()) * 2.0, lambda a: a.reshape(4, 3) * 2.0, [(3, 4)]),
+    Op("index_select", lambda a: gk.index_select(a, 1, _idx(a, [2, 0, 2])),
+       lambda a: a[:, [2, 0, 2]], [(2, 3)]),
+    Op("index_select_dim0", lambda a: a.index_select(0, _idx(a, [1])), lambda a: a[[1]],
+       [(3, 2, 2)]),
+    Op("masked_select", lambda a, b: gk.masked_select(a, b.detach() > 0),
+       lambda a, b: np.broadcast_to(a, (3, 4))[np.broadcast_to(b > 0, (3, 4))],
+       [(3, 1), (4,)]),
+    Op("narrow", lambda a: a.narrow(1, -3, 2), lambda a: a[:, 1:3], [(3, 4)]),
+    Op("clamp_min_max", lambda a: gk.clamp_max(a.clamp_min(-0.5), 0.5),
+       lambda a: np.clip(a, -0.5, 0.5), [(4, 4)], ["distinct"]),
+    Op("normal_", lambda a: _ip(a, "normal_", 2.0, 0.0), lambda a: np.full(a.shape, 2.0),
+       [(3, 2)], tags=("nograd",)),
+    Op("uniform_", lambda a: _ip(a, "uniform_", 1.0, 1.0), lambda a: np.ones(a.shape),
+       [(3, 2)], tags=("nograd",)),
+    Op("randperm", lambda a: gk.sort(gk.randperm(a.shape[0], device=a.device)).values,
+       lambda a: np.arange(a.shape[0]), [(7,)], tags=("nograd",)),
+    Op("multinomial_support", lambda a: _multinomial_support(a),
+       lambda a: np.ones(40, dtype=bool), [(6,)], tags=("nograd",)),
+]
+
+
+def _np_argsort_desc(a, axis):
+    """torch's stable descending order: equal values keep their index order."""
+    return np.flip(a.shape[axis] - 1 - np.argsort(np.flip(a, axis), axis, kind="stable"), axis)
+
+
+def _multinomial_support(a):
+    """Samples (with replacement) land only on categories of positive weight."""
+    p = gk.cat([a[:1].abs() + 0.1, gk.where(a[1:] > 0, a[1:], 0.0)]).detach()
+    return p[gk.multinomial(p, 40, replacement=True)] > 0
 
 
 def _np_erf(a):
@@ -332,6 +496,123 @@ def _np_setitem(a, b):
     c[1] = b
     c[0, :2] = 0.0
     return c
+
+
+# ---- attention and recurrent layers (issue 13, helper "seq"): NumPy references below
+def _np_sdpa(q, k, v, mask=None, scale=None):
+    s = q @ np.swapaxes(k, -1, -2) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if mask is not None:
+        s = s + mask
+    return _sm(s, -1) @ v
+
+
+def _np_causal(L, S, dtype=np.float64):
+    return np.where(np.arange(L)[:, None] >= np.arange(S)[None, :], 0.0, -np.inf).astype(dtype)
+
+
+_MASK = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 1], [1, 0, 0, 0, 1]], dtype=bool)
+
+
+def _sdpa_masked(q, k, v):
+    m = gk.tensor(_MASK, device=q.device)
+    return gk.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+_DEAD = _MASK.copy()
+_DEAD[1] = False        # row 1 may attend to nothing: torch gives it zero weights
+
+
+def _sdpa_dead_row(q, k, v):
+    m = gk.tensor(_DEAD, device=q.device)
+    return gk.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+def _np_sdpa_dead_row(q, k, v):
+    out = _np_sdpa(q, k, v, np.where(_DEAD | ~_DEAD.any(-1, keepdims=True), 0.0, -np.inf))
+    out[..., 1, :] = 0.0
+    return out
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_lstm(xg, w, h0, c0):
+    H = h0.shape[-1]
+    h, c, hs = h0, c0, []
+    for x in xg:
+        a = x + h @ w.T
+        i, f, g, o = (_np_sigmoid(a[:, :H]), _np_sigmoid(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]),
+                      _np_sigmoid(a[:, 3 * H:]))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs.append(h)
+    return np.stack(hs), c
+
+
+def _np_gru(xg, w, b, h0):
+    H = h0.shape[-1]
+    h, hs = h0, []
+    for x in xg:
+        gh = h @ w.T + b
+        r = _np_sigmoid(x[:, :H] + gh[:, :H])
+        z = _np_sigmoid(x[:, H:2 * H] + gh[:, H:2 * H])
+        n = np.tanh(x[:, 2 * H:] + r * gh[:, 2 * H:])
+        h = (1 - z) * n + z * h
+        hs.append(h)
+    return np.stack(hs)
+
+
+def _np_rnn(xg, w, h0, relu=False):
+    h, hs = h0, []
+    for x in xg:
+        a = x + h @ w.T
+        h = np.maximum(a, 0) if relu else np.tanh(a)
+        hs.append(h)
+    return np.stack(hs)
+
+
+def _seq_all(outs):
+    """A recurrent primitive's outputs (hs, h_T[, c_T]), weighted and joined."""
+    return gk.cat([o.reshape(-1) * float(i + 1) for i, o in enumerate(outs)])
+
+
+def _np_seq_all(outs):
+    return np.concatenate([o.reshape(-1) * float(i + 1) for i, o in enumerate(outs)])
+
+
+def _np_lstm_all(xg, w, h0, c0):
+    hs, c = _np_lstm(xg, w, h0, c0)
+    return _np_seq_all([hs, hs[-1], c])
+
+
+OPS += [
+    Op("sdpa", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(q, k, v),
+       _np_sdpa, [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_broadcast_scale", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, scale=0.7), lambda q, k, v: _np_sdpa(q, k, v, scale=0.7),
+       [(2, 2, 3, 4), (2, 1, 5, 4), (1, 5, 2)]),
+    Op("sdpa_causal", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True), lambda q, k, v: _np_sdpa(q, k, v, _np_causal(4, 4)),
+       [(2, 4, 3), (2, 4, 3), (2, 4, 2)]),
+    Op("sdpa_bool_mask", _sdpa_masked,
+       lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_fully_masked_row", _sdpa_dead_row, _np_sdpa_dead_row,
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,
+       [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
+    Op("lstm_seq_last_only", lambda *a: gk.nn.rnn_functional.lstm_seq(*a)[1],
+       lambda *a: _np_lstm(*a)[0][-1], [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
+    Op("gru_seq", lambda *a: _seq_all(gk.nn.rnn_functional.gru_seq(*a)),
+       lambda *a: _np_seq_all([_np_gru(*a), _np_gru(*a)[-1]]),
+       [(3, 2, 9), (9, 3), (9,), (2, 3)]),
+    Op("rnn_seq_tanh", lambda *a: _seq_all(gk.nn.rnn_functional.rnn_seq(*a)),
+       lambda *a: _np_seq_all([_np_rnn(*a), _np_rnn(*a)[-1]]), [(4, 2, 3), (3, 3), (2, 3)]),
+    Op("rnn_seq_relu", lambda *a: gk.nn.rnn_functional.rnn_seq(*a, relu=True)[0],
+       lambda *a: _np_rnn(*a, relu=True), [(4, 2, 3), (3, 3), (2, 3)],
+       ["nonzero", "nonzero", "nonzero"], smooth=False),
+]
 
 
 OPS_BY_NAME = {op.name: op for op in OPS}

@@ -35,6 +35,7 @@ import os
 import re
 import signal
 import types
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -63,7 +64,8 @@ OPERATORS = ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__"
              "__gt__", "__ge__", "__invert__", "__and__", "__or__", "__getitem__",
              "__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
              "__len__", "__bool__", "__float__", "__int__", "__index__"]
-RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "empty", "empty_like"}
+RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "empty", "empty_like",
+          "randperm", "multinomial", "new_empty", "normal_", "uniform_"}
 
 
 def _public_functions():
@@ -373,15 +375,17 @@ def _torch_call(kind, name, args, kwargs):
     tkw = {k: _to_torch(v, seen) for k, v in kwargs.items()}
     if len(seen) > 1:
         raise RuntimeError("mixed devices")  # gradkit must refuse the call too
-    if kind == "function":
-        fn = getattr(torch, name, None)
-        if fn is None:
-            return "no-such", None
-        r = fn(*targs, **tkw)
-    else:
-        if not hasattr(torch.Tensor, name):
-            return "no-such", None
-        r = getattr(targs[0], name)(*targs[1:], **tkw)
+    with warnings.catch_warnings():   # torch's own advice on odd calls is not ours to show
+        warnings.simplefilter("ignore", UserWarning)
+        if kind == "function":
+            fn = getattr(torch, name, None)
+            if fn is None:
+                return "no-such", None
+            r = fn(*targs, **tkw)
+        else:
+            if not hasattr(torch.Tensor, name):
+                return "no-such", None
+            r = getattr(targs[0], name)(*targs[1:], **tkw)
     if r is NotImplemented:  # an operator refusing the operand: Python raises TypeError
         raise TypeError("NotImplemented")
     return "ok", (r, targs)

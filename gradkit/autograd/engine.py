@@ -8,18 +8,21 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
+from threading import Lock as _Lock
 from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
 from .graph import Node, FREED, mode
-from ..tensor import Tensor, GradkitError
-from ..ops.core import const
+from ..tensor import Tensor, GradkitError, PostAccumulateGradHook, POST_ACCUMULATE_HOOKS
+from ..ops.core import const, _describe
+from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
 
 _FREED_MSG = (
-    "gradkit: trying to backward through the graph a second time (or to use its saved "
-    "values after they were freed). Saved intermediate values are freed when you call "
-    ".backward() or gk.grad(); pass retain_graph=True to the first call if you need to "
-    "backward through the graph again.")
+    "gradkit: Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the graph are "
+    "freed when you call .backward() or gk.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
 
 
 def _F():
@@ -43,8 +46,16 @@ def _seed(root, grad, i):
             f"output is on {B.device_str}; pass a gradient on the output's device")
     if tuple(grad.array.shape) != tuple(root.array.shape):
         raise GradkitError(
-            f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
-            f"{tuple(grad.array.shape)} but the output has shape {tuple(root.array.shape)}")
+            f"gradkit.backward: Mismatch in shape: grad_output[{i}] has a shape of "
+            f"{grad.shape} and output[{i}] has a shape of {root.shape}; pass a gradient of the "
+            "output's shape")
+    if grad.array.dtype != root.array.dtype:
+        # as torch: the seed takes the output's dtype (a fused CUDA kernel takes
+        # one dtype for all its arguments; NumPy would silently promote)
+        if not B.is_floating(root.array.dtype):
+            raise GradkitError(f"gradkit.backward: output {i} has dtype {root.dtype_name}; "
+                               "only floating point outputs have gradients")
+        grad = _F().astype(grad, root.dtype_name)
     return grad
 
 
@@ -94,6 +105,10 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     mode.enabled = bool(create_graph)
     try:
         return _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F)
+    except BaseException as e:
+        if not retain_graph:   # a retry must say this backward failed, not "second time"
+            record_failure(roots, e)
+        raise
     finally:
         mode.enabled = prev_mode
 
@@ -138,6 +153,11 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
 
     anomaly = mode.anomaly
     add_to = F.add if F is not None else None
+    # Leaves with a post-accumulate-grad hook are accumulated as soon as the last
+    # node feeding them has run (data-parallel training starts all-reducing then).
+    feeds = pending = None
+    if POST_ACCUMULATE_HOOKS[0] and accumulate and inputs is None and not create_graph:
+        feeds, pending = _post_hook_feeds([r.grad_fn for r in roots if r.grad_fn is not None])
     while heap:
         node = heappop(heap)[1]
         g = buf.pop(node)
@@ -154,7 +174,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise GradkitError(_FREED_MSG + f" (op: {node.p.name})")
+            raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
+                                  f"made by gradkit.{node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -177,13 +198,16 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 out = node.p.vjp(fv, node.needs, g, *saved)
         except GradkitError:
             raise
+        except MemoryError as e:
+            raise out_of_memory(node.p.name, _describe(_vjp_args(B, g, saved)), e,
+                                " in the backward") from e
         except Exception as e:
             if node.site is not None:
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
-        if not retain_graph:
-            node.saved = FREED
+        if not retain_graph and saved and _holds_values(node.saved):
+            node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
         if anomaly:
             from .anomaly import check_grads
             check_grads(node, out)
@@ -214,19 +238,35 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
                     _add_node(buf, heap, target, oi, gi, F)
+        if feeds is not None:
+            done = feeds.get(node)
+            if done is not None:
+                out = gi = None   # so that _accumulate may steal the leaf's gradient
+                _leaves_done(done, pending, leaf_buf)
 
     out = gi = g = None  # drop loop references: _accumulate counts them
+    # all or nothing: every leaf hook runs (and may raise) before any .grad changes
+    # (leaves that a post-accumulate-grad hook completed above are done early, as torch)
+    for cur in leaf_buf.values():
+        if cur[0]._hooks:
+            cur[1] = _run_leaf_hooks(cur[0], cur[1], cur[0]._B, create_graph)
+    cur = None
     results = {}
     graph_grads = []
     while leaf_buf:
         key, (leaf, g) = leaf_buf.popitem()
         B = leaf._B
-        if leaf._hooks:
-            g = _run_leaf_hooks(leaf, g, B, create_graph)
         if accumulate:
-            _accumulate(leaf, g, B, create_graph)
+            try:
+                lock = leaf._glock
+            except AttributeError:
+                lock = _leaf_lock(leaf)
+            with lock:   # threads sharing a leaf must not lose each other's +=
+                _accumulate(leaf, g, B, create_graph)
             if create_graph and leaf.grad.grad_fn is not None:
                 graph_grads.append(leaf)
+            if leaf._hooks:
+                _run_post_accumulate_hooks(leaf)
         else:
             results[key] = g
     if graph_grads:
@@ -239,6 +279,38 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+_LOCK_MAKE = _Lock()
+
+
+def _leaf_lock(leaf):
+    """The lock that serialises accumulation into ``leaf.grad`` (made on first use)."""
+    with _LOCK_MAKE:
+        lock = getattr(leaf, "_glock", None)
+        if lock is None:
+            lock = leaf._glock = _Lock()
+    return lock
+
+
+def _vjp_args(B, g, saved):
+    """The gradient and saved arrays of a failed VJP, as Tensors for _describe."""
+    vals = (list(g) if g.__class__ is list else [g]) + [v for v in saved if v is not None]
+    return [v if v.__class__ is Tensor or not hasattr(v, "shape") else const(B, v) for v in vals]
+
+
+def _holds_values(saved):
+    """Whether a node saved any value (a tensor, or a Python scalar operand, which
+    torch wraps as a tensor): only such a node refuses a second backward."""
+    for v in saved:
+        if v is None:
+            continue
+        if v.__class__ is tuple or v.__class__ is list:
+            if _holds_values(v):
+                return True
+            continue
+        return True
+    return False
 
 
 def _weaken_leaf_edges(leaves):
@@ -301,22 +373,22 @@ def _add_leaf(leaf_buf, leaf, g, F):
 def _accumulate(leaf, g, B, create_graph):
     if create_graph:
         g = _wrap(B, g)
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        leaf._grad = g if leaf._grad is None else leaf._grad + g
         return
     if g.__class__ is Tensor:
         g = g.array
-    cur = leaf.grad
+    cur = leaf._grad
     if cur is None:
         # Steal the gradient when nothing else can see it (as torch does): it
         # owns its memory (not a view) and only this call and its caller hold
         # it. Otherwise copy, so .grad never aliases a user's or another
         # leaf's array (``a + b`` hands the same g to both).
         if getattr(g, "base", 1) is None and _refcount(g) <= 3:
-            leaf.grad = const(B, g)
+            leaf._grad = const(B, g)
         else:
-            leaf.grad = const(B, B.copy(g))
+            leaf._grad = const(B, B.copy(g))
     elif cur.grad_fn is not None or cur.array.shape != g.shape:
-        leaf.grad = const(B, B.add(cur.array, g))
+        leaf._grad = const(B, B.add(cur.array, g))
     else:
         B.iadd(cur.array, g)
         cur._vc[0] += 1
@@ -332,6 +404,14 @@ def _call_hook(fn, g, B, create_graph):
     if tuple(r.array.shape) != tuple(gt.array.shape):
         raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
                            f"{gt.shape}")
+    if r._B is not gt._B:
+        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} returned a gradient on "
+                           f"{r._B.device_str}, but the gradient it was given is on "
+                           f"{gt._B.device_str}; return it on that device (.to({gt._B.device_str!r}))")
+    if r.array.dtype != gt.array.dtype:
+        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} has changed the type of "
+                           f"the gradient (was {gt.dtype_name}, got {r.dtype_name}); return "
+                           f"it as {gt.dtype_name}")
     return r if create_graph else r.array
 
 
@@ -347,8 +427,73 @@ def _run_hooks(node, g, B, create_graph):
 
 def _run_leaf_hooks(leaf, g, B, create_graph):
     for fn in list(leaf._hooks):
-        g = _call_hook(fn, g, B, create_graph)
+        if fn.__class__ is not PostAccumulateGradHook:
+            g = _call_hook(fn, g, B, create_graph)
     return g
+
+
+def _run_post_accumulate_hooks(leaf):
+    for h in list(leaf._hooks):
+        if h.__class__ is PostAccumulateGradHook:
+            h.fn(leaf)
+
+
+def _post_hook_feeds(root_nodes):
+    """For the leaves that have a post-accumulate-grad hook: ``feeds`` maps each
+    node with an edge into such a leaf to those leaves, ``pending`` counts for
+    each leaf (by id) the nodes still to run. (None, None) when there is none."""
+    feeds = {}
+    pending = {}
+    seen = set()
+    stack = list(root_nodes)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        hooked = None
+        for e in n.edges:
+            if e is None:
+                continue
+            t = e[0]
+            if t.__class__ is Node:
+                if t not in seen:
+                    stack.append(t)
+                continue
+            if t.__class__ is _WeakRef:
+                t = t()
+            if t is not None and t._hooks and any(
+                    h.__class__ is PostAccumulateGradHook for h in t._hooks):
+                if hooked is None:
+                    hooked = {}
+                hooked[id(t)] = t
+        if hooked:
+            feeds[n] = list(hooked.values())
+            for k in hooked:
+                pending[k] = pending.get(k, 0) + 1
+    return (feeds, pending) if feeds else (None, None)
+
+
+def _leaves_done(leaves, pending, leaf_buf):
+    """One node feeding ``leaves`` has run: accumulate each leaf whose gradient is
+    now complete, then run its post-accumulate-grad hooks."""
+    for leaf in leaves:
+        k = id(leaf)
+        pending[k] -= 1
+        if pending[k] or k not in leaf_buf:
+            continue
+        leaf, g = leaf_buf.pop(k)
+        B = leaf._B
+        if leaf._hooks:
+            g = _run_leaf_hooks(leaf, g, B, False)
+        try:
+            lock = leaf._glock
+        except AttributeError:
+            lock = _leaf_lock(leaf)
+        with lock:   # threads sharing a leaf must not lose each other's +=
+            _accumulate(leaf, g, B, False)
+        g = None
+        _run_post_accumulate_hooks(leaf)
 
 
 def _saved_tensors(node):
@@ -387,7 +532,7 @@ def _attached(B, arr, target, oi, leaf):
         return target
     t.grad_fn = target
     t._oi = oi
-    t.requires_grad = True
+    t._rg = True
     return t
 
 
@@ -448,8 +593,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 continue
             if not allow_unused:
                 raise GradkitError(
-                    f"gradkit.grad: inputs[{i}] was not used in the graph that produced the "
-                    "outputs; pass allow_unused=True to get None for it")
+                    f"gradkit.grad: The differentiated Tensor at index {i} appears to not have "
+                    "been used in the graph (no path from it to the outputs). Set "
+                    "allow_unused=True if this is the desired behavior (you then get None for "
+                    "it, or zeros with materialize_grads=True).")
             result.append(None)
         else:
             result.append(g if g.__class__ is Tensor else const(t._B, g))

@@ -202,7 +202,7 @@ def _alias(t):
     a = _new(Tensor)
     a.array = t.array
     a._B = t._B
-    a.grad = None
+    a._grad = None
     a.grad_fn = t.grad_fn
     a._rg = t._rg
     a._oi = t._oi

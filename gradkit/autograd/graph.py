@@ -9,6 +9,8 @@ import itertools
 import threading
 import weakref
 
+from .names import node_name
+
 
 class _Mode(threading.local):
     """Per-thread flags, read where nodes are made. Class attributes are the
@@ -54,14 +56,41 @@ class Node:
             self.site = None
 
     def name(self):
-        return self.p.name
+        """torch's name for this node, e.g. ``MulBackward0``."""
+        return node_name(self)
 
     def __repr__(self):
-        return f"<{self.p.name}Backward #{self.seq}>"
+        return f"<{node_name(self)} object #{self.seq}>"
 
     # PyTorch-ish introspection
     @property
     def next_functions(self):
-        # a leaf edge may be a weakref (engine._weaken_leaf_edges): dereference it
-        return tuple((None if e is None else (e[0]() if e[0].__class__ is weakref.ref else e[0]),
-                      0 if e is None else e[1]) for e in self.edges)
+        """``((node or AccumulateGrad or None, output index), ...)`` per input, as torch."""
+        out = []
+        for e in self.edges:
+            if e is None:
+                out.append((None, 0))
+                continue
+            t = e[0]
+            if t.__class__ is weakref.ref:   # engine._weaken_leaf_edges
+                t = t()
+            out.append((t if t.__class__ is Node or t is None else AccumulateGrad(t), e[1]))
+        return tuple(out)
+
+
+class AccumulateGrad:
+    """The node torch shows for a leaf in ``next_functions``: ``.variable`` is the leaf."""
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    @property
+    def next_functions(self):
+        return ()
+
+    def __repr__(self):
+        return "<AccumulateGrad object>"

@@ -15,6 +15,7 @@ from ..autograd.graph import mode as _mode
 from ..ops import functional as _F
 from ..ops.core import apply, const, prim
 from ..tensor import Tensor, GradkitError
+from ..ops.torch_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -113,6 +114,8 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
         if bool(B.any(bad)):
             raise IndexError(f"gradkit.nn.functional.{name}: target holds class indices "
                              f"outside [0, {C}) (other than ignore_index={ignore_index})")
+    elif B.type != "cpu":   # on the device: checked without a host sync
+        B.check_index(t, 0, C, f"nn.functional.{name}", ignore=ignore_index)
     shape = [1] * x.ndim
     shape[cdim] = C
     cls = B.reshape(B.arange(0, C, 1, t.dtype), tuple(shape))
@@ -154,7 +157,11 @@ def _nll(name, logp, target, weight, ignore_index, reduction, label_smoothing):
     if reduction == "none":
         return loss
     total = _F.sum(loss)
-    return total if reduction == "sum" else _F.div(total, _F.sum(wy))
+    if reduction == "sum":
+        return total
+    if wy.numel() == 0:   # an empty batch: torch's nan, without a 0/0 warning
+        return _F.mul(total, float("nan"))
+    return _F.div(total, _F.sum(wy))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -330,6 +337,8 @@ def embedding(input, weight, padding_idx=None):
         if bool(B.any(B.logical_or(B.lt(input.array, 0), B.ge(input.array, n)))):
             raise IndexError(f"gradkit.nn.functional.embedding: index out of range: indices "
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
+    elif B.type != "cpu":   # on the device: checked without a host sync
+        B.check_index(input.array, 0, weight.shape[0], "nn.functional.embedding")
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:
@@ -337,3 +346,13 @@ def embedding(input, weight, padding_idx=None):
         keep = const(B, B.unsqueeze(B.ne(input.array, padding_idx), -1))
         out = _F.where(keep, out, out.detach())
     return out
+
+
+# ====================================================== attention (issue 13)
+from ..ops.attention import scaled_dot_product_attention  # noqa: E402
+
+# image layers: convolution, pooling, pixel shuffle, interpolation (gradkit/nn/image.py)
+from .image import *  # noqa: E402,F401,F403
+
+# batch, instance and group normalization (gradkit/nn/normalization.py)
+from .normalization import *  # noqa: E402,F401,F403

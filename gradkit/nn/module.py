@@ -16,6 +16,7 @@ from collections import OrderedDict, namedtuple
 
 from ..tensor import Tensor, GradkitError
 from ..ops.core import const
+from .. import tensor_pickle as _tensor_pickle
 
 # id(tensor) -> weakref(tensor). Not a WeakSet: comparing two weakrefs compares
 # their referents with ==, and Tensor.__eq__ is elementwise.
@@ -41,6 +42,9 @@ def _mark_parameter(t):
 def is_parameter(t):
     r = _params.get(id(t))
     return r is not None and r() is t
+
+
+_tensor_pickle.parameter_kind[:] = [is_parameter, _mark_parameter]  # deepcopy/pickle keep it
 
 
 class _ParameterMeta(type):

@@ -10,8 +10,11 @@ VJP signature: ``vjp(F, needs, g, *saved, **params) -> tuple of input grads``
 values the VJP needs, ``out`` adds the output, ``res`` means the forward kernel
 returns ``(out, residuals)`` and the residuals are saved too.
 """
+import builtins
+
 from ..autograd.graph import Node, mode
 from ..tensor import Tensor, GradkitError, _new
+from ..autograd.failures import out_of_memory
 
 _PRIMS = {}
 
@@ -65,6 +68,13 @@ def _describe(args):
 def op_error(name, args, e, hint=""):
     """Translate a backend exception into a gradkit error naming the op, the
     shapes, dtypes and devices; keep IndexError/TypeError types."""
+    if isinstance(e, MemoryError):   # stays a MemoryError (except MemoryError works)
+        return out_of_memory(name, _describe(args), e)
+    if name == "sub" and isinstance(e, TypeError) and builtins.all(
+            a.__class__ is not Tensor or a.array.dtype == a._B.bool_dtype
+            for a in args):   # bool - bool: NumPy's wording is not torch's
+        return GradkitError("gradkit.sub: subtraction, the `-` operator, with two bool tensors "
+                            "is not supported; use `a != b` (logical xor) instead")
     msg = str(e).split("\n")[0]
     text = f"gradkit.{name}: {msg}; inputs: {_describe(args)}"
     if hint:
@@ -94,7 +104,7 @@ def apply(p, B, args, arrays, params=None, extra=None):
     t = _new(Tensor)
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._vc = args[0]._vc if p.view else [0]
@@ -142,7 +152,7 @@ def apply_unary(p, x):
     t = _new(Tensor)
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._view = False
@@ -180,7 +190,7 @@ def apply_binary(p, B, a, b, ad, bd):
     t = _new(Tensor)
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._view = False
@@ -247,7 +257,7 @@ def const(B, arr):
     t = _new(Tensor)
     t.array = arr
     t._B = B
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._rg = False
     t._oi = 0

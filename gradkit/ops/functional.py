@@ -61,6 +61,8 @@ def result_dtype_name(a, b):
 def _promote_pair(name, a, b):
     """Slow path of a binary op whose operands differ in dtype, or mix a
     Python scalar with a tensor of another category."""
+    if name == "sub":
+        _check_bool_sub(a, b)
     B = a._B if a.__class__ is Tensor else b._B
     if a.__class__ is Tensor and b.__class__ is Tensor:
         an, bn = a.dtype_name, b.dtype_name
@@ -85,6 +87,19 @@ def _promote_pair(name, a, b):
     return (t, s) if a.__class__ is Tensor else (s, t)
 
 
+def _check_bool_sub(a, b):
+    """torch refuses subtraction with a bool operand (tensor or Python bool)."""
+    ba = a.__class__ is bool or (a.__class__ is Tensor and a.array.dtype == a._B.bool_dtype)
+    bb = b.__class__ is bool or (b.__class__ is Tensor and b.array.dtype == b._B.bool_dtype)
+    if ba and bb:
+        raise GradkitError("gradkit.sub: subtraction, the `-` operator, with two bool tensors "
+                           "is not supported; use `a != b` (logical xor) instead")
+    if ba or bb:
+        raise GradkitError("gradkit.sub: subtraction, the `-` operator, with a bool tensor is "
+                           "not supported; to invert a mask use `~` or gk.logical_not(), or "
+                           "convert it first with .int() or .float()")
+
+
 def _binary(p, a, b):
     """Dispatch for a binary primitive: device check, dtype promotion, scalars."""
     if a.__class__ is Tensor:
@@ -107,6 +122,8 @@ def _binary(p, a, b):
                 a, b = _promote_pair(p.name, a, b)
                 ad = a.array
             elif b.__class__ is bool and ad.dtype != B.bool_dtype:
+                if p is _sub_vjp:
+                    _check_bool_sub(a, b)
                 b = int(b)   # the lowest category: the tensor's dtype wins (array API refuses bools)
             bd = b
         else:
@@ -120,6 +137,8 @@ def _binary(p, a, b):
                 a, b = _promote_pair(p.name, a, b)
                 bd = b.array
             elif a.__class__ is bool and bd.dtype != B.bool_dtype:
+                if p is _sub_vjp:
+                    _check_bool_sub(a, b)
                 a = int(a)
             ad = a
         else:
@@ -264,6 +283,7 @@ def add(a, b, alpha=None):
 
 def sub(a, b, alpha=None):
     if alpha is not None:
+        _check_bool_sub(a, b)
         b = _times_alpha("sub", a, b, alpha)
     return _binary(_sub_vjp, a, b)
 
@@ -655,7 +675,17 @@ def astype(x, dtype):
     return apply(_astype_vjp, B, (x,), (x.array,), {"dtype": dt}, {"src": x.array.dtype})
 
 
+_DT_CLASSES = {}
+
+
 def _is_backend_dtype(B, dt):
+    # compare only with dtype objects of the backend's own kinds: array_api_strict
+    # warns when its dtypes meet NumPy's in ==
+    kinds = _DT_CLASSES.get(B)
+    if kinds is None:
+        kinds = _DT_CLASSES[B] = frozenset(d.__class__ for d in B._dtype_set)
+    if dt.__class__ not in kinds:
+        return False
     try:
         return dt in B._dtype_set
     except TypeError:
@@ -668,8 +698,8 @@ def to_device(x, dev):
     B2 = backend_of(dev)
     if B2 is x._B:
         return x
-    if x._B.type != "cpu" and mode.host_sync_guard:
-        from ..reliability import host_sync_violation
+    if x._B.type != "cpu" and mode.host_sync_guard and B2.type != x._B.type:
+        from ..reliability import host_sync_violation   # device to device is no host sync
         host_sync_violation(f"to({dev})")
     return apply(_to_device_vjp, B2, (x,), (x._B, x.array), None, {"src": x._B})
 
@@ -744,7 +774,9 @@ def _amax_vjp(F, n, g, x, y, dim=None, keepdim=False, shape=None):
         kshape = tuple(1 if (dim is None or i in dim) else s for i, s in enumerate(shape))
         y = F.reshape(y, kshape)
         g = F.reshape(g, kshape)
-    mask = F.astype(F.eq(x, y), g.dtype)
+    # a NaN is the maximum: only the NaNs share the gradient (torch's evenly_distribute)
+    hit = F.logical_or(F.eq(x, y), F.logical_and(F.ne(x, x), F.ne(y, y)))
+    mask = F.astype(hit, g.dtype)
     cnt = F.sum(mask, dim=dim, keepdim=True)
     return (F.mul(F.div(g, cnt), mask),)
 
@@ -848,15 +880,27 @@ def min(x, dim=None, keepdim=False):
     return _minmax_dim("min", _min_dim_vjp, x, dim, keepdim)
 
 
+def _arg_empty(name, x, d):
+    """torch's IndexError for argmax/argmin over nothing."""
+    if d is None and x.numel() == 0:
+        raise IndexError(f"gradkit.{name}: expected a reduction dim to be specified for an empty "
+                         f"tensor (shape {tuple(x.array.shape)})")
+    if d is not None and x.array.ndim and x.array.shape[d] == 0:
+        raise IndexError(f"gradkit.{name}: expected reduction dim {d} to have non-zero size "
+                         f"(shape {tuple(x.array.shape)})")
+
+
 def argmax(x, dim=None, keepdim=False):
     _need_tensor("argmax", x)
     d = None if dim is None else norm_dim("argmax", dim, x.array.ndim)
+    _arg_empty("argmax", x, d)
     return const(x._B, x._B.astype(x._B.argmax(x.array, d, keepdim), x._B.dtypes["int64"]))
 
 
 def argmin(x, dim=None, keepdim=False):
     _need_tensor("argmin", x)
     d = None if dim is None else norm_dim("argmin", dim, x.array.ndim)
+    _arg_empty("argmin", x, d)
     return const(x._B, x._B.astype(x._B.argmin(x.array, d, keepdim), x._B.dtypes["int64"]))
 
 
@@ -1075,41 +1119,51 @@ def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
         if bn == 2 and an > 2:
             # a batch against one matrix: fold the batch into one GEMM instead
             # of a batched product summed afterwards
-            gb = F.matmul(F.mT(F.reshape(a, (-1, a.shape[-1]))), F.reshape(g, (-1, g.shape[-1])))
+            rows = 1
+            for s in a.shape[:-1]:
+                rows *= s   # not -1: a reshape can't infer it when a dim is 0
+            gb = F.matmul(F.mT(F.reshape(a, (rows, a.shape[-1]))), F.reshape(g, (rows, g.shape[-1])))
         else:
             gb = F.matmul(F.mT(a), g)
     return ga, gb
 
 
-def matmul(a, b):
+def matmul(a, b, *, name="matmul"):
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
         if a.__class__ is Tensor:
-            b = _as_tensor_like(b, a, "matmul")
+            b = _as_tensor_like(b, a, name)
         elif b.__class__ is Tensor:
-            a = _as_tensor_like(a, b, "matmul")
+            a = _as_tensor_like(a, b, name)
         else:
-            raise TypeError("gradkit.matmul: expected Tensor operands")
+            raise TypeError(f"gradkit.{name}: expected Tensor operands")
     B = a._B
     if b._B is not B:
-        raise _device_error("matmul", a, b)
+        raise _device_error(name, a, b)
     ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
-        raise GradkitError(f"gradkit.matmul: both arguments need at least 1 dim, got shapes "
+        raise GradkitError(f"gradkit.{name}: both arguments need at least 1 dim, got shapes "
                            f"{tuple(ad.shape)} and {tuple(bd.shape)}")
     ka = ad.shape[-1]
     kb = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
     if ka != kb:
         raise GradkitError(
-            f"gradkit.matmul: shapes {tuple(ad.shape)} and {tuple(bd.shape)} cannot be "
+            f"gradkit.{name}: shapes {tuple(ad.shape)} and {tuple(bd.shape)} cannot be "
             f"multiplied ({ka} != {kb}: the last dim of the first must equal the "
             f"{'second-to-last' if bd.ndim > 1 else 'only'} dim of the second)")
-    if ad.dtype != bd.dtype:
-        a, b = _promote_pair("matmul", a, b)
-        ad, bd = a.array, b.array
+    if ad.dtype != bd.dtype:   # as torch: no promotion in matrix products
+        raise GradkitError(f"gradkit.{name}: expected both operands to have the same dtype, but "
+                           f"got {a.dtype_name} and {b.dtype_name}; convert one, e.g. "
+                           f"b.to(gk.{a.dtype_name})")
+    if ad.ndim > 2 and bd.ndim > 2 and ad.shape[:-2] != bd.shape[:-2]:
+        for i, j in zip(ad.shape[-3::-1], bd.shape[-3::-1]):
+            if i != j and i != 1 and j != 1:
+                raise GradkitError(
+                    f"gradkit.{name}: the batch dimensions of shapes {tuple(ad.shape)} and "
+                    f"{tuple(bd.shape)} do not broadcast ({i} vs {j}); make them equal or 1")
     return apply(_matmul_vjp, B, (a, b), (ad, bd), None, {"an": ad.ndim, "bn": bd.ndim})
 
 
-mm = bmm = matmul
+mm = bmm = matmul   # gk.mm / gk.bmm (rank checks): gradkit/ops/torch_ops.py
 
 
 # ================================================================ indexing
@@ -1147,6 +1201,8 @@ def _norm_index(x, idx):
                 advanced = True
                 out.append(k.array)
         elif c is bool:
+            if mode.host_sync_guard and B.type != "cpu":
+                _mask_sync()   # a bool scalar is a 0-d mask: its result size is read back
             advanced = True
             out.append(B.asarray(k))
         elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
@@ -1218,6 +1274,8 @@ def getitem(x, idx):
         raise TypeError(f"gradkit.getitem: expected a Tensor, got {type(x).__name__}")
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "getitem")
     p = _getitem_adv if advanced else _getitem_vjp
     return apply(p, x._B, (x,), (x.array,), {"idx": raw},
                  {"advanced": advanced, "shape": x.array.shape})
@@ -1273,6 +1331,18 @@ def cat(tensors, dim=0):
     for t_ in tensors[1:]:
         if t_._B is not B:
             raise _device_error("cat", tensors[0], t_)
+    kept = [u for u in tensors if u.array.shape != (0,)]
+    if len(kept) != len(tensors):
+        # torch's legacy rule: 1-D empty tensors are skipped (whatever dim is)
+        names = {u.dtype_name for u in tensors}
+        tensors = kept or [tensors[0]]
+        if not kept:
+            dim = 0
+        if len(names) > 1:
+            target = None
+            for nm in names:
+                target = nm if target is None else result_dtype_name(target, nm)
+            tensors = [astype(u, target) for u in tensors]
     nd = tensors[0].array.ndim
     if nd == 0:
         raise GradkitError("gradkit.cat: zero-dimensional tensors cannot be concatenated")
@@ -1308,7 +1378,7 @@ def _apply_cat(B, tensors, d):
         edges = [((u if u.grad_fn is None else u.grad_fn), u._oi, u.array.shape, u.array.dtype)
                  if u.requires_grad else None for u in tensors]
         t_.grad_fn = Node(p, B, params, (), (), edges, tuple(e is not None for e in edges))
-        t_.requires_grad = True
+        t_._rg = True
     return t_
 
 
@@ -1335,6 +1405,23 @@ def stack(tensors, dim=0):
 
 
 # ============================================================ in place
+def _check_overlap(name, x):
+    """Refuse to write into a tensor whose elements share memory (an expanded,
+    i.e. broadcast, view: a zero stride on a dim longer than 1), on every device:
+    NumPy marks such views read-only, CuPy does not (the write would silently
+    land several times on one element)."""
+    a = x.array
+    st = x._B.strides(a)
+    if st is not None:
+        for s_, n in zip(st, a.shape):
+            if s_ == 0 and n > 1:
+                raise GradkitError(
+                    f"gradkit.{name}: unsupported operation: more than one element of the "
+                    f"written-to tensor (shape {tuple(a.shape)}, an expanded view) refers to a "
+                    "single memory location. Please clone() the tensor before performing the "
+                    "operation.")
+
+
 def _inplace(name, x, new):
     """Write ``new`` (computed out of place, with its graph) into ``x`` in place:
     the data changes under every alias, the version bumps, and x's history is
@@ -1342,6 +1429,7 @@ def _inplace(name, x, new):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor")
     grad_involved = mode.enabled and (x.requires_grad or new.requires_grad)
+    _leaf_view_check(name, x)
     if grad_involved and x.grad_fn is None and x.requires_grad:
         raise GradkitError(
             f"gradkit.{name}: a leaf tensor that requires grad is being used in an in-place "
@@ -1361,6 +1449,7 @@ def _inplace(name, x, new):
             raise GradkitError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
                                f"the desired output type {x.dtype_name}")
         nd = B.astype(nd, x.array.dtype)
+    _check_overlap(name, x)
     try:
         B.setitem(x.array, Ellipsis, nd)
     except Exception as e:
@@ -1370,8 +1459,18 @@ def _inplace(name, x, new):
     if grad_involved:
         x.grad_fn = new.grad_fn
         x._oi = new._oi
-        x.requires_grad = True
+        x._rg = True
     return x
+
+
+def _leaf_view_check(name, x):
+    """As torch: no in-place write, with grad mode on, through a view of a leaf that
+    requires grad (the leaf's shared version counter carries the mark)."""
+    if mode.enabled and x._view and len(x._vc) > 1:
+        raise GradkitError(
+            f"gradkit.{name}: a view of a leaf Variable that requires grad is being used in an "
+            "in-place operation (the view shares the leaf's memory); wrap the update in "
+            "gk.no_grad(), or clone() the view first")
 
 
 def _direct(kernel, x, o):
@@ -1383,6 +1482,8 @@ def _direct(kernel, x, o):
         return None
     B = x._B
     xd = x.array
+    if x._view and len(x._vc) > 1:
+        return None
     if o.__class__ is Tensor:
         if o._B is not B or (mode.enabled and (x._rg or o._rg)):
             return None
@@ -1396,6 +1497,9 @@ def _direct(kernel, x, o):
             return None
         od = o
     else:
+        return None
+    st = B.strides(xd)
+    if st is not None and 0 in st:   # maybe an expanded view: the general path decides
         return None
     try:
         getattr(B, kernel)(xd, od)
@@ -1468,8 +1572,10 @@ def fill_(x, value):
         value = builtins.bool(value)
     elif not B.is_floating(x.array.dtype) and value.__class__ is float:
         value = builtins.int(value)
+    _leaf_view_check("fill_", x)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
+    _check_overlap("fill_", x)
     try:
         B.setitem(x.array, Ellipsis, value)
     except (OverflowError, ValueError, TypeError) as e:
@@ -1484,7 +1590,11 @@ def copy_(x, src):
         src = as_tensor(src, device=x.device)
     if src._B is not x._B:
         src = to_device(src, x.device)
-    v = expand(astype(src, x.dtype_name), x.shape)
+    try:
+        v = expand(astype(src, x.dtype_name), x.shape)
+    except GradkitError:
+        raise GradkitError(f"gradkit.copy_: src of shape {tuple(src.array.shape)} can't be "
+                           f"broadcast to the tensor's shape {tuple(x.array.shape)}") from None
     if mode.enabled and (x.requires_grad or v.requires_grad):
         # the old value of x gets no gradient: x*0 keeps the graph connected
         # only through src
@@ -1504,9 +1614,12 @@ def masked_fill(x, mask, value):
 
 def setitem_(x, idx, value):
     """``x[idx] = value``, in place."""
+    _leaf_view_check("setitem", x)
     B = x._B
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "setitem")
     if value.__class__ is not Tensor:
         if value.__class__ in _SCALARS:
             vt = None
@@ -1527,6 +1640,7 @@ def setitem_(x, idx, value):
                     {"vshape": tuple(vt.array.shape)})
         return _inplace("setitem", x, new)
     v = value if vt is None else (vt.array if vt.array.dtype == x.array.dtype else B.astype(vt.array, x.array.dtype))
+    _check_overlap("setitem", x)
     try:
         B.setitem(x.array, raw, v)
     except Exception as e:
@@ -1540,5 +1654,10 @@ def detach(x):
     return x.detach()
 
 
+from . import bounds as _bounds  # noqa: E402  (device-side index checks)
+
 # the rest of the op set (gradkit/ops/more.py, einsum.py) is part of this namespace
 from .more import *  # noqa: E402,F401,F403
+
+# convolution and max-pooling primitives (gradkit/ops/convolution.py), F.<name> for their VJPs
+from .convolution import *  # noqa: E402,F401,F403

@@ -19,6 +19,7 @@ from ..tensor import Tensor, GradkitError
 from . import functional as _f
 from .core import prim, apply, const, op_error
 from .einsum import einsum
+from .op_names import as_op
 
 __all__ = ["log1p", "expm1", "rsqrt", "reciprocal", "square", "tan", "erf", "gelu",
            "gelu_backward", "silu",
@@ -159,6 +160,9 @@ def softplus(x, beta=1.0, threshold=20.0):
     if not isinstance(beta, (int, float)) or not isinstance(threshold, (int, float)):
         raise TypeError(f"gradkit.softplus: beta and threshold must be numbers, got "
                         f"{type(beta).__name__} and {type(threshold).__name__}")
+    if x.__class__ is Tensor and x.dtype_name == "float16":
+        # as torch, compute in float32: exp(threshold=20) overflows float16 (max 65504)
+        return _f.astype(softplus(_f.astype(x, "float32"), beta, threshold), "float16")
     bx = x if beta == 1 else _f.mul(x, beta)
     sp = log1p(_f.exp(_f.clamp(bx, max=float(threshold))))
     if beta != 1:
@@ -358,6 +362,8 @@ def softmax(x, dim, dtype=None):
     composition's extra passes."""
     x = _softmax_input("softmax", x, dtype)
     d = _f.norm_dim("softmax", dim, x.array.ndim)
+    if x.numel() == 0:   # as torch: an empty result (nothing to normalise)
+        return _f.exp(x)
     if x.array.ndim == 0:
         return _f.div(_f.exp(_f.sub(x, x.detach())), 1.0)
     return apply(_softmax_vjp, x._B, (x,), (x.array,), {"dim": d})
@@ -366,6 +372,8 @@ def softmax(x, dim, dtype=None):
 def log_softmax(x, dim, dtype=None):
     x = _softmax_input("log_softmax", x, dtype)
     d = (_f.norm_dim("log_softmax", dim, x.array.ndim),)
+    if x.numel() == 0:   # as torch: an empty result
+        return _f.sub(x, x.detach())
     z = _f.sub(x, _stop_max(x, d))
     return _f.sub(z, _f.log(_f.sum(_f.exp(z), d, keepdim=True)))
 
@@ -552,9 +560,11 @@ def gather(x, dim, index, *, sparse_grad=False):
         if i != d and a > b:
             raise GradkitError(f"gradkit.gather: size {a} of index {ishape} at dim {i} is "
                                f"larger than the input's {b} (shape {x.shape})")
+    B = x._B
+    n = x.array.shape[d] if nd else 1
+    B.check_index(index.array, -n, n, "gather")
     if nd == 0:
         return _f.getitem(_f.reshape(x, (1,)), index)
-    B = x._B
     i64 = B.dtypes["int64"]
     idx = []
     for i, s in enumerate(ishape):
@@ -563,7 +573,8 @@ def gather(x, dim, index, *, sparse_grad=False):
         else:
             ar = B.arange(0, s, 1, i64)
             idx.append(const(B, B.reshape(ar, tuple(s if j == i else 1 for j in range(nd)))))
-    return _f.getitem(x, tuple(idx))
+    with as_op("gather"):
+        return _f.getitem(x, tuple(idx))
 
 
 def index_add(x, dim, index, source, *, alpha=1):
@@ -583,6 +594,8 @@ def index_add(x, dim, index, source, *, alpha=1):
         raise GradkitError(f"gradkit.index_add: self ({x.dtype_name}) and source "
                            f"({source.dtype_name}) must have the same dtype")
     k = index.numel()
+    n = x.array.shape[d] if nd else 1
+    x._B.check_index(index.array, -n, n, "index_add")
     want = tuple(k if i == d else s for i, s in enumerate(x.array.shape))
     if nd == 0:
         x1 = index_add(_f.reshape(x, (1,)), 0, _f.reshape(index, (-1,)),
@@ -594,4 +607,5 @@ def index_add(x, dim, index, source, *, alpha=1):
     if alpha != 1:
         source = _f.mul(source, alpha)
     idx = (slice(None),) * d + (_f.reshape(index, (-1,)).array,)
-    return _f.add(x, _f.getitem_backward(source, x.array.shape, idx, True))
+    with as_op("index_add"):
+        return _f.add(x, _f.getitem_backward(source, x.array.shape, idx, True))
