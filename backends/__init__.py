@@ -6,14 +6,14 @@ CUDA is detected lazily and never raises: see ``cuda_status``.
 import os
 import threading
 
+import numpy
+
+from ..errors import GradkitError
+from .cupy_backend import CupyBackend   # imports cupy itself only when made
+from .numpy_backend import NumpyBackend
+
 _lock = threading.Lock()
 _cache = {}
-
-
-def _gkerr():
-    """gradkit.GradkitError (a RuntimeError), imported late: gradkit imports us first."""
-    from gradkit.tensor import GradkitError
-    return GradkitError
 
 
 _cuda_status = None
@@ -32,7 +32,7 @@ def cuda_status():
         _cuda_status = (False, "GRADKIT_DEVICE=cpu forces the CPU", 0)
         return _cuda_status
     try:
-        import cupy as cp
+        import cupy as cp  # optional dependency: imported only when CUDA is asked about
     except Exception as e:  # ImportError, or a broken install
         _cuda_status = (False, f"cupy is not installed ({type(e).__name__}: {e}); "
                         "install it with: pip install 'gradkit[cuda12]' (CUDA 12) "
@@ -62,26 +62,24 @@ def cuda_status():
 def host_xp():
     """NumPy, for host-side tools (gradcheck's float64 bookkeeping, I/O): the tape
     layer reaches it only through here."""
-    import numpy
     return numpy
 
 
 def _make(type_, index):
     if type_ == "cpu":
-        from .numpy_backend import NumpyBackend
         return NumpyBackend()
     if type_ == "cuda":
         ok, why, n = cuda_status()
         if not ok:
-            raise _gkerr()(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
+            raise GradkitError(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
         if index >= n:
-            raise _gkerr()(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
-        from .cupy_backend import CupyBackend
+            raise GradkitError(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
         return CupyBackend(index)
     if type_ == "fake":
+        # lazy: it imports array_api_strict, a test dependency
         from .strict_backend import StrictBackend
         return StrictBackend()
-    raise _gkerr()(f"gradkit: no backend for device type {type_!r}")
+    raise GradkitError(f"gradkit: no backend for device type {type_!r}")
 
 
 def get(type_, index=0):

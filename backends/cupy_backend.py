@@ -13,7 +13,7 @@ from .base import Backend
 @functools.lru_cache(maxsize=None)
 def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
-    import cupy as cp
+    import cupy as cp  # optional dependency (CUDA): imported lazily
 
     ek = cp.ElementwiseKernel
     return {
@@ -117,7 +117,7 @@ KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_back
 def warmup(dtypes=("float32", "float64"), device=0):
     """Compile every kernel of ``KERNEL_NAMES`` for ``dtypes`` on ``device`` (the
     binaries land in CuPy's kernel cache, CUPY_CACHE_DIR). Returns the names."""
-    import cupy as cp
+    import cupy as cp  # optional dependency (CUDA): imported lazily
 
     k = _kernels()
     with cp.cuda.Device(device):
@@ -147,8 +147,8 @@ class CupyBackend(Backend):
     type = "cuda"
 
     def __init__(self, index=0):
-        import cupy as cp
-        import cupyx
+        import cupy as cp  # optional dependency (CUDA): imported lazily
+        import cupyx  # optional dependency (CUDA): imported lazily
 
         super().__init__(cp, f"cuda:{index}")
         self.cp = cp
@@ -182,10 +182,6 @@ class CupyBackend(Backend):
         self.reciprocal = cp.reciprocal
         with self.cuda_device:
             self.rng = cp.random.default_rng()
-
-    # Every call that allocates runs on this backend's device.
-    def _on(self):
-        return self.cuda_device
 
     def is_floating(self, dt):
         return dt.kind == "f"
@@ -261,7 +257,7 @@ class CupyBackend(Backend):
             return self.rng.integers(low, high, size=shape, dtype=dtype)
 
     def erf(self, x):
-        import cupyx.scipy.special as sp
+        import cupyx.scipy.special as sp  # optional dependency (CUDA): imported lazily
         return sp.erf(x)
 
     # shape (methods are cheaper than the namespace functions)
@@ -282,24 +278,6 @@ class CupyBackend(Backend):
 
     def sum(self, x, dim=None, keepdim=False):
         return x.sum(axis=dim, keepdims=keepdim)
-
-    def max_dim(self, x, dim, keepdim):
-        cp = self.cp
-        idx = cp.expand_dims(x.argmax(axis=dim), dim)
-        v = cp.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = v.squeeze(dim)
-            idx = idx.squeeze(dim)
-        return v, idx.astype(cp.int64, copy=False)
-
-    def min_dim(self, x, dim, keepdim):
-        cp = self.cp
-        idx = cp.expand_dims(x.argmin(axis=dim), dim)
-        v = cp.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = v.squeeze(dim)
-            idx = idx.squeeze(dim)
-        return v, idx.astype(cp.int64, copy=False)
 
     def gelu(self, x, approximate="none"):
         return self._k_gelu[approximate](x)

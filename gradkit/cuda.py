@@ -1,5 +1,8 @@
 """``gk.cuda``: availability (lazy, never raises), device count, synchronize."""
 from . import backends as _backends
+from .device import backend_of
+from .graph import mode
+from .reliability import host_sync_violation
 
 
 def is_available():
@@ -19,10 +22,7 @@ def synchronize(device=None):
     """Wait for every kernel queued on the device (a no-op without CUDA)."""
     if not is_available():
         return
-    from .autograd.graph import mode
     if mode.host_sync_guard:  # waiting on the device is what no_host_sync() forbids
-        from .reliability import host_sync_violation
         host_sync_violation("gk.cuda.synchronize()")
-    from .device import backend_of
     B = backend_of(device if device is not None else "cuda")
     B.cuda_device.synchronize()

@@ -2,7 +2,7 @@
 ``"fake"`` accelerator. The device belongs to the data: each Tensor holds its
 backend, and ``Device`` is the user-facing name for it."""
 from . import backends as _B
-from .tensor import GradkitError
+from .errors import GradkitError
 
 
 class Device:

@@ -1,10 +1,10 @@
 """Tensor.__repr__ (a host copy: the repr of a cuda tensor synchronizes)."""
-from .autograd.graph import mode
+from .graph import mode
+from .reliability import host_sync_violation
 
 
 def tensor_repr(t):
     if mode.host_sync_guard and t._B.type != "cpu":
-        from .reliability import host_sync_violation
         host_sync_violation("repr")
     try:
         arr = t._B.to_host(t.array)

@@ -1,5 +1,7 @@
 """The device fixture: cpu always, the fake accelerator always (array_api_strict
 is a test dependency, so it is required, never skipped), cuda when usable."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -28,3 +30,11 @@ def rng():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: runs on a CUDA device (skipped without one)")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzzer's tally (tests/test_fuzz.py), when it ran."""
+    fuzz = sys.modules.get("test_fuzz")
+    if fuzz is not None and fuzz.STATS["calls"]:
+        for line in fuzz.summary():
+            terminalreporter.write_line(line)

@@ -11,20 +11,19 @@ from heapq import heappush, heappop
 from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
-from .graph import Node, FREED, mode
-from ..tensor import Tensor, GradkitError
-from ..ops.core import const
+from ..creation import as_tensor, zeros_like
+from ..errors import GradkitError
+from ..graph import FREED, Node, mode
+from ..ops import functional as _F
+from ..ops.core import method
+from ..tensor import Tensor, const
+from .anomaly import check_grads
 
 _FREED_MSG = (
     "gradkit: trying to backward through the graph a second time (or to use its saved "
     "values after they were freed). Saved intermediate values are freed when you call "
     ".backward() or gk.grad(); pass retain_graph=True to the first call if you need to "
     "backward through the graph again.")
-
-
-def _F():
-    from ..ops import functional
-    return functional
 
 
 def _seed(root, grad, i):
@@ -35,7 +34,6 @@ def _seed(root, grad, i):
             raise GradkitError("gradkit.backward: grad can be implicitly created only for scalar outputs")
         return B.ones(root.array.shape, root.array.dtype)
     if grad.__class__ is not Tensor:
-        from ..creation import as_tensor
         grad = as_tensor(grad, device=root.device)
     if grad._B is not B:
         raise GradkitError(
@@ -89,7 +87,7 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     wanted. Returns {id(input): gradient} when ``inputs`` is given."""
     if retain_graph is None:
         retain_graph = create_graph
-    F = _F() if create_graph else None
+    F = _F if create_graph else None
     prev_mode = mode.enabled
     mode.enabled = bool(create_graph)
     try:
@@ -185,7 +183,6 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         if not retain_graph:
             node.saved = FREED
         if anomaly:
-            from .anomaly import check_grads
             check_grads(node, out)
         g = None
         for e, gi in zip(node.edges, out):
@@ -351,6 +348,25 @@ def _run_leaf_hooks(leaf, g, B, create_graph):
     return g
 
 
+def reattach(B, arr, target, oi):
+    """The one way a saved raw value becomes a Tensor connected to the graph
+    again under create_graph: ``target`` is where it came from (None: a
+    constant; a leaf Tensor, or a weak reference to one; a Node and its output
+    index ``oi``)."""
+    if target is None:
+        return const(B, arr)
+    if target.__class__ is Tensor:
+        return target
+    if target.__class__ is _WeakRef:
+        leaf = target()
+        return leaf if leaf is not None else const(B, arr)
+    t = const(B, arr)
+    t.grad_fn = target
+    t._oi = oi
+    t._rg = True
+    return t
+
+
 def _saved_tensors(node):
     """Saved raw values as Tensors connected to the graph (create_graph)."""
     B = node.B
@@ -364,31 +380,14 @@ def _saved_tensors(node):
         e = node.edges[i]
         if v.__class__ in (int, float, bool) or v is None or v.__class__ is tuple:
             out.append(v)
-        elif e is None:
-            out.append(const(B, v))
-        elif e[0].__class__ is Tensor:
-            out.append(e[0] if e[0].array is v else _attached(B, v, e[0], 0, True))
-        elif e[0].__class__ is _WeakRef:
-            leaf = e[0]()
-            out.append(leaf if leaf is not None else const(B, v))
         else:
-            out.append(_attached(B, v, e[0], e[1], False))
+            out.append(reattach(B, v, None if e is None else e[0], 0 if e is None else e[1]))
     if p.out:
-        out.append(_attached(B, saved[k], node, 0, False))
+        out.append(reattach(B, saved[k], node, 0))
         k += 1
     for v in saved[k:]:
         out.append(v if v.__class__ in (int, float, bool, tuple) or v is None else const(B, v))
     return out
-
-
-def _attached(B, arr, target, oi, leaf):
-    t = const(B, arr)
-    if leaf:
-        return target
-    t.grad_fn = target
-    t._oi = oi
-    t.requires_grad = True
-    return t
 
 
 # ------------------------------------------------------------------ public
@@ -407,7 +406,7 @@ def _as_list(x, what="backward"):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """``gk.autograd.backward``; also ``Tensor.backward``."""
+    """``gk.autograd.backward``; ``Tensor.backward`` calls it."""
     roots = _as_list(tensors)
     grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(roots)
     if len(grads) != len(roots):
@@ -443,7 +442,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         g = res.get(id(t))
         if g is None:
             if materialize_grads:
-                from ..creation import zeros_like
                 result.append(zeros_like(t))
                 continue
             if not allow_unused:
@@ -454,3 +452,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             result.append(g if g.__class__ is Tensor else const(t._B, g))
     return tuple(result)
+
+
+@method("backward")
+def tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """``t.backward(...)``: ``gk.autograd.backward`` with torch's argument names."""
+    backward(self, gradient, retain_graph, create_graph, inputs)

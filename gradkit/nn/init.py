@@ -6,6 +6,7 @@ import warnings
 
 from ..autograd import no_grad
 from ..tensor import Tensor
+from ..creation import rand, randn
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -49,7 +50,6 @@ def _assign(t, arr):
 
 
 def _random(t, kind):
-    from ..creation import rand, randn
     with no_grad():
         fn = rand if kind == "uniform" else randn
         return fn(*t.shape, dtype=t.dtype, device=t.device).array
