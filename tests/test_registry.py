@@ -218,3 +218,29 @@ def test_namespace_is_the_registry():
     # the dispatch helpers are not ops
     assert not hasattr(functional, "_binary") and hasattr(dispatch, "_binary")
     assert gradkit.ops.functional is functional
+
+
+def test_fast_paths_honour_the_flags_of_the_general_path():
+    """apply_unary/apply_binary are specialisations of apply: same node, same
+    saved values, every Tensor slot set. (apply_binary once dropped ``out``
+    when ``save`` was empty.)"""
+    from gradkit.ops.core import apply, apply_binary, apply_unary
+    a = gk.tensor([1.0, 2.0], requires_grad=True)
+    b = gk.tensor([3.0, 4.0])
+    B = a._B
+    p = Prim("mul", None, out=True)   # saves its output only
+    fast = apply_binary(p, B, a, b, a.array, b.array)
+    slow = apply(p, B, (a, b), (a.array, b.array))
+    for t in (fast, slow):
+        assert len(t.grad_fn.saved) == 1 and t.grad_fn.saved[0] is t.array
+        assert t.grad_fn.needs == (True, False)
+    q = Prim("neg", None, save=(0,), out=True)
+    fast, slow = apply_unary(q, a), apply(q, B, (a,), (a.array,))
+    assert [len(t.grad_fn.saved) for t in (fast, slow)] == [2, 2]
+    v = Prim("neg", None, view=True)
+    fast, slow = apply_unary(v, a), apply(v, B, (a,), (a.array,))
+    for t in (fast, slow):
+        assert t._vc is a._vc and t._view
+    for t in (fast, slow, gk.tensor([1.0])):
+        for s in gk.Tensor.__slots__[:-1]:
+            getattr(t, s)   # every slot set, whichever path made the tensor

@@ -19,7 +19,7 @@ from ..ops.core import const
 from ..creation import _backend
 from ..creation import as_tensor
 from ..creation import empty
-from ..device import Device
+from ..device import is_device_spec
 from ..tensor import DType
 from ..tensor import to_dtype
 
@@ -101,7 +101,7 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
-        elif isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "fake")):
+        elif is_device_spec(a):
             device = a
         elif isinstance(a, (DType, str)) or a in (float, int, bool) or hasattr(a, "itemsize"):
             dtype = a

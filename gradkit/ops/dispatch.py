@@ -5,7 +5,7 @@ The dispatchers ``binary``/``unary``/``float_unary`` take a primitive and run
 it through the fast recording path once operands agree.
 """
 from ..creation import as_tensor, tensor
-from ..device import Device, backend_of, device_of
+from ..device import backend_of, device_of, is_device_spec
 from ..dtypes import (KIND, get_default_dtype, result_dtype_name, to_dtype, float16, float32,
                       float64, int32, int64, bool_)
 from ..errors import GradkitError
@@ -239,7 +239,7 @@ def _init(self, data, dtype=None, device=None, requires_grad=False):
 @method("to")
 def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
     for a in args:
-        if isinstance(a, (Device,)) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "fake")):
+        if is_device_spec(a):
             device = a
         elif isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
