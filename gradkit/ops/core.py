@@ -142,7 +142,9 @@ def edges_of(args):
 def record(p, B, outs, args, arrays, edges, params=None, res=None):
     """The one recording path: a Node for ``outs`` (one Tensor, or a list for a
     multi-output op) with the residuals ``p`` declared. The fast paths below
-    inline the common cases of this function and honour the same flags."""
+    inline the common cases of this function and honour the same flags
+    (``res`` and ``view`` excepted: tests/test_registry.py checks that no such
+    primitive reaches them)."""
     if p.save_for is None:
         saved = tuple([arrays[i] for i in p.save])
         vers = tuple([(args[i]._vc, args[i]._vc[0]) for i in p.save
@@ -203,37 +205,37 @@ def apply(p, B, args, arrays, params=None, extra=None):
 
 
 def apply_unary(p, x):
-    """``apply`` specialised for a one-input, parameter-free primitive: the hot
-    path of chains of small ops (``save``, ``out`` and ``view`` honoured)."""
+    """``apply`` specialised for a one-input, parameter-free, non-view
+    primitive: the hot path of chains of small ops (``save`` and ``out``
+    honoured; tests/test_registry.py checks what reaches it)."""
     B = x._B
     xd = x.array
     try:
         out = getattr(B, p.kernel)(xd)
     except Exception as e:
         raise op_error(p.name, (x,), e) from None
-    t = _new(Tensor)
+    t = _new(Tensor)   # const(B, out), inlined: one call less per op
     t.array = out
     t._B = B
     t.grad = None
     t._oi = 0
     t._hooks = None
-    if p.view:
-        vc = t._vc = x._vc
-        t._view = True
-    else:
-        vc = t._vc = [0]
-        t._view = False
+    t._view = False
+    vc = t._vc = [0]
     if x._rg and mode.enabled:
         fn = x.grad_fn
         e = (x if fn is None else fn, x._oi, xd.shape, xd.dtype)
-        if p.save:
+        if p.out:
+            if p.save:
+                xv = x._vc
+                saved, vers = (xd, out), ((xv, xv[0]), (vc, 0))
+            else:
+                saved, vers = (out,), ((vc, 0),)
+        elif p.save:
             xv = x._vc
             saved, vers = (xd,), ((xv, xv[0]),)
         else:
             saved = vers = ()
-        if p.out:
-            saved += (out,)
-            vers += ((vc, vc[0]),)
         t.grad_fn = Node(p, B, None, saved, vers, (e,), _NEED1)
         t._rg = True
         return t
@@ -255,7 +257,7 @@ def apply_binary(p, B, a, b, ad, bd):
         out = getattr(B, p.kernel)(ad, bd)
     except Exception as e:
         raise op_error(p.name, (a, b), e) from None
-    t = _new(Tensor)
+    t = _new(Tensor)   # const(B, out), inlined
     t.array = out
     t._B = B
     t.grad = None

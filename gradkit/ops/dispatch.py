@@ -1,7 +1,7 @@
 """The front door of every op: argument checks, device checks, torch's dtype
 promotion, and the casts (``astype``, ``to_device``, ``clone``) it needs.
 
-The dispatchers ``binary``/``unary``/``float_unary`` take a primitive and run
+The dispatchers ``_binary``/``_unary``/``_float_unary`` take a primitive and run
 it through the fast recording path once operands agree.
 """
 from ..creation import as_tensor, tensor
