@@ -74,11 +74,17 @@ def logical_or(a, b):
 
 @op
 def bitwise_and(a, b):
+    """Elementwise AND of integer or bool tensors (or a Python int/bool), as
+    ``torch.bitwise_and``; broadcasts; result dtype by promotion; no gradient;
+    any device."""
     return _cmp("bitwise_and", a, b)
 
 
 @op
 def bitwise_or(a, b):
+    """Elementwise OR of integer or bool tensors (or a Python int/bool), as
+    ``torch.bitwise_or``; broadcasts; result dtype by promotion; no gradient;
+    any device."""
     return _cmp("bitwise_or", a, b)
 
 
