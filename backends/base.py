@@ -12,6 +12,8 @@ under ``create_graph`` it passes gradkit's differentiable namespace, which has t
 same names.
 """
 
+from .seq_kernels import SeqKernels
+
 
 def _horner(c, t):
     """Polynomial with coefficients ``c`` (highest degree first) at ``t``."""
@@ -48,7 +50,7 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class Backend:
+class Backend(SeqKernels):
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

@@ -8,6 +8,7 @@ in ``base.py``, written once against the namespace.
 import functools
 
 from .base import Backend
+from .seq_kernels import CupySeqKernels
 
 
 @functools.lru_cache(maxsize=None)
@@ -143,7 +144,7 @@ def warmup(dtypes=("float32", "float64"), device=0):
     return KERNEL_NAMES
 
 
-class CupyBackend(Backend):
+class CupyBackend(CupySeqKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):

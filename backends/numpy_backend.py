@@ -4,6 +4,7 @@ import threading
 import numpy as np
 
 from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
+from .seq_kernels import NumpySeqKernels
 
 # ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
 # arrays at no cost. On NumPy 1.26 the wrapper converts.
@@ -73,7 +74,7 @@ else:  # pragma: no cover
         return _arr(uf(a, b))
 
 
-class NumpyBackend(Backend):
+class NumpyBackend(NumpySeqKernels, Backend):
     type = "cpu"
 
     def __init__(self):

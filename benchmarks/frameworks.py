@@ -141,6 +141,19 @@ class TorchLike:
         """x[i, idx[i]] for every row i (integer-array indexing)."""
         return x[self.mod.arange(x.shape[0], device=self.device), idx]
 
+    def lstm(self, x, w_ih, w_hh, b_ih, b_hh):
+        """W7: the library's own one-layer ``nn.LSTM`` over x (T, N, I), run with
+        these leaves as its weights -> (out, (h_n, c_n))."""
+        m = getattr(self, "_lstm", None)
+        if m is None:
+            m = self._lstm = self.mod.nn.LSTM(x.shape[-1], w_hh.shape[1]).to(self.device)
+        ws = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
+        if self.label == "torch":
+            return self.mod.func.functional_call(m, ws, (x,))
+        for k, v in ws.items():
+            setattr(m, k, v)
+        return m(x)
+
 
 class NumpyLike:
     """F for HIPS autograd: autograd.numpy with the same method names."""
@@ -178,6 +191,21 @@ class NumpyLike:
 
     def pick(self, x, idx):
         return x[np.arange(x.shape[0]), idx]
+
+    def lstm(self, x, w_ih, w_hh, b_ih, b_hh):
+        """W7 composed step by step (HIPS autograd has no LSTM)."""
+        anp = self.anp
+        H = w_hh.shape[1]
+        xg = x @ w_ih.T + (b_ih + b_hh)
+        h = c = anp.zeros((x.shape[1], H), x.dtype)
+        hs = []
+        for t in range(x.shape[0]):
+            z = xg[t] + h @ w_hh.T
+            i, f, o = (0.5 * anp.tanh(0.5 * z[:, k * H:(k + 1) * H]) + 0.5 for k in (0, 1, 3))
+            c = f * c + i * anp.tanh(z[:, 2 * H:3 * H])
+            h = o * anp.tanh(c)
+            hs.append(h)
+        return anp.stack(hs), (h[None], c[None])
 
 
 # ---- Bench: one implementation of one workload, ready to run ---------------------

@@ -357,4 +357,121 @@ def _np_setitem(a, b):
     return c
 
 
+# ---- attention and recurrent layers (issue 13, helper "seq"): NumPy references below
+def _np_sdpa(q, k, v, mask=None, scale=None):
+    s = q @ np.swapaxes(k, -1, -2) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if mask is not None:
+        s = s + mask
+    return _sm(s, -1) @ v
+
+
+def _np_causal(L, S, dtype=np.float64):
+    return np.where(np.arange(L)[:, None] >= np.arange(S)[None, :], 0.0, -np.inf).astype(dtype)
+
+
+_MASK = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 1], [1, 0, 0, 0, 1]], dtype=bool)
+
+
+def _sdpa_masked(q, k, v):
+    m = gk.tensor(_MASK, device=q.device)
+    return gk.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+_DEAD = _MASK.copy()
+_DEAD[1] = False        # row 1 may attend to nothing: torch gives it zero weights
+
+
+def _sdpa_dead_row(q, k, v):
+    m = gk.tensor(_DEAD, device=q.device)
+    return gk.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
+
+
+def _np_sdpa_dead_row(q, k, v):
+    out = _np_sdpa(q, k, v, np.where(_DEAD | ~_DEAD.any(-1, keepdims=True), 0.0, -np.inf))
+    out[..., 1, :] = 0.0
+    return out
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_lstm(xg, w, h0, c0):
+    H = h0.shape[-1]
+    h, c, hs = h0, c0, []
+    for x in xg:
+        a = x + h @ w.T
+        i, f, g, o = (_np_sigmoid(a[:, :H]), _np_sigmoid(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]),
+                      _np_sigmoid(a[:, 3 * H:]))
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs.append(h)
+    return np.stack(hs), c
+
+
+def _np_gru(xg, w, b, h0):
+    H = h0.shape[-1]
+    h, hs = h0, []
+    for x in xg:
+        gh = h @ w.T + b
+        r = _np_sigmoid(x[:, :H] + gh[:, :H])
+        z = _np_sigmoid(x[:, H:2 * H] + gh[:, H:2 * H])
+        n = np.tanh(x[:, 2 * H:] + r * gh[:, 2 * H:])
+        h = (1 - z) * n + z * h
+        hs.append(h)
+    return np.stack(hs)
+
+
+def _np_rnn(xg, w, h0, relu=False):
+    h, hs = h0, []
+    for x in xg:
+        a = x + h @ w.T
+        h = np.maximum(a, 0) if relu else np.tanh(a)
+        hs.append(h)
+    return np.stack(hs)
+
+
+def _seq_all(outs):
+    """A recurrent primitive's outputs (hs, h_T[, c_T]), weighted and joined."""
+    return gk.cat([o.reshape(-1) * float(i + 1) for i, o in enumerate(outs)])
+
+
+def _np_seq_all(outs):
+    return np.concatenate([o.reshape(-1) * float(i + 1) for i, o in enumerate(outs)])
+
+
+def _np_lstm_all(xg, w, h0, c0):
+    hs, c = _np_lstm(xg, w, h0, c0)
+    return _np_seq_all([hs, hs[-1], c])
+
+
+OPS += [
+    Op("sdpa", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(q, k, v),
+       _np_sdpa, [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_broadcast_scale", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, scale=0.7), lambda q, k, v: _np_sdpa(q, k, v, scale=0.7),
+       [(2, 2, 3, 4), (2, 1, 5, 4), (1, 5, 2)]),
+    Op("sdpa_causal", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True), lambda q, k, v: _np_sdpa(q, k, v, _np_causal(4, 4)),
+       [(2, 4, 3), (2, 4, 3), (2, 4, 2)]),
+    Op("sdpa_bool_mask", _sdpa_masked,
+       lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_fully_masked_row", _sdpa_dead_row, _np_sdpa_dead_row,
+       [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,
+       [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
+    Op("lstm_seq_last_only", lambda *a: gk.nn.rnn_functional.lstm_seq(*a)[1],
+       lambda *a: _np_lstm(*a)[0][-1], [(3, 2, 12), (12, 3), (2, 3), (2, 3)]),
+    Op("gru_seq", lambda *a: _seq_all(gk.nn.rnn_functional.gru_seq(*a)),
+       lambda *a: _np_seq_all([_np_gru(*a), _np_gru(*a)[-1]]),
+       [(3, 2, 9), (9, 3), (9,), (2, 3)]),
+    Op("rnn_seq_tanh", lambda *a: _seq_all(gk.nn.rnn_functional.rnn_seq(*a)),
+       lambda *a: _np_seq_all([_np_rnn(*a), _np_rnn(*a)[-1]]), [(4, 2, 3), (3, 3), (2, 3)]),
+    Op("rnn_seq_relu", lambda *a: gk.nn.rnn_functional.rnn_seq(*a, relu=True)[0],
+       lambda *a: _np_rnn(*a, relu=True), [(4, 2, 3), (3, 3), (2, 3)],
+       ["nonzero", "nonzero", "nonzero"], smooth=False),
+]
+
+
 OPS_BY_NAME = {op.name: op for op in OPS}

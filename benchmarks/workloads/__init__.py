@@ -37,8 +37,10 @@ class Workload:
 def all_workloads() -> dict[str, Workload]:
     from benchmarks.workloads import (w1_overhead, w2_mlp, w3_memory, w4_transformer,
                                       w5_broadcast)
+    from benchmarks.workloads import w7_lstm
     ws = [*w1_overhead.WORKLOADS, w2_mlp.WORKLOAD, w3_memory.WORKLOAD,
           w4_transformer.WORKLOAD, w5_broadcast.WORKLOAD]
+    ws.append(w7_lstm.WORKLOAD)
     return {w.name: w for w in ws}
 
 

@@ -3,7 +3,7 @@
 ``nn.Parameter(data)`` returns a plain leaf Tensor marked as a parameter (not a
 Tensor subclass: see ``gradkit/nn/module.py``).
 """
-from . import functional, init
+from . import functional, init, rnn_functional
 from .module import Module, Parameter
 from .layers import (Identity, Linear, Embedding, LayerNorm, Dropout, ReLU, GELU, Tanh,
                      Sigmoid, Softmax, LogSoftmax, Sequential, ModuleList, ModuleDict)
@@ -11,3 +11,14 @@ from .layers import (Identity, Linear, Embedding, LayerNorm, Dropout, ReLU, GELU
 __all__ = ["functional", "init", "Module", "Parameter", "Identity", "Linear", "Embedding",
            "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
            "Sequential", "ModuleList", "ModuleDict"]
+
+# recurrent layers (issue 13)
+from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: E402
+
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: E402
+                          TransformerDecoderLayer, TransformerEncoder, TransformerDecoder,
+                          Transformer)
+
+__all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerDecoder", "Transformer"]

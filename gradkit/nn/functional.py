@@ -306,3 +306,7 @@ def embedding(input, weight, padding_idx=None):
         keep = const(B, B.unsqueeze(B.ne(input.array, padding_idx), -1))
         out = _F.where(keep, out, out.detach())
     return out
+
+
+# ====================================================== attention (issue 13)
+from ..ops.attention import scaled_dot_product_attention  # noqa: E402

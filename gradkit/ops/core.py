@@ -23,6 +23,7 @@ PRIMS = {}      # name -> Prim
 PUBLIC = {}     # gk.<name> -> function
 METHODS = {}    # Tensor.<name> -> function (or property)
 NAMESPACE = {}  # F.<name> -> function: what a VJP may call under create_graph
+RAW_ONLY = set()  # F.<name> a VJP calls only on raw arrays (a backend kernel, no F twin)
 
 
 class Prim:
@@ -53,6 +54,13 @@ def prim(name, save=(), out=False, res=False, view=False, save_for=None, kernel=
         PRIMS[name] = p
         return p
     return deco
+
+
+def raw_only(*names):
+    """Declare kernels a VJP calls as ``F.<name>`` only on the raw path (it
+    branches to a composition under create_graph): checked on every backend,
+    not looked up in the differentiable namespace."""
+    RAW_ONLY.update(names)
 
 
 def op(fn=None, *, name=None, aliases=(), method=True, public=True):
