@@ -35,6 +35,20 @@ def const(B, arr, vc=None, view=False):
     return t
 
 
+class PostAccumulateGradHook:
+    """A leaf's post-accumulate-grad hook, kept in the leaf's hook list beside
+    its gradient hooks (the engine runs it after accumulating, not before)."""
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+#: how many post-accumulate-grad hooks were ever registered: the engine looks for
+#: leaves that have one (a graph walk) only when this is not zero
+POST_ACCUMULATE_HOOKS = [0]
+
+
 class _RemovableHandle:
     __slots__ = ("_list", "_item")
 
@@ -213,6 +227,29 @@ class Tensor:
         item = (self._oi, fn)
         node.hooks.append(item)
         return _RemovableHandle(node.hooks, item)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor) -> None``, called on this leaf right after backward has
+        accumulated its gradient into ``.grad`` (as torch's method of that name;
+        not called by ``gk.grad``, which touches no ``.grad``). The engine calls
+        it as soon as the leaf's gradient is complete, before the rest of
+        backward, so data-parallel training can start communicating it early.
+        Leaves only. Returns a handle with ``.remove()``."""
+        if not self.requires_grad:
+            raise GradkitError("gradkit: cannot register a hook on a tensor that "
+                               "doesn't require gradient")
+        if self.grad_fn is not None:
+            raise GradkitError("gradkit: post accumulate grad hooks cannot be registered on "
+                               "non-leaf tensors")
+        if not callable(hook):
+            raise TypeError(f"gradkit.register_post_accumulate_grad_hook: the hook must be "
+                            f"callable, got {type(hook).__name__}")
+        if self._hooks is None:
+            self._hooks = []
+        item = PostAccumulateGradHook(hook)
+        self._hooks.append(item)
+        POST_ACCUMULATE_HOOKS[0] += 1
+        return _RemovableHandle(self._hooks, item)
 
     # --------------------------------------------------------- conversion
     def numpy(self, *, force=False):

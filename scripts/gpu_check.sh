@@ -38,4 +38,8 @@ timeout 60 python3 -m benchmarks.gpu_kernels --json "$out/gpu-kernels.json" 2>&1
 echo "== W2 step captured into a CUDA graph (no host sync), replayed against eager"
 timeout 60 python3 -m benchmarks.cuda_graph_check --json "$out/cuda-graph.json" 2>&1 | tee "$out/cuda-graph.log" \
   || status=1
+
+echo "== NCCL with one rank: collectives on cuda, a DDP step, examples/train_ddp.py --device cuda"
+# (appended to the CUDA tests' log: $OUT brings back only a few files)
+timeout 90 python3 scripts/nccl_smoke.py 2>&1 | tee -a "$out/cuda-tests.log" || status=1
 exit $status

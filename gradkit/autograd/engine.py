@@ -16,7 +16,7 @@ from ..errors import GradkitError
 from ..graph import FREED, Node, mode
 from ..ops import functional as _F
 from ..ops.core import method
-from ..tensor import Tensor, const
+from ..tensor import POST_ACCUMULATE_HOOKS, PostAccumulateGradHook, Tensor, const
 from .anomaly import check_grads
 
 _FREED_MSG = (
@@ -136,6 +136,11 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
 
     anomaly = mode.anomaly
     add_to = F.add if F is not None else None
+    # Leaves with a post-accumulate-grad hook are accumulated as soon as the last
+    # node feeding them has run (data-parallel training starts all-reducing then).
+    feeds = pending = None
+    if POST_ACCUMULATE_HOOKS[0] and accumulate and inputs is None and not create_graph:
+        feeds, pending = _post_hook_feeds([r.grad_fn for r in roots if r.grad_fn is not None])
     while heap:
         node = heappop(heap)[1]
         g = buf.pop(node)
@@ -211,6 +216,11 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
                     _add_node(buf, heap, target, oi, gi, F)
+        if feeds is not None:
+            done = feeds.get(node)
+            if done is not None:
+                out = gi = None   # so that _accumulate may steal the leaf's gradient
+                _leaves_done(done, pending, leaf_buf)
 
     out = gi = g = None  # drop loop references: _accumulate counts them
     results = {}
@@ -224,6 +234,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             _accumulate(leaf, g, B, create_graph)
             if create_graph and leaf.grad.grad_fn is not None:
                 graph_grads.append(leaf)
+            if leaf._hooks:
+                _run_post_accumulate_hooks(leaf)
         else:
             results[key] = g
     if graph_grads:
@@ -344,8 +356,68 @@ def _run_hooks(node, g, B, create_graph):
 
 def _run_leaf_hooks(leaf, g, B, create_graph):
     for fn in list(leaf._hooks):
-        g = _call_hook(fn, g, B, create_graph)
+        if fn.__class__ is not PostAccumulateGradHook:
+            g = _call_hook(fn, g, B, create_graph)
     return g
+
+
+def _run_post_accumulate_hooks(leaf):
+    for h in list(leaf._hooks):
+        if h.__class__ is PostAccumulateGradHook:
+            h.fn(leaf)
+
+
+def _post_hook_feeds(root_nodes):
+    """For the leaves that have a post-accumulate-grad hook: ``feeds`` maps each
+    node with an edge into such a leaf to those leaves, ``pending`` counts for
+    each leaf (by id) the nodes still to run. (None, None) when there is none."""
+    feeds = {}
+    pending = {}
+    seen = set()
+    stack = list(root_nodes)
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        hooked = None
+        for e in n.edges:
+            if e is None:
+                continue
+            t = e[0]
+            if t.__class__ is Node:
+                if t not in seen:
+                    stack.append(t)
+                continue
+            if t.__class__ is _WeakRef:
+                t = t()
+            if t is not None and t._hooks and any(
+                    h.__class__ is PostAccumulateGradHook for h in t._hooks):
+                if hooked is None:
+                    hooked = {}
+                hooked[id(t)] = t
+        if hooked:
+            feeds[n] = list(hooked.values())
+            for k in hooked:
+                pending[k] = pending.get(k, 0) + 1
+    return (feeds, pending) if feeds else (None, None)
+
+
+def _leaves_done(leaves, pending, leaf_buf):
+    """One node feeding ``leaves`` has run: accumulate each leaf whose gradient is
+    now complete, then run its post-accumulate-grad hooks."""
+    for leaf in leaves:
+        k = id(leaf)
+        pending[k] -= 1
+        if pending[k] or k not in leaf_buf:
+            continue
+        leaf, g = leaf_buf.pop(k)
+        B = leaf._B
+        if leaf._hooks:
+            g = _run_leaf_hooks(leaf, g, B, False)
+        _accumulate(leaf, g, B, False)
+        g = None
+        _run_post_accumulate_hooks(leaf)
 
 
 def reattach(B, arr, target, oi):

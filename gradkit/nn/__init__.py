@@ -22,3 +22,5 @@ from .transformer import (MultiheadAttention, TransformerEncoderLayer,  # noqa: 
 
 __all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoderLayer",
             "TransformerEncoder", "TransformerDecoder", "Transformer"]
+
+from . import parallel  # noqa: E402  (DistributedDataParallel; needs mpi4py only when used)
