@@ -50,6 +50,9 @@ class Prim:
 def prim(name, save=(), out=False, res=False, view=False, save_for=None, kernel=""):
     """Register the decorated ``vjp`` as the VJP of the primitive ``name``."""
     def deco(vjp):
+        if name in PRIMS:
+            raise RuntimeError(f"gradkit: primitive {name!r} is registered twice "
+                               f"({PRIMS[name].vjp.__module__} and {vjp.__module__})")
         p = Prim(name, vjp, save, out, res, view, save_for, kernel)
         PRIMS[name] = p
         return p
@@ -72,11 +75,14 @@ def op(fn=None, *, name=None, aliases=(), method=True, public=True):
         n = name or f.__name__
         f.__name__ = f.__qualname__ = n
         for k in (n,) + tuple(aliases):
+            if k in NAMESPACE:
+                raise RuntimeError(f"gradkit: op {k!r} is registered twice "
+                                   f"({NAMESPACE[k].__module__} and {f.__module__})")
             NAMESPACE[k] = f
             if public:
                 PUBLIC[k] = f
             if method:
-                METHODS[k] = f
+                _add_method(k, f)
         return f
     return deco(fn) if fn is not None else deco
 
@@ -85,9 +91,15 @@ def method(name, fn=None):
     """Register a method form that is not the function itself (reflected
     operators, properties, conversions)."""
     def deco(f):
-        METHODS[name] = f
+        _add_method(name, f)
         return f
     return deco(fn) if fn is not None else deco
+
+
+def _add_method(name, f):
+    if name in METHODS:
+        raise RuntimeError(f"gradkit: Tensor.{name} is registered twice")
+    METHODS[name] = f
 
 
 def install_methods():
