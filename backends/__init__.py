@@ -9,6 +9,8 @@ import threading
 import numpy
 
 from ..errors import GradkitError
+from .base import check_host_sync  # noqa: F401
+from .device_mixin import index_check_mode, set_index_check_mode  # noqa: F401
 from .cupy_backend import CupyBackend   # imports cupy itself only when made
 from .numpy_backend import NumpyBackend
 
@@ -47,16 +49,38 @@ def cuda_status():
     if n < 1:
         _cuda_status = (False, "the CUDA driver reports no GPU", 0)
         return _cuda_status
+    step = "making device 0 current"
     try:
         with cp.cuda.Device(0):
-            x = cp.arange(4, dtype=cp.float32)
+            step = "allocating memory on the GPU"
+            x = cp.empty(4, dtype=cp.float32)
+            step = "compiling a test kernel (NVRTC)"
+            x = cp.arange(4, dtype=cp.float32)   # CuPy compiles every kernel at run time
+            step = "running a test kernel"
             if float((x * 2).sum()) != 12.0:
                 raise RuntimeError("wrong result from a test kernel")
     except Exception as e:
-        _cuda_status = (False, f"a test kernel failed on the GPU ({type(e).__name__}: {e})", n)
+        _cuda_status = (False, f"{step} failed ({type(e).__name__}: {str(e)[:300]}); "
+                        + _STEP_FIX[step], n)
         return _cuda_status
     _cuda_status = (True, "ok", n)
     return _cuda_status
+
+
+
+
+_STEP_FIX = {
+    "making device 0 current": "check nvidia-smi, CUDA_VISIBLE_DEVICES and the NVIDIA driver",
+    "allocating memory on the GPU": "the GPU may be full or in use (nvidia-smi shows its "
+                                    "memory and processes)",
+    "compiling a test kernel (NVRTC)": "CuPy compiles kernels at run time with NVRTC and the "
+                                       "CUDA headers: install them with pip install "
+                                       "'cupy-cuda12x[ctk]' (or 'cupy-cuda13x[ctk]'), or the "
+                                       "nvidia-cuda-nvrtc-cu12 and nvidia-cuda-runtime-cu12 "
+                                       "wheels, or point CUDA_PATH at a CUDA toolkit",
+    "running a test kernel": "the kernel compiled but failed or gave a wrong result: check the "
+                             "driver supports this CUDA version (python -m gradkit info)",
+}
 
 
 def host_xp():
@@ -76,9 +100,12 @@ def _make(type_, index):
             raise GradkitError(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
         return CupyBackend(index)
     if type_ == "fake":
+        if index > 1:
+            raise GradkitError(f"gradkit: fake:{index} requested but the fake accelerator has "
+                           "2 devices (fake, fake:1)")
         # lazy: it imports array_api_strict, a test dependency
         from .strict_backend import StrictBackend
-        return StrictBackend()
+        return StrictBackend(index)
     raise GradkitError(f"gradkit: no backend for device type {type_!r}")
 
 

@@ -12,6 +12,9 @@ under ``create_graph`` it passes gradkit's differentiable namespace, which has t
 same names.
 """
 
+from ..errors import HostSyncError  # noqa: F401  (re-exported: the fake device raises it)
+from ..graph import host_sync_violation, mode
+from .device_mixin import DeviceMixin
 from .seq_kernels import SeqKernels
 
 
@@ -50,7 +53,15 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class Backend(SeqKernels):
+def check_host_sync(device_str):
+    """Called by a device backend's ``to_host``: inside ``gk.no_host_sync()`` every
+    device -> host copy raises HostSyncError, whichever gradkit path asked for it
+    (``gk.tensor(t, device="cpu")``, ``Module.to("cpu")``, ``gk.save``...)."""
+    if mode.host_sync_guard:
+        host_sync_violation(f"a copy from {device_str} to the host")
+
+
+class Backend(SeqKernels, DeviceMixin):
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 
@@ -96,6 +107,7 @@ class Backend(SeqKernels):
                     setattr(self, name, f)
                     break
         self._index_dtypes()
+        self._pending = False   # deferred index checks armed (see check_index)
         # a subclass's own method wins over the namespace function bound above
         for name in list(vars(self)):
             if callable(getattr(type(self), name, None)) and name in vars(type(self)):
@@ -256,8 +268,8 @@ class Backend(SeqKernels):
         return xp.multiply(g, xp.multiply(y, 1.0 - y))
 
     def relu_backward(self, y, g):
-        xp = self.xp
-        return xp.where(y > 0, g, xp.zeros_like(g))
+        xp = self.xp   # torch's threshold_backward: 0 where y <= 0, g elsewhere (NaN y too)
+        return xp.where(y <= 0, xp.zeros_like(g), g)
 
     def sqrt_backward(self, y, g):
         return self.xp.divide(g, self.xp.multiply(y, 2.0))
@@ -332,6 +344,23 @@ class Backend(SeqKernels):
     def cumsum(self, x, dim):
         f = getattr(self.xp, "cumulative_sum", None)
         return f(x, axis=dim) if f is not None else self.xp.cumsum(x, axis=dim)
+
+    def cumprod(self, x, dim):
+        f = getattr(self.xp, "cumulative_prod", None)
+        return f(x, axis=dim) if f is not None else self.xp.cumprod(x, axis=dim)
+
+    def argsort_stable(self, x, dim):
+        """Ascending, stable argsort along ``dim`` (NaN last, as NumPy/CuPy)."""
+        return self.xp.argsort(x, axis=dim, stable=True)
+
+    def argsort(self, x, dim, descending=False):
+        """Stable argsort (int64); descending keeps equal values in index order and
+        puts NaN first, as torch: the ascending sort of the reversed row, reversed."""
+        xp = self.xp
+        if not descending:
+            return self.astype(self.argsort_stable(x, dim), self.dtypes["int64"])
+        r = xp.flip(self.argsort_stable(xp.flip(x, axis=dim), dim), axis=dim)
+        return self.astype((x.shape[dim] - 1) - r, self.dtypes["int64"])
 
     # --------------------------------------------------------------- shape
     def reshape(self, x, shape):

@@ -7,8 +7,13 @@ in ``base.py``, written once against the namespace.
 """
 import functools
 
-from .base import Backend
+from .base import Backend, check_host_sync as _check_host_sync
 from .seq_kernels import CupySeqKernels
+
+
+def _spec(in_params, out_params, operation, name, preamble=""):
+    return {"in_params": in_params, "out_params": out_params, "operation": operation,
+            "name": name, "preamble": preamble}
 
 
 @functools.lru_cache(maxsize=None)
@@ -16,17 +21,37 @@ def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
     import cupy as cp  # optional dependency (CUDA): imported lazily
 
-    ek = cp.ElementwiseKernel
+    k = {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
+    k["index_out_of_range"] = cp.ReductionKernel(**INDEX_CHECK)
+    return k
+
+
+#: the bounds check of integer-array indices (Backend.check_index): one fused
+#: reduction, its 0-d bool result stays on the device until a sync reads it
+INDEX_CHECK = dict(
+    in_params="T x, int64 lo, int64 hi, int64 ign, bool has_ign, int64 seq, int64 none",
+    out_params="int64 y",
+    map_expr="(x < lo || x >= hi) && !(has_ign && x == ign)", reduce_expr="a || b",
+    post_map_expr="y = a ? seq : none", identity="false", name="gk_index_out_of_range",
+    reduce_type="bool")
+
+
+def kernel_specs():
+    """Every fused kernel as ``cupy.ElementwiseKernel`` keyword arguments
+    (in_params, out_params, operation, name, preamble), without importing CuPy:
+    the NVRTC and host-compiler tests build the same kernels from this table."""
+    ek = _spec
     return {
         "tanh_backward": ek("T y, T g", "T gx", "gx = g * ((T)1 - y * y)", "gk_tanh_bwd"),
         "sigmoid_backward": ek("T y, T g", "T gx", "gx = g * y * ((T)1 - y)", "gk_sigmoid_bwd"),
-        "relu_backward": ek("T y, T g", "T gx", "gx = y > (T)0 ? g : (T)0", "gk_relu_bwd"),
+        "relu_backward": ek("T y, T g", "T gx", "gx = y <= (T)0 ? (T)0 : g", "gk_relu_bwd"),
         "sqrt_backward": ek("T y, T g", "T gx", "gx = g / (y + y)", "gk_sqrt_bwd"),
         "sigmoid": ek("T x", "T y",
                       "T e = exp(-fabs(x)); y = x >= (T)0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e)",
                       "gk_sigmoid"),
-        "relu": ek("T x", "T y", "y = x > (T)0 ? x : (T)0", "gk_relu"),
+        "relu": ek("T x", "T y", "y = x < (T)0 ? (T)0 : x", "gk_relu"),   # NaN stays NaN
         "mask_mul": ek("T g, bool m", "T gx", "gx = m ? g : (T)0", "gk_mask_mul"),
+        "exp_sub": ek("T x, T m", "T e", "e = exp(x - m)", "gk_exp_sub"),   # softmax
         "rsqrt": ek("T x", "T y", "y = rsqrt(x)", "gk_rsqrt"),
         "gelu_tanh": ek(
             "T x", "T y",
@@ -110,12 +135,13 @@ v = (T)vv;
 #: (name, dtypes) of every built-in kernel: ``python -m gradkit warmup`` compiles
 #: these ahead of time into CUPY_CACHE_DIR.
 KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_backward",
-                "sigmoid", "relu", "mask_mul", "rsqrt", "gelu_tanh", "gelu_tanh_backward",
+                "sigmoid", "relu", "mask_mul", "exp_sub", "rsqrt", "gelu_tanh",
+                "gelu_tanh_backward",
                 "gelu_erf", "gelu_erf_backward",
                 "sgd_update", "sgd_momentum_update", "adam_update", "adam_amsgrad_update")
 
 
-def warmup(dtypes=("float32", "float64"), device=0):
+def warmup(dtypes=("float16", "float32", "float64"), device=0):
     """Compile every kernel of ``KERNEL_NAMES`` for ``dtypes`` on ``device`` (the
     binaries land in CuPy's kernel cache, CUPY_CACHE_DIR). Returns the names."""
     import cupy as cp  # optional dependency (CUDA): imported lazily
@@ -140,8 +166,43 @@ def warmup(dtypes=("float32", "float64"), device=0):
                     kern(x)
                 else:
                     kern(x, x)
+        for it in ("int64", "int32"):   # the index check (Backend.check_index)
+            k["index_out_of_range"](cp.zeros(4, dtype=it), 0, 4, 0, False, 1, 0)
         cp.cuda.Device(device).synchronize()
     return KERNEL_NAMES
+
+
+def _weak(s, other):
+    """A Python scalar meeting a 0-d array takes the array's dtype where that is
+    a same-kind cast (NEP 50, as NumPy 2, CuPy 14 and torch): CuPy 13 promotes
+    by value there (float32 0-d * 0.5 -> float64)."""
+    if (s.__class__ is float or s.__class__ is int) and getattr(other, "ndim", 1) == 0:
+        k = other.dtype.kind
+        if (s.__class__ is float and k == "f") or (s.__class__ is int and k in "fiu"):
+            return other.dtype.type(s)
+    return s
+
+
+def _weak2(f):
+    def g(a, b, *args, **kwargs):
+        return f(_weak(a, b), _weak(b, a), *args, **kwargs)
+    g.__name__ = getattr(f, "__name__", "ufunc")
+    return g
+
+
+def weak_scalars(B):
+    """On CuPy 13: every binary op of ``B`` keeps NEP 50 dtypes for Python scalars."""
+    for name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt",
+                 "le", "gt", "ge", "logical_and", "logical_or"):
+        setattr(B, name, _weak2(getattr(B, name)))
+    where = B.where
+    B.where = lambda c, a, b: where(c, _weak(a, b), _weak(b, a))
+
+
+def scatter_native(cupy_version):
+    """The dtypes gradkit hands cupyx.scatter_add as they are (CUDA atomicAdd):
+    those CuPy 13 and 14 both take. int64 (CuPy 14 only) always goes as uint64."""
+    return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
 
 
 class CupyBackend(CupySeqKernels, Backend):
@@ -161,6 +222,9 @@ class CupyBackend(CupySeqKernels, Backend):
             "uint8", "bool")}
         self._index_dtypes()
         self._scatter_add = cupyx.scatter_add
+        self._scatter_native = scatter_native(cp.__version__)
+        import cupyx.scipy.special as sp  # optional dependency (CUDA): imported lazily
+        self._sp_erf = sp.erf   # loops e->d (CuPy 14) / e->f (13), f->f, d->d
         k = _kernels()
         self.tanh_backward = k["tanh_backward"]
         self.sigmoid_backward = k["sigmoid_backward"]
@@ -169,6 +233,7 @@ class CupyBackend(CupySeqKernels, Backend):
         self.sigmoid = k["sigmoid"]
         self.relu = k["relu"]
         self.mask_mul = k["mask_mul"]
+        self._k_exp_sub = k["exp_sub"]
         self.rsqrt = k["rsqrt"]
         self._k_gelu = {"tanh": k["gelu_tanh"], "none": k["gelu_erf"]}
         self._k_gelu_bwd = {"tanh": k["gelu_tanh_backward"], "none": k["gelu_erf_backward"]}
@@ -176,13 +241,24 @@ class CupyBackend(CupySeqKernels, Backend):
         self._k_sgd_m = k["sgd_momentum_update"]
         self._k_adam = k["adam_update"]
         self._k_adam_ams = k["adam_amsgrad_update"]
+        self._k_oob = k["index_out_of_range"]
         self.sub = cp.subtract
         self.div = cp.true_divide
         self.pow = cp.power
         self.square = cp.square
         self.reciprocal = cp.reciprocal
+        if int(cp.__version__.split(".")[0]) < 14:
+            weak_scalars(self)
         with self.cuda_device:
             self.rng = cp.random.default_rng()
+        rt = cp.cuda.runtime
+        if rt.getDeviceCount() > 1:
+            # every call runs with this backend's device current (CuPy allocates
+            # on the current device); with one GPU it always is, so no wrapper
+            self._enter_device_for_every_call(rt.getDevice, rt.setDevice, index)
+
+    def strides(self, a):
+        return a.strides
 
     def is_floating(self, dt):
         return dt.kind == "f"
@@ -192,7 +268,40 @@ class CupyBackend(CupySeqKernels, Backend):
 
     # host transfer
     def to_host(self, a):
+        _check_host_sync(self.device_str)
+        if self._pending:
+            self.raise_pending()
         return self.cp.asnumpy(a)
+
+    def _raw_to_host(self, a):
+        return self.cp.asnumpy(a)
+
+    def _out_of_range(self, idx, lo, hi, ignore):
+        with self.cuda_device:
+            r = self._k_oob(idx, lo, hi, 0 if ignore is None else ignore, ignore is not None,
+                            1, 0)
+            return r != 0
+
+    def _record(self, j, seq, idx, lo, hi, ignore):
+        # one fused reduction (seq if out of range, else NONE), one min into the slot
+        with self.cuda_device:
+            r = self._k_oob(idx, lo, hi, 0 if ignore is None else ignore, ignore is not None,
+                            seq, self._NONE)
+            f = self._flags[j:j + 1]
+            self.cp.minimum(f, r, out=f)
+
+    def to_device(self, src, a):
+        """From another GPU: a device-to-device (peer) copy, no host round trip
+        (ndarray.copy copies onto the current device)."""
+        if src.type == "cuda":
+            with self.cuda_device:
+                return a.copy()
+        return self.from_host(src.to_host(a))
+
+    def synchronize(self):
+        self.cuda_device.synchronize()
+        if self._pending:
+            self.raise_pending()
 
     def from_host(self, a, dtype=None):
         with self.cuda_device:
@@ -203,6 +312,8 @@ class CupyBackend(CupySeqKernels, Backend):
             return self.cp.asarray(obj, dtype=dtype)
 
     def item(self, a):
+        if self._pending:
+            self.raise_pending()
         return a.item()
 
     def copy(self, a):
@@ -245,21 +356,34 @@ class CupyBackend(CupySeqKernels, Backend):
         with self.cuda_device:
             self.rng = self.cp.random.default_rng(seed)
 
+    # cupy.random's Generator draws floats in float32/float64 only (float16
+    # raises): draw float32 and cast, as the NumPy backend does
+    def _draw_dtype(self, dtype):
+        return dtype if dtype in (self.dtypes["float32"], self.dtypes["float64"]) \
+            else self.dtypes["float32"]
+
     def rand(self, shape, dtype):
         with self.cuda_device:
-            return self.rng.random(shape, dtype=dtype)
+            r = self.rng.random(shape, dtype=self._draw_dtype(dtype))
+            return r if r.dtype == dtype else r.astype(dtype)
 
     def randn(self, shape, dtype):
         with self.cuda_device:
-            return self.rng.standard_normal(shape, dtype=dtype)
+            r = self.rng.standard_normal(shape, dtype=self._draw_dtype(dtype))
+            return r if r.dtype == dtype else r.astype(dtype)
 
     def randint(self, low, high, shape, dtype):
         with self.cuda_device:
+            if dtype == self.dtypes["bool"]:   # integers() refuses bool: draw int, compare
+                return self.rng.integers(low, high, size=shape, dtype=self.dtypes["int8"]) != 0
             return self.rng.integers(low, high, size=shape, dtype=dtype)
 
     def erf(self, x):
-        import cupyx.scipy.special as sp  # optional dependency (CUDA): imported lazily
-        return sp.erf(x)
+        """cupyx's erf has no half loop (float16 gives float64 on CuPy 14,
+        float32 on 13): compute float16 in float32 and return the input dtype."""
+        if x.dtype == self.dtypes["float16"]:
+            return self._sp_erf(x.astype(self.dtypes["float32"])).astype(x.dtype)
+        return self._keep_dtype(self._sp_erf(x), x)
 
     # shape (methods are cheaper than the namespace functions)
     def reshape(self, x, shape):
@@ -280,6 +404,16 @@ class CupyBackend(CupySeqKernels, Backend):
     def sum(self, x, dim=None, keepdim=False):
         return x.sum(axis=dim, keepdims=keepdim)
 
+    def argsort_stable(self, x, dim):
+        return self.cp.argsort(x, axis=dim)   # CuPy's sort is always stable
+
+    def softmax(self, x, dim):
+        """Like the NumPy backend's: max, one fused exp(x - max), sum, and an
+        in-place divide (two temporaries instead of the reference's four)."""
+        e = self._k_exp_sub(x, x.max(axis=dim, keepdims=True))
+        self.cp.divide(e, e.sum(axis=dim, keepdims=True), out=e)
+        return e
+
     def gelu(self, x, approximate="none"):
         return self._k_gelu[approximate](x)
 
@@ -296,7 +430,24 @@ class CupyBackend(CupySeqKernels, Backend):
             return cp.where(ar == idx, g, cp.zeros((), dtype=g.dtype))
 
     def scatter_add(self, out, idx, g):
-        self._scatter_add(out, idx, g)
+        """``out[idx] += g`` as NumPy's ``add.at``, for every dtype. cupyx.scatter_add
+        takes float16/32/64, int32, uint32, uint64 (int64 only from CuPy 14 on):
+        int64 adds as uint64 on every version (two's complement: the same bits);
+        int8/int16/uint8 add in int32 and wrap back (as add.at wraps); bool adds
+        in int32 and becomes ``!= 0`` (add.at on bool is a logical or)."""
+        name = out.dtype.name
+        if g.dtype != out.dtype:
+            g = g.astype(out.dtype)
+        if name in self._scatter_native:
+            self._scatter_add(out, idx, g)
+        elif name == "int64":
+            u8 = self.cp.dtype("uint64")
+            self._scatter_add(out.view(u8), idx, g.view(u8))
+        else:
+            i4 = self.cp.dtype("int32")
+            wide = out.astype(i4)
+            self._scatter_add(wide, idx, g.astype(i4))
+            out[...] = (wide != 0) if name == "bool" else wide.astype(out.dtype)
         return out
 
     def iadd(self, a, b):

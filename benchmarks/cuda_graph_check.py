@@ -7,6 +7,16 @@ replayed parameters with the same steps run eagerly.
 
 Without a usable GPU it says why and exits 0. Allocation inside the capture goes
 through CuPy's stream-ordered ``MemoryAsyncPool`` (cudaMallocAsync is capturable).
+
+Rules a capture must follow (each broke the first version of this check):
+- nothing allocated inside the capture may still be referenced after it: CuPy
+  instantiates graphs without auto-free-on-launch, so a live allocation makes the
+  second ``graph.launch()`` fail with cudaErrorInvalidValue. The loss is copied
+  into a buffer allocated before the capture and the step's own tensors are
+  dropped before ``end_capture``;
+- parameters that require grad are read with ``.detach()`` first;
+- several eager warm-up steps run on the capture stream first (kernel compiles,
+  cuBLAS workspaces, the .grad buffers, the index-check flags).
 """
 import argparse
 import json
@@ -22,7 +32,7 @@ def _model(gk, seed):
                          nn.Linear(1024, 10)).to("cuda")
 
 
-def run(steps=5):
+def run(steps=5, warmup=3):
     import gradkit as gk
     if not gk.cuda.is_available():
         return {"status": "skipped", "why": gk.cuda.why_unavailable()}
@@ -39,40 +49,56 @@ def run(steps=5):
         opt = gk.optim.SGD(m.parameters(), lr=0.01)
         return m, opt
 
-    def step(m, opt):
+    def step(m, opt, loss_buf):
         opt.zero_grad(set_to_none=False)  # accumulate into the existing buffers
         loss = F.cross_entropy(m(x), y)
         loss.backward()
         opt.step()
-        return loss
+        with gk.no_grad():
+            loss_buf.copy_(loss)          # into memory that outlives the capture
+        del loss                          # nothing allocated in the step stays alive
 
     eager, eopt = make()
     captured, copt = make()
-    step(captured, copt)  # first step: allocate the .grad buffers, compile kernels
-    step(eager, eopt)
+    eloss = gk.zeros((), device="cuda")
+    closs = gk.zeros((), device="cuda")
     stream = cp.cuda.Stream(non_blocking=True)
-    result = {"device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode()}
+    with stream:
+        for _ in range(warmup):           # kernel compiles, workspaces, .grad buffers
+            step(captured, copt, closs)
+            step(eager, eopt, eloss)
+    stream.synchronize()
+    result = {"device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode(),
+              "warmup_steps": warmup}
     try:
         with stream:
             stream.begin_capture()
             try:
                 with gk.no_host_sync():
-                    loss = step(captured, copt)
+                    step(captured, copt, closs)
             finally:
                 graph = stream.end_capture()
     except Exception as e:  # a host sync inside the capture lands here
         result.update(status="FAILED", why=f"capture failed: {type(e).__name__}: {e}")
         return result
-    for _ in range(steps):
-        graph.launch(stream)
-        step(eager, eopt)
-    stream.synchronize()
+    try:
+        for _ in range(steps):
+            graph.launch(stream)
+            with stream:
+                step(eager, eopt, eloss)
+        stream.synchronize()
+    except Exception as e:
+        result.update(status="FAILED", why=f"replay failed: {type(e).__name__}: {e}")
+        return result
     gk.cuda.synchronize()
     worst = 0.0
     for (n, a), (_, b) in zip(captured.named_parameters(), eager.named_parameters()):
-        worst = max(worst, float(abs(a.cpu().numpy() - b.cpu().numpy()).max()))
-    result.update(status="ok" if worst < 1e-4 else "FAILED", replays=steps,
-                  max_abs_diff_vs_eager=worst, last_loss=float(loss.item()))
+        d = abs(a.detach().cpu().numpy() - b.detach().cpu().numpy()).max()
+        worst = max(worst, float(d))
+    ok = worst < 1e-4 and abs(closs.item() - eloss.item()) < 1e-4
+    result.update(status="ok" if ok else "FAILED", replays=steps,
+                  max_abs_diff_vs_eager=worst, last_loss=closs.item(),
+                  last_loss_eager=eloss.item())
     return result
 
 

@@ -37,19 +37,26 @@ from .dtypes import (DType, float16, float32, float64, int8, int16, int32, int64
 from .dtypes import bool_ as bool  # noqa: E402,A001  (gk.bool, as torch.bool)
 from .tensor import Tensor  # noqa: E402
 from .device import device, Device  # noqa: E402
+from .size import Size  # noqa: E402
+from .size import Size  # noqa: E402
 from . import cuda  # noqa: E402
-from .reliability import no_host_sync, HostSyncError  # noqa: E402
+from .errors import HostSyncError  # noqa: E402
+from .reliability import no_host_sync  # noqa: E402
 from .creation import (tensor, as_tensor, from_numpy, from_dlpack, zeros, ones, empty,  # noqa: E402
                        full, arange, linspace, eye, zeros_like, ones_like, empty_like,
                        full_like, rand, randn, randint, rand_like, randn_like, manual_seed)
 from . import ops  # noqa: E402
+from .ops import out as _out  # noqa: E402
+from .ops.bounds import set_index_checks, index_checks  # noqa: E402,F401
 from .ops.core import PUBLIC as _PUBLIC, install_methods as _install_methods  # noqa: E402
 from . import autograd  # noqa: E402
 from .autograd import (no_grad, enable_grad, set_grad_enabled, is_grad_enabled,  # noqa: E402
                        grad, detect_anomaly)
 
-# every op's function form (gk.exp, gk.sum, ...), from the one op table
+# every op's function form (gk.exp, gk.sum, ...), from the one op table, with
+# torch's out= keyword where torch has it (gradkit/ops/out.py)
 globals().update(_PUBLIC)
+globals().update(_out.out_functions(_PUBLIC))
 # and its method form (t.exp(), t + u, ...): installed on Tensor once, here
 _install_methods()
 

@@ -196,7 +196,7 @@ def cmd_warmup(args):
         print(f"gradkit warmup: CUDA is not usable here ({gk.cuda.why_unavailable()}); "
               "there are no GPU kernels to compile, nothing to do")
         return 0
-    dtypes = ("float32", "float64")
+    dtypes = ("float16", "float32", "float64")   # half too: it compiles on first use otherwise
     info = cuda_tools.describe()
     print(f"gradkit warmup: compiling gradkit's CuPy kernels for {', '.join(dtypes)} into "
           f"{info['cache_dir']}")

@@ -4,6 +4,7 @@ from . import backends
 from .device import backend_of, device as _device
 from .dtypes import to_dtype, get_default_dtype, set_default_dtype, _default  # noqa: F401
 from .errors import GradkitError
+from .graph import host_sync_violation, mode
 from .tensor import Tensor, const
 
 _seed = [None]
@@ -37,11 +38,15 @@ def _infer_device(data):
     cai = getattr(data, "__cuda_array_interface__", None)
     if cai is not None:
         dev = getattr(data, "device", None)
-        idx = getattr(dev, "id", 0)
-        return f"cuda:{idx}"
+        idx = getattr(dev, "id", None)          # cupy.cuda.Device
+        if idx is None:
+            idx = getattr(dev, "index", None)   # torch.device (None: the current one)
+        return f"cuda:{idx or 0}"
     d = getattr(data, "device", None)
     if d is not None and "device1" in str(d):
         return "fake"
+    if d is not None and "device2" in str(d):
+        return "fake:1"
     return "cpu"
 
 
@@ -58,7 +63,12 @@ def _bdtype(B, dtype):
 def _convert(data, B, dtype, copy):
     """Raw array on backend B from Python data, a NumPy/CuPy array or a Tensor."""
     if isinstance(data, Tensor):
-        arr = data.array if data._B is B else B.from_host(data._B.to_host(data.array))
+        if data._B is B:
+            arr = data.array
+        else:
+            if data._B.type != "cpu" and mode.host_sync_guard and B.type != data._B.type:
+                host_sync_violation(f"gradkit.tensor(..., device={B.device_str!r})")
+            arr = B.to_device(data._B, data.array)
         if dtype is not None and arr.dtype != dtype:
             return B.astype(arr, dtype)
         return B.copy(arr) if copy else arr
@@ -200,23 +210,38 @@ def _make(name, size, dtype, device, requires_grad, fn):
     return _finish(const(B, _alloc(name, fn, B, size, _float_dtype(B, dtype))), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def _size_kw(name, shape, size):
+    """The size given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or as torch's
+    keyword (``zeros(size=(2, 3))``), not both."""
+    if size is None:
+        return shape
+    if shape:
+        raise TypeError(f"gradkit.{name}: got the size both positionally and as size=")
+    return (size,)
+
+
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("zeros", shape, size)
     return _make("zeros", size, dtype, device, requires_grad, lambda B, s, d: B.zeros(s, d))
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("ones", shape, size)
     return _make("ones", size, dtype, device, requires_grad, lambda B, s, d: B.ones(s, d))
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("empty", shape, size)
     return _make("empty", size, dtype, device, requires_grad, lambda B, s, d: B.empty(s, d))
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("rand", shape, size)
     return _make("rand", size, dtype, device, requires_grad, lambda B, s, d: B.rand(s, d))
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*shape, size=None, dtype=None, device=None, requires_grad=False):
+    size = _size_kw("randn", shape, size)
     return _make("randn", size, dtype, device, requires_grad, lambda B, s, d: B.randn(s, d))
 
 
@@ -235,6 +260,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 def randint(low, high=None, size=None, *, dtype=None, device=None):
     if high is None:
         low, high = 0, low
+    elif size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high   # torch's randint(high, size)
     if size is None:
         raise TypeError("gradkit.randint: size is required")
     low, high = _number("randint", "low", low, True), _number("randint", "high", high, True)

@@ -62,6 +62,8 @@ def device(spec):
         raise GradkitError(f"gradkit: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
     if type_ == "cuda":
         d = Device("cuda", int(idx) if idx else 0)
+    elif type_ == "fake" and idx and idx != "0":
+        d = Device("fake", int(idx))   # the fake accelerator's second device
     else:
         d = Device(type_)
     _devices[spec] = d
@@ -75,6 +77,6 @@ def backend_of(dev):
 
 
 def device_of(B):
-    if B.type == "cuda":
-        return device(f"cuda:{B.index}")
+    if B.type == "cuda" or (B.type == "fake" and B.index):
+        return device(f"{B.type}:{B.index}")
     return device(B.type)

@@ -1,5 +1,5 @@
 """The graph's data: the per-thread modes and the Node type (the floor every
-other part of gradkit stands on; it imports nothing from gradkit).
+other part of gradkit stands on; below it only ``errors`` and ``names``).
 
 A node is made by every op on a tensor that requires grad (with grad mode on):
 the primitive (its VJP), the raw residuals it declared, version stamps for the
@@ -7,11 +7,15 @@ saved tensors, one edge per input, and a creation sequence number (creation
 order is a topological order, which the engine's heap relies on).
 """
 import functools
+import inspect
 import itertools
 import os
 import sys
 import threading
 import weakref
+
+from .errors import HostSyncError
+from .names import node_name
 
 
 class _Mode(threading.local):
@@ -50,6 +54,8 @@ class FlagContext:
 
     def __call__(self, fn):
         flag, value = self.flag, self.value
+        if inspect.isgeneratorfunction(fn):
+            return _generator_wrapper(fn, flag, value)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -60,6 +66,46 @@ class FlagContext:
             finally:
                 setattr(mode, flag, prev)
         return wrapper
+
+
+class _Set:
+    def __init__(self, flag, value):
+        self.flag, self.value = flag, value
+
+    def __enter__(self):
+        self.prev = getattr(mode, self.flag)
+        setattr(mode, self.flag, self.value)
+
+    def __exit__(self, *exc):
+        setattr(mode, self.flag, self.prev)
+
+
+def _generator_wrapper(fn, flag, value):
+    """A generator function decorated with a flag: the flag is set inside the
+    generator, around each resumption (as torch's decorators), and the caller's
+    value holds between them."""
+    @functools.wraps(fn)
+    def gen_wrapper(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with _Set(flag, value):
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with _Set(flag, value):
+                        gen.close()
+                    raise
+                except BaseException as e:
+                    with _Set(flag, value):
+                        response = gen.throw(e)
+                else:
+                    with _Set(flag, value):
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
+    return gen_wrapper
 
 
 _PKG = os.path.dirname(os.path.abspath(__file__))
@@ -73,6 +119,17 @@ def creation_site():
     if f is None:
         return "<unknown>"
     return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+
+
+def host_sync_violation(what):
+    """Called only while the host-sync guard is on and only for a non-cpu
+    tensor: ``what`` names the conversion (``item``, ``float``, ``repr``...)."""
+    site = creation_site()
+    raise HostSyncError(
+        f"gradkit.no_host_sync: {what} copies a device tensor to the host (a device "
+        f"synchronization) at {site}. Keep the value on the device (use tensor ops such "
+        f"as gk.where instead of Python control flow), or move the conversion outside "
+        f"the `with gk.no_host_sync():` block")
 
 
 class Node:
@@ -99,14 +156,41 @@ class Node:
         self.site = creation_site() if mode.anomaly else None
 
     def name(self):
-        return self.p.name
+        """torch's name for this node, e.g. ``MulBackward0``."""
+        return node_name(self)
 
     def __repr__(self):
-        return f"<{self.p.name}Backward #{self.seq}>"
+        return f"<{node_name(self)} object #{self.seq}>"
 
     # PyTorch-ish introspection
     @property
     def next_functions(self):
-        # a leaf edge may be a weakref (engine._weaken_leaf_edges): dereference it
-        return tuple((None if e is None else (e[0]() if e[0].__class__ is weakref.ref else e[0]),
-                      0 if e is None else e[1]) for e in self.edges)
+        """``((node or AccumulateGrad or None, output index), ...)`` per input, as torch."""
+        out = []
+        for e in self.edges:
+            if e is None:
+                out.append((None, 0))
+                continue
+            t = e[0]
+            if t.__class__ is weakref.ref:   # engine._weaken_leaf_edges
+                t = t()
+            out.append((t if t.__class__ is Node or t is None else AccumulateGrad(t), e[1]))
+        return tuple(out)
+
+
+class AccumulateGrad:
+    """The node torch shows for a leaf in ``next_functions``: ``.variable`` is the leaf."""
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    @property
+    def next_functions(self):
+        return ()
+
+    def __repr__(self):
+        return "<AccumulateGrad object>"

@@ -24,22 +24,8 @@ float32 master gradients, keep the parameters in float32 and cast to float16
 inside the forward (``w.half()``): the cast's VJP casts the gradient back to
 float32 before it reaches the leaf.
 """
-from .graph import FlagContext, creation_site, mode
-
-
-class HostSyncError(RuntimeError):
-    """A device tensor was copied to the host inside ``gk.no_host_sync()``."""
-
-
-def host_sync_violation(what):
-    """Called by the core, only while the guard is on and only for a non-cpu
-    tensor: ``what`` names the conversion (``item``, ``float``, ``repr``...)."""
-    site = creation_site()
-    raise HostSyncError(
-        f"gradkit.no_host_sync: {what} copies a device tensor to the host (a device "
-        f"synchronization) at {site}. Keep the value on the device (use tensor ops such "
-        f"as gk.where instead of Python control flow), or move the conversion outside "
-        f"the `with gk.no_host_sync():` block")
+from .errors import HostSyncError  # noqa: F401  (one class, shared with the fake device)
+from .graph import FlagContext, host_sync_violation, mode  # noqa: F401
 
 
 class no_host_sync(FlagContext):

@@ -13,7 +13,8 @@ from .dtypes import (DType, DTYPES, dtype_name, to_dtype, float16, float32, floa
 from .errors import GradkitError
 from .graph import mode
 from .reliability import host_sync_violation
-from .tensor_repr import tensor_repr
+from .size import Size
+from .tensor_repr import tensor_format, tensor_repr
 
 _new = object.__new__
 
@@ -71,7 +72,7 @@ class Tensor:
     # ------------------------------------------------------------ attributes
     @property
     def shape(self):
-        return tuple(self.array.shape)
+        return Size(self.array.shape)
 
     @property
     def ndim(self):
@@ -126,6 +127,9 @@ class Tensor:
     def __repr__(self):
         return tensor_repr(self)
 
+    def __format__(self, spec):
+        return tensor_format(self, spec)
+
     # ----------------------------------------------------------- autograd
     def requires_grad_(self, requires_grad=True):
         if self.grad_fn is not None:
@@ -139,6 +143,7 @@ class Tensor:
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() or .double() first")
         self._rg = bool(requires_grad)
+        _mark_leaf_base(self._vc, self._rg)
         return self
 
     @property
@@ -152,6 +157,8 @@ class Tensor:
                 f"gradkit: only floating point tensors can require gradients, got dtype "
                 f"{self.dtype_name}; convert with .float() first")
         self._rg = bool(value)
+        if self.grad_fn is None:
+            _mark_leaf_base(self._vc, self._rg)
 
     @property
     def data(self):
@@ -314,6 +321,17 @@ class Tensor:
 
     def __pos__(self):
         return self
+
+
+def _mark_leaf_base(vc, requires_grad):
+    """A leaf's version counter, shared with every view of it, carries a second
+    entry while the leaf requires grad: an in-place op through a view taken before
+    (``b = a[:]; a.requires_grad = True; b.add_(1)``) can then refuse, as torch."""
+    if requires_grad:
+        if len(vc) == 1:
+            vc.append(True)
+    else:
+        del vc[1:]
 
 
 def _host_check(t, what):

@@ -33,8 +33,14 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The fuzzer's tally (tests/test_fuzz.py), when it ran."""
+    """The fuzzer's tally (tests/test_fuzz.py), when it ran; and one line saying
+    why the CUDA cases were skipped (shown even with -q)."""
     fuzz = sys.modules.get("test_fuzz")
     if fuzz is not None and fuzz.STATS["calls"]:
         for line in fuzz.summary():
             terminalreporter.write_line(line)
+    skipped = terminalreporter.stats.get("skipped", [])
+    n = sum(1 for r in skipped if "cuda" in getattr(r, "keywords", ()))
+    if n and not gk.cuda.is_available():
+        terminalreporter.write_line(f"gradkit: {n} CUDA test cases skipped: "
+                                    f"{gk.cuda.why_unavailable()}")

@@ -63,7 +63,8 @@ OPERATORS = ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__"
              "__gt__", "__ge__", "__invert__", "__and__", "__or__", "__getitem__",
              "__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__",
              "__len__", "__bool__", "__float__", "__int__", "__index__"]
-RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "empty", "empty_like"}
+RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "empty", "empty_like",
+          "randperm", "multinomial", "new_empty", "normal_", "uniform_"}
 
 
 def _public_functions():

@@ -332,10 +332,12 @@ def test_cuda_optimizer_kernels_compile_and_match_numpy(tmp_path, monkeypatch):
         pytest.skip("g++ is not installed")
 
     class EK:  # records what the kernel table passes to cupy.ElementwiseKernel
-        def __init__(self, ins, outs, op, name, preamble=""):
-            self.ins, self.outs, self.op, self.name, self.preamble = ins, outs, op, name, preamble
+        def __init__(self, in_params, out_params, operation, name, preamble=""):
+            self.ins, self.outs, self.op, self.name, self.preamble = (
+                in_params, out_params, operation, name, preamble)
 
-    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(ElementwiseKernel=EK))
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(
+        ElementwiseKernel=EK, ReductionKernel=lambda **kw: None))
     from gradkit.backends import cupy_backend
     kernels = cupy_backend._kernels.__wrapped__()  # bypass the cache: stub kernels
     from gradkit.backends import get

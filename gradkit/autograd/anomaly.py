@@ -19,8 +19,9 @@ def check_grads(node, grads):
         if not ok:
             where = node.site or "<site not recorded: enable detect_anomaly before the forward>"
             raise AnomalyError(
-                f"gradkit.detect_anomaly: function '{node.p.name}Backward' returned NaN or inf "
-                f"values in its gradient for input {i}. The forward op '{node.p.name}' was "
+                f"gradkit.detect_anomaly: Function '{node.name()}' returned nan or inf values "
+                f"in its {i}th output (the gradient for input {i}). The forward op "
+                f"'{node.p.name}' was "
                 f"created at {where}")
 
 

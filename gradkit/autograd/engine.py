@@ -20,10 +20,11 @@ from ..tensor import POST_ACCUMULATE_HOOKS, PostAccumulateGradHook, Tensor, cons
 from .anomaly import check_grads
 
 _FREED_MSG = (
-    "gradkit: trying to backward through the graph a second time (or to use its saved "
-    "values after they were freed). Saved intermediate values are freed when you call "
-    ".backward() or gk.grad(); pass retain_graph=True to the first call if you need to "
-    "backward through the graph again.")
+    "gradkit: Trying to backward through the graph a second time (or directly access saved "
+    "tensors after they have already been freed). Saved intermediate values of the graph are "
+    "freed when you call .backward() or gk.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward.")
 
 
 def _seed(root, grad, i):
@@ -41,8 +42,16 @@ def _seed(root, grad, i):
             f"output is on {B.device_str}; pass a gradient on the output's device")
     if tuple(grad.array.shape) != tuple(root.array.shape):
         raise GradkitError(
-            f"gradkit.backward: mismatch in shape: the gradient for output {i} has shape "
-            f"{tuple(grad.array.shape)} but the output has shape {tuple(root.array.shape)}")
+            f"gradkit.backward: Mismatch in shape: grad_output[{i}] has a shape of "
+            f"{grad.shape} and output[{i}] has a shape of {root.shape}; pass a gradient of the "
+            "output's shape")
+    if grad.array.dtype != root.array.dtype:
+        # as torch: the seed takes the output's dtype (a fused CUDA kernel takes
+        # one dtype for all its arguments; NumPy would silently promote)
+        if not B.is_floating(root.array.dtype):
+            raise GradkitError(f"gradkit.backward: output {i} has dtype {root.dtype_name}; "
+                               "only floating point outputs have gradients")
+        grad = _F.astype(grad, root.dtype_name)
     return grad
 
 
@@ -157,7 +166,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise GradkitError(_FREED_MSG + f" (op: {node.p.name})")
+            raise GradkitError(_FREED_MSG + f" (node: {node.name()}, made by gradkit.{node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -185,8 +194,14 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
-        if not retain_graph:
-            node.saved = FREED
+        saved = node.saved
+        if not retain_graph and saved:
+            # as torch: only a node that saved a value refuses a rerun (the first
+            # value decides in the common case, without a call)
+            v0 = saved[0]
+            if (v0 is not None and v0.__class__ is not tuple and v0.__class__ is not list) \
+                    or _holds_values(saved):
+                node.saved = FREED
         if anomaly:
             check_grads(node, out)
         g = None
@@ -248,6 +263,20 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _holds_values(saved):
+    """Whether a node saved any value (a tensor, or a Python scalar operand, which
+    torch wraps as a tensor): only such a node refuses a second backward."""
+    for v in saved:
+        if v is None:
+            continue
+        if v.__class__ is tuple or v.__class__ is list:
+            if _holds_values(v):
+                return True
+            continue
+        return True
+    return False
 
 
 def _weaken_leaf_edges(leaves):
@@ -518,8 +547,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 continue
             if not allow_unused:
                 raise GradkitError(
-                    f"gradkit.grad: inputs[{i}] was not used in the graph that produced the "
-                    "outputs; pass allow_unused=True to get None for it")
+                    f"gradkit.grad: The differentiated Tensor at index {i} appears to not have "
+                    "been used in the graph (no path from it to the outputs). Set "
+                    "allow_unused=True if this is the desired behavior (you then get None for "
+                    "it, or zeros with materialize_grads=True).")
             result.append(None)
         else:
             result.append(g if g.__class__ is Tensor else const(t._B, g))

@@ -16,6 +16,7 @@ from ..errors import GradkitError
 from ..graph import mode as _mode
 from ..ops import functional as _F
 from ..ops import nnfused as _nnfused
+from ..ops.torch_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
 from ..tensor import Tensor, const
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -114,6 +115,8 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
         if bool(B.any(bad)):
             raise IndexError(f"gradkit.nn.functional.{name}: target holds class indices "
                              f"outside [0, {C}) (other than ignore_index={ignore_index})")
+    elif B.type != "cpu":   # on the device: checked without a host sync
+        B.check_index(t, 0, C, f"nn.functional.{name}", ignore=ignore_index)
     shape = [1] * x.ndim
     shape[cdim] = C
     cls = B.reshape(B.arange(0, C, 1, t.dtype), tuple(shape))
@@ -299,6 +302,8 @@ def embedding(input, weight, padding_idx=None):
         if bool(B.any(B.logical_or(B.lt(input.array, 0), B.ge(input.array, n)))):
             raise IndexError(f"gradkit.nn.functional.embedding: index out of range: indices "
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
+    elif B.type != "cpu":   # on the device: checked without a host sync
+        B.check_index(input.array, 0, weight.shape[0], "nn.functional.embedding")
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:

@@ -22,6 +22,7 @@ from ..creation import empty
 from ..device import is_device_spec
 from ..tensor import DType
 from ..tensor import to_dtype
+from .. import tensor_pickle as _tensor_pickle
 
 # id(tensor) -> weakref(tensor). Not a WeakSet: comparing two weakrefs compares
 # their referents with ==, and Tensor.__eq__ is elementwise.
@@ -47,6 +48,9 @@ def _mark_parameter(t):
 def is_parameter(t):
     r = _params.get(id(t))
     return r is not None and r() is t
+
+
+_tensor_pickle.parameter_kind[:] = [is_parameter, _mark_parameter]  # deepcopy/pickle keep it
 
 
 class _ParameterMeta(type):

@@ -140,7 +140,7 @@ def _where_vjp(F, n, g, c):
             F.where(c, 0.0, g) if n[2] else None)
 
 
-@op(method=False)  # Tensor.where(condition, y) is below
+@op(public=False, method=False)  # gk.where: index_ops (where(cond) too); Tensor.where: below
 def where(cond, a, b=None):
     if b is None and a is None:
         raise TypeError("gradkit.where: where(cond) is nonzero(); pass both a and b")

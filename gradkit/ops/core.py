@@ -66,19 +66,22 @@ def raw_only(*names):
     RAW_ONLY.update(names)
 
 
-def op(fn=None, *, name=None, aliases=(), method=True, public=True):
-    """Register an op: ``F.<name>`` always, ``gk.<name>`` when ``public``,
-    ``Tensor.<name>`` when ``method`` (the same function object: no extra
-    call frame). ``name`` overrides the function's own (a module that defines
-    ``sum`` would otherwise shadow the builtin it also uses)."""
+def op(fn=None, *, name=None, aliases=(), method=True, public=True, namespace=True):
+    """Register an op: ``F.<name>`` (unless ``namespace=False``: torch's public
+    signature differs from the kernel-shaped one VJPs call, e.g. ``where``),
+    ``gk.<name>`` when ``public``, ``Tensor.<name>`` when ``method`` (the same
+    function object: no extra call frame). ``name`` overrides the function's
+    own (a module that defines ``sum`` would otherwise shadow the builtin it
+    also uses)."""
     def deco(f):
         n = name or f.__name__
         f.__name__ = f.__qualname__ = n
         for k in (n,) + tuple(aliases):
-            if k in NAMESPACE:
+            if k in (NAMESPACE if namespace else PUBLIC):
                 raise RuntimeError(f"gradkit: op {k!r} is registered twice "
-                                   f"({NAMESPACE[k].__module__} and {f.__module__})")
-            NAMESPACE[k] = f
+                                   f"({f.__module__})")
+            if namespace:
+                NAMESPACE[k] = f
             if public:
                 PUBLIC[k] = f
             if method:

@@ -12,6 +12,7 @@ from ..errors import GradkitError
 from ..graph import mode
 from ..reliability import host_sync_violation
 from ..tensor import Tensor, const
+from ..tensor_pickle import deepcopy_tensor, reduce_tensor
 from .core import apply, apply_binary, apply_unary, method, op, prim
 
 _SCALARS = (int, float, bool)
@@ -192,8 +193,8 @@ def to_device(x, dev):
     B2 = backend_of(dev)
     if B2 is x._B:
         return x
-    if x._B.type != "cpu" and mode.host_sync_guard:
-        host_sync_violation(f"to({dev})")
+    if x._B.type != "cpu" and mode.host_sync_guard and B2.type != x._B.type:
+        host_sync_violation(f"to({dev})")   # device to device is no host sync
     return apply(_to_device_vjp, B2, (x,), (x._B, x.array), None, {"src": x._B})
 
 
@@ -276,6 +277,11 @@ def _cast_method(dt):
 for _name, _dt in (("float", float32), ("double", float64), ("half", float16),
                    ("long", int64), ("int", int32), ("bool", bool_)):
     method(_name, _cast_method(_dt))
+
+
+# pickle and deepcopy (gradkit/tensor_pickle.py)
+method("__reduce_ex__", lambda self, protocol: reduce_tensor(self))
+method("__deepcopy__", deepcopy_tensor)
 
 
 @method("type_as")

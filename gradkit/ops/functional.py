@@ -5,7 +5,7 @@ module, under ``create_graph``). The implementations live in the topic
 modules below; this module only gathers them.
 """
 from . import dispatch, compare, elementwise, shape, reductions, indexing, inplace  # noqa: F401
-from . import linalg, nnfused, attention  # noqa: F401  (each registers its ops on import)
+from . import linalg, nnfused, attention, index_ops, torch_ops  # noqa: F401  (each registers its ops)
 from .core import NAMESPACE
 
 globals().update(NAMESPACE)

@@ -4,6 +4,7 @@ from ..errors import GradkitError
 from ..graph import mode
 from ..reliability import host_sync_violation
 from ..tensor import Tensor, const
+from . import bounds as _bounds
 from .core import Prim, apply, method, op, prim
 from .dispatch import _as_tensor_like, _device_error, _need_tensor, norm_dim
 from .elementwise import add, mul
@@ -43,6 +44,8 @@ def _norm_index(x, idx):
                 advanced = True
                 out.append(k.array)
         elif c is bool:
+            if mode.host_sync_guard and B.type != "cpu":
+                _mask_sync()   # a bool scalar is a 0-d mask: its result size is read back
             advanced = True
             out.append(B.asarray(k))
         elif isinstance(k, (list, tuple)) or hasattr(k, "__array__") or hasattr(k, "__dlpack__"):
@@ -115,6 +118,8 @@ def getitem(x, idx):
         raise TypeError(f"gradkit.getitem: expected a Tensor, got {type(x).__name__}")
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "getitem")
     p = _getitem_adv if advanced else _getitem_vjp
     return apply(p, x._B, (x,), (x.array,), {"idx": raw},
                  {"advanced": advanced, "shape": x.array.shape})
@@ -172,9 +177,11 @@ def gather(x, dim, index, *, sparse_grad=False):
         if i != d and a > b:
             raise GradkitError(f"gradkit.gather: size {a} of index {ishape} at dim {i} is "
                                f"larger than the input's {b} (shape {x.shape})")
+    B = x._B
+    n = x.array.shape[d] if nd else 1
+    B.check_index(index.array, -n, n, "gather")
     if nd == 0:
         return getitem(reshape(x, (1,)), index)
-    B = x._B
     i64 = B.dtypes["int64"]
     idx = []
     for i, s in enumerate(ishape):
@@ -204,6 +211,8 @@ def index_add(x, dim, index, source, *, alpha=1):
         raise GradkitError(f"gradkit.index_add: self ({x.dtype_name}) and source "
                            f"({source.dtype_name}) must have the same dtype")
     k = index.numel()
+    n = x.array.shape[d] if nd else 1
+    x._B.check_index(index.array, -n, n, "index_add")
     want = tuple(k if i == d else s for i, s in enumerate(x.array.shape))
     if nd == 0:
         x1 = index_add(reshape(x, (1,)), 0, reshape(index, (-1,)),

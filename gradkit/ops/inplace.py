@@ -7,13 +7,41 @@ from ..graph import mode
 from ..tensor import Tensor, const
 from .compare import clamp
 from .core import apply, method, op, op_error
-from .dispatch import _SCALARS, _device_error, astype, clone, to_device
+from .dispatch import _SCALARS, _device_error, _need_tensor, astype, clone, to_device
 from .elementwise import add, div, mul, sub
+from . import bounds as _bounds
 from .indexing import _check_bounds, _index_put_vjp, _norm_index
 from .shape import expand
 
 
 # ============================================================ in place
+def _check_overlap(name, x):
+    """Refuse to write into a tensor whose elements share memory (an expanded,
+    i.e. broadcast, view: a zero stride on a dim longer than 1), on every device:
+    NumPy marks such views read-only, CuPy does not (the write would silently
+    land several times on one element)."""
+    a = x.array
+    st = x._B.strides(a)
+    if st is not None:
+        for s_, n in zip(st, a.shape):
+            if s_ == 0 and n > 1:
+                raise GradkitError(
+                    f"gradkit.{name}: unsupported operation: more than one element of the "
+                    f"written-to tensor (shape {tuple(a.shape)}, an expanded view) refers to a "
+                    "single memory location. Please clone() the tensor before performing the "
+                    "operation.")
+
+
+def _leaf_view_check(name, x):
+    """As torch: no in-place write, with grad mode on, through a view of a leaf that
+    requires grad (the leaf's shared version counter carries the mark)."""
+    if mode.enabled and x._view and len(x._vc) > 1:
+        raise GradkitError(
+            f"gradkit.{name}: a view of a leaf Variable that requires grad is being used in an "
+            "in-place operation (the view shares the leaf's memory); wrap the update in "
+            "gk.no_grad(), or clone() the view first")
+
+
 def _inplace(name, x, new):
     """Write ``new`` (computed out of place, with its graph) into ``x`` in place:
     the data changes under every alias, the version bumps, and x's history is
@@ -21,6 +49,7 @@ def _inplace(name, x, new):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor")
     grad_involved = mode.enabled and (x.requires_grad or new.requires_grad)
+    _leaf_view_check(name, x)
     if grad_involved and x.grad_fn is None and x.requires_grad:
         raise GradkitError(
             f"gradkit.{name}: a leaf tensor that requires grad is being used in an in-place "
@@ -40,6 +69,7 @@ def _inplace(name, x, new):
             raise GradkitError(f"gradkit.{name}: result type {new.dtype_name} can't be cast to "
                                f"the desired output type {x.dtype_name}")
         nd = B.astype(nd, x.array.dtype)
+    _check_overlap(name, x)
     try:
         B.setitem(x.array, Ellipsis, nd)
     except Exception as e:
@@ -62,6 +92,8 @@ def _direct(kernel, x, o):
         return None
     B = x._B
     xd = x.array
+    if x._view and len(x._vc) > 1:
+        return None
     if o.__class__ is Tensor:
         if o._B is not B or (mode.enabled and (x._rg or o._rg)):
             return None
@@ -75,6 +107,9 @@ def _direct(kernel, x, o):
             return None
         od = o
     else:
+        return None
+    st = B.strides(xd)
+    if st is not None and 0 in st:   # maybe an expanded view: the general path decides
         return None
     try:
         getattr(B, kernel)(xd, od)
@@ -126,18 +161,24 @@ def div_(x, o):
     return _inplace("div_", x, div(_before(x, o.__class__ is Tensor and o._rg), o))
 
 
-@op(public=False)
+@op
 def clamp_(x, min=None, max=None):
+    """In place: ``x.clamp_(min, max)``, as torch.clamp_."""
+    _need_tensor("clamp_", x)
     return _inplace("clamp_", x, clamp(_before(x, x._rg), min, max))
 
 
-@op(public=False)
+@op
 def zero_(x):
+    """In place: every element set to zero, as torch.zero_."""
+    _need_tensor("zero_", x)
     return fill_(x, 0)
 
 
-@op(public=False)
+@op
 def fill_(x, value):
+    """In place: every element set to ``value``, as torch.fill_."""
+    _need_tensor("fill_", x)
     B = x._B
     if value.__class__ is not Tensor and not isinstance(value, (int, float)):
         raise TypeError(f"gradkit.fill_: value must be a number or a Tensor, got "
@@ -154,8 +195,10 @@ def fill_(x, value):
         value = bool(value)
     elif not B.is_floating(x.array.dtype) and value.__class__ is float:
         value = int(value)
+    _leaf_view_check("fill_", x)
     if mode.enabled and x.requires_grad:
         return _inplace("fill_", x, add(mul(x, 0), value))
+    _check_overlap("fill_", x)
     try:
         B.setitem(x.array, Ellipsis, value)
     except (OverflowError, ValueError, TypeError) as e:
@@ -181,9 +224,12 @@ def copy_(x, src):
 @op(public=False, method=False)
 def setitem_(x, idx, value):
     """``x[idx] = value``, in place."""
+    _leaf_view_check("setitem", x)
     B = x._B
     raw, advanced = _norm_index(x, idx)
     _check_bounds(x, raw)
+    if advanced:
+        _bounds.check_index_arrays(x, raw, "setitem")
     if value.__class__ is not Tensor:
         if value.__class__ in _SCALARS:
             vt = None
@@ -203,6 +249,7 @@ def setitem_(x, idx, value):
                     {"vshape": tuple(vt.array.shape)})
         return _inplace("setitem", x, new)
     v = value if vt is None else (vt.array if vt.array.dtype == x.array.dtype else B.astype(vt.array, x.array.dtype))
+    _check_overlap("setitem", x)
     try:
         B.setitem(x.array, raw, v)
     except Exception as e:

@@ -51,7 +51,7 @@ def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
     return ga, gb
 
 
-@op(aliases=("mm", "bmm"))
+@op
 def matmul(a, b):
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
         if a.__class__ is Tensor:

@@ -4,6 +4,7 @@ place broadcasting is undone."""
 from ..dtypes import common_dtype_name
 from ..errors import GradkitError
 from ..graph import mode
+from ..size import Size
 from ..tensor import Tensor, const
 from .core import apply, edge, edges_of, method, op, op_error, prim, record
 from .dispatch import _device_error, _need_tensor, astype, clone, norm_dim, norm_dims
@@ -425,7 +426,7 @@ def _apply_split(x, d, sizes):
 def size(self, dim=None):
     s = tuple(self.array.shape)
     if dim is None:
-        return s
+        return Size(s)
     d = norm_dim("size", dim, len(s))
     if not s:
         raise IndexError(f"gradkit.size: dimension specified as {dim} but the tensor has "

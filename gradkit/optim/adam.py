@@ -1,5 +1,5 @@
 """Adam and AdamW (with amsgrad)."""
-from .optimizer import Optimizer, _state_like, _check_grad
+from .optimizer import Optimizer, _state_like, _grad_array
 
 
 class Adam(Optimizer):
@@ -55,7 +55,7 @@ class Adam(Optimizer):
                 g = p.grad
                 if g is None:
                     continue
-                _check_grad(p, g)
+                ga = _grad_array(p, g)
                 st = state.get(p)
                 if st is None:
                     st = state[p] = {"step": 0, "exp_avg": _state_like(p),
@@ -71,7 +71,7 @@ class Adam(Optimizer):
                     vmax = vm.array
                 step_size = lr / (1 - beta1 ** t)
                 bc2_sqrt = (1 - beta2 ** t) ** 0.5  # as torch (pow, not sqrt)
-                p._B.adam_update(p.array, g.array, st["exp_avg"].array, st["exp_avg_sq"].array,
+                p._B.adam_update(p.array, ga, st["exp_avg"].array, st["exp_avg_sq"].array,
                                  vmax, lr, beta1, beta2, eps, wd, step_size, bc2_sqrt,
                                  decoupled, maximize)
                 p._vc[0] += 1

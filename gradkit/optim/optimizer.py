@@ -208,3 +208,11 @@ def _check_grad(p, g):
         raise GradkitError(f"gradkit.optim: a parameter of shape {tuple(p.array.shape)} on "
                            f"{p._B.device_str} has a gradient of shape {tuple(g.array.shape)} "
                            f"on {g._B.device_str}")
+
+
+def _grad_array(p, g):
+    """``g``'s array, checked against ``p`` and cast to ``p``'s dtype: the fused
+    update kernels take one dtype for the parameter, its gradient and state."""
+    _check_grad(p, g)
+    a = g.array
+    return a if a.dtype == p.array.dtype else p._B.astype(a, p.array.dtype)

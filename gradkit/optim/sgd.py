@@ -1,5 +1,5 @@
 """SGD with momentum, dampening, Nesterov momentum and weight decay."""
-from .optimizer import Optimizer, _state_like, _check_grad
+from .optimizer import Optimizer, _state_like, _grad_array
 
 
 class SGD(Optimizer):
@@ -43,7 +43,7 @@ class SGD(Optimizer):
                 g = p.grad
                 if g is None:
                     continue
-                _check_grad(p, g)
+                ga = _grad_array(p, g)
                 st = state.get(p)
                 if st is None:
                     st = state[p] = {"momentum_buffer": None}
@@ -52,7 +52,7 @@ class SGD(Optimizer):
                 if mom != 0 and buf is None:
                     buf = st["momentum_buffer"] = _state_like(p)
                     first = True
-                p._B.sgd_update(p.array, g.array, None if buf is None else buf.array, lr, wd,
+                p._B.sgd_update(p.array, ga, None if buf is None else buf.array, lr, wd,
                                 mom, damp, nesterov, maximize, first)
                 p._vc[0] += 1
         return loss

@@ -1,0 +1,162 @@
+"""The CUDA backend's fused kernels, bodies and Python glue, run on the host
+(g++ over the same bodies, tests/kernel_host.py) against the NumPy backend,
+NaN, +-inf and +-0 included. Needs a C++ compiler, not CuPy or a GPU: every CI
+run checks what the kernels compute (issue 9 item 5: relu turned NaN into 0)."""
+import numpy as np
+import pytest
+
+import kernel_host as kh
+from gradkit.backends.numpy_backend import NumpyBackend
+
+pytestmark = [pytest.mark.nvrtc,
+              pytest.mark.skipif(kh.compiler() is None, reason="no C++ compiler (g++) here")]
+
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 0.25, -0.25, 0.5, -0.5, 1.0,
+           -1.0, 2.5, -2.5, 6.0, -6.0, 20.0, -20.0, 1e30, -1e30]
+DTYPES = ["float32", "float64"]
+TOL = {"float32": dict(rtol=2e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-15)}
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    return kh.build(DTYPES)
+
+
+@pytest.fixture(scope="module")
+def NB():
+    return NumpyBackend()
+
+
+def _close(got, ref, dt, what):
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.dtype == ref.dtype == np.dtype(dt), (what, got.dtype, ref.dtype)
+    bad_nan = np.isnan(got) != np.isnan(ref)
+    assert not bad_nan.any(), f"{what}: NaN where the NumPy backend has none (or the reverse)"
+    np.testing.assert_allclose(got, ref, equal_nan=True, err_msg=what, **TOL[dt])
+
+
+def _special(dt):
+    with np.errstate(over="ignore"):
+        return np.array(SPECIAL, dtype=dt)
+
+
+def _pairs(dt):
+    s = _special(dt)
+    y, g = np.meshgrid(s, s, indexing="ij")
+    return y.ravel().copy(), g.ravel().copy()
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("op", ["sigmoid", "relu", "rsqrt", "gelu_tanh", "gelu_erf"])
+def test_unary_kernels_match_numpy(kernels, NB, dt, op):
+    HB = kh.host_cupy_backend(kernels, dt)
+    x = _special(dt)
+    with np.errstate(all="ignore"):
+        if op.startswith("gelu"):
+            a = "tanh" if op == "gelu_tanh" else "none"
+            got, ref = HB.gelu(x, a), NB.gelu(x, a)
+        else:
+            got, ref = getattr(HB, op)(x), getattr(NB, op)(x)
+    _close(got, ref, dt, f"{op}({x})")
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("op", ["tanh_backward", "sigmoid_backward", "relu_backward",
+                                "sqrt_backward", "gelu_tanh_backward", "gelu_erf_backward"])
+def test_backward_kernels_match_numpy(kernels, NB, dt, op):
+    HB = kh.host_cupy_backend(kernels, dt)
+    y, g = _pairs(dt)
+    # y is the forward's output: keep it in that op's range (NaN included)
+    lo, hi = {"tanh_backward": (-1, 1), "sigmoid_backward": (0, 1), "relu_backward": (0, np.inf),
+              "sqrt_backward": (0, np.inf)}.get(op, (-np.inf, np.inf))
+    y = np.where(np.isnan(y), y, np.clip(y, lo, hi)).astype(dt)
+    with np.errstate(all="ignore"):
+        if op.startswith("gelu"):
+            a = "tanh" if op == "gelu_tanh_backward" else "none"
+            got, ref = HB.gelu_backward(y, g, a), NB.gelu_backward(y, g, a)
+        else:
+            got, ref = getattr(HB, op)(y, g), getattr(NB, op)(y, g)
+    _close(got, ref, dt, op)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_mask_mul_matches_numpy(kernels, NB, dt):
+    HB = kh.host_cupy_backend(kernels, dt)
+    g = _special(dt)
+    m = np.arange(g.size) % 2 == 0
+    with np.errstate(all="ignore"):
+        _close(HB.mask_mul(g, m), NB.mask_mul(g, m), dt, "mask_mul")
+
+
+def _state(dt, seed):
+    r = np.random.default_rng(seed)
+    p = r.standard_normal(64).astype(dt)
+    g = r.standard_normal(64).astype(dt)
+    g[:len(SPECIAL)] = _special(dt)
+    p[-6:] = _special(dt)[:6]
+    return p, g, np.abs(r.standard_normal(64)).astype(dt)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("cfg", [dict(momentum=0.0, weight_decay=0.0, maximize=False),
+                                 dict(momentum=0.0, weight_decay=0.1, maximize=True),
+                                 dict(momentum=0.9, dampening=0.1, weight_decay=0.01),
+                                 dict(momentum=0.9, nesterov=True, maximize=True)])
+def test_sgd_kernels_match_numpy(kernels, NB, dt, cfg):
+    HB = kh.host_cupy_backend(kernels, dt)
+    outs = []
+    for B in (HB, NB):
+        p, g, b = _state(dt, 0)
+        buf = b if cfg["momentum"] else None
+        with np.errstate(all="ignore"):
+            for first in (True, False):
+                B.sgd_update(p, g, buf, 0.1, first=first, **cfg)
+        outs.append((p, buf))
+    _close(outs[0][0], outs[1][0], dt, f"sgd p {cfg}")
+    if cfg["momentum"]:
+        _close(outs[0][1], outs[1][1], dt, f"sgd buf {cfg}")
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("cfg", [dict(decoupled=False, weight_decay=0.0, amsgrad=False),
+                                 dict(decoupled=False, weight_decay=0.1, amsgrad=True,
+                                      maximize=True),
+                                 dict(decoupled=True, weight_decay=0.01, amsgrad=False),
+                                 dict(decoupled=True, weight_decay=0.01, amsgrad=True,
+                                      beta1=0.3)])
+def test_adam_kernels_match_numpy(kernels, NB, dt, cfg):
+    HB = kh.host_cupy_backend(kernels, dt)
+    cfg = dict(cfg)
+    amsgrad, beta1 = cfg.pop("amsgrad"), cfg.pop("beta1", 0.9)
+    outs = []
+    for B in (HB, NB):
+        p, g, v = _state(dt, 1)
+        m = (g * 0.5).astype(dt)
+        vmax = v.copy() if amsgrad else None
+        with np.errstate(all="ignore"):
+            for t in (1, 2):
+                B.adam_update(p, g, m, v, vmax, 1e-2, beta1, 0.999, 1e-8,
+                              step_size=1e-2 / (1 - beta1 ** t),
+                              bc2_sqrt=(1 - 0.999 ** t) ** 0.5, **cfg)
+        outs.append((p, m, v, vmax))
+    for i, what in enumerate(("p", "m", "v", "vmax")):
+        if outs[0][i] is not None:
+            _close(outs[0][i], outs[1][i], dt, f"adam {what} {cfg}")
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_softmax_fused_path_matches_numpy(kernels, NB, dt):
+    HB = kh.host_cupy_backend(kernels, dt)
+    x = np.random.default_rng(0).standard_normal((4, 7)).astype(dt) * 30
+    x[0, :3] = [np.inf, -np.inf, 0.0]
+    x[1, 2] = np.nan
+    x[2, :] = -np.inf
+    for dim in (0, 1):
+        with np.errstate(all="ignore"):
+            _close(HB.softmax(x, dim), NB.softmax(x, dim), dt, f"softmax dim {dim}")
+
+
+def test_the_host_kernels_refuse_mixed_dtypes_as_cupy(kernels):
+    HB = kh.host_cupy_backend(kernels, "float32")
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        HB.tanh_backward(np.ones(3, np.float32), np.ones(3, np.float64))
