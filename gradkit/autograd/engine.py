@@ -197,8 +197,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         saved = node.saved
         if not retain_graph and saved:
             # as torch: only a node that saved a value refuses a rerun (the first
-            # value decides in the common case, without a call)
+            # or second value decides in the common cases, without a call)
             v0 = saved[0]
+            if v0 is None and len(saved) > 1:
+                v0 = saved[1]
             if (v0 is not None and v0.__class__ is not tuple and v0.__class__ is not list) \
                     or _holds_values(saved):
                 node.saved = FREED

@@ -14,6 +14,7 @@ from ..reliability import host_sync_violation
 from ..tensor import Tensor, const
 from ..tensor_pickle import deepcopy_tensor, reduce_tensor
 from .core import apply, apply_binary, apply_unary, method, op, prim
+from .out import write_out
 
 _SCALARS = (int, float, bool)
 
@@ -110,10 +111,13 @@ def _binary(p, a, b):
     return apply_binary(p, B, a, b, ad, bd)
 
 
-def _unary(p, x):
+def _unary(p, x, out=None):
+    """A one-input primitive; ``out``: torch's out= keyword (no wrapper frame on
+    the hot path of small-op chains)."""
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
-    return apply_unary(p, x)
+    t = apply_unary(p, x)
+    return t if out is None else write_out(p.name, t, out)
 
 
 def _need_tensor(name, x):
@@ -126,13 +130,14 @@ def _need_bool(name, v, what="keepdim"):
         raise TypeError(f"gradkit.{name}: {what} must be a bool, got {type(v).__name__}")
 
 
-def _float_unary(p, x):
+def _float_unary(p, x, out=None):
     """Unary ops defined on floats: integer inputs are promoted as torch does."""
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
     if x.array.dtype not in x._B.float_dtypes:
         x = astype(x, _default_float(x._B))
-    return apply_unary(p, x)
+    t = apply_unary(p, x)
+    return t if out is None else write_out(p.name, t, out)
 
 
 def norm_dim(name, dim, ndim):

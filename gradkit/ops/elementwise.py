@@ -142,8 +142,8 @@ def pow(a, b):
 
 
 @op(aliases=("negative",))
-def neg(x):
-    return _unary(_neg_vjp, x)
+def neg(x, *, out=None):
+    return _unary(_neg_vjp, x, out)
 
 
 # ======================================================= elementwise prims
@@ -223,48 +223,48 @@ def _mask_mul_vjp(F, n, gg, m):
 
 
 @op
-def exp(x):
-    return _float_unary(_exp_vjp, x)
+def exp(x, *, out=None):
+    return _float_unary(_exp_vjp, x, out)
 
 
 @op
-def log(x):
-    return _float_unary(_log_vjp, x)
+def log(x, *, out=None):
+    return _float_unary(_log_vjp, x, out)
 
 
 @op
-def sqrt(x):
-    return _float_unary(_sqrt_vjp, x)
+def sqrt(x, *, out=None):
+    return _float_unary(_sqrt_vjp, x, out)
 
 
 @op(name="abs", aliases=("absolute",))
-def absolute(x):
-    return _unary(_abs_vjp, x)
+def absolute(x, *, out=None):
+    return _unary(_abs_vjp, x, out)
 
 
 @op
-def sin(x):
-    return _float_unary(_sin_vjp, x)
+def sin(x, *, out=None):
+    return _float_unary(_sin_vjp, x, out)
 
 
 @op
-def cos(x):
-    return _float_unary(_cos_vjp, x)
+def cos(x, *, out=None):
+    return _float_unary(_cos_vjp, x, out)
 
 
 @op
-def tanh(x):
-    return _float_unary(_tanh_vjp, x)
+def tanh(x, *, out=None):
+    return _float_unary(_tanh_vjp, x, out)
 
 
 @op
-def sigmoid(x):
-    return _float_unary(_sigmoid_vjp, x)
+def sigmoid(x, *, out=None):
+    return _float_unary(_sigmoid_vjp, x, out)
 
 
 @op
-def relu(x):
-    return _unary(_relu_vjp, x)
+def relu(x, *, out=None):
+    return _unary(_relu_vjp, x, out)
 
 
 @op(public=False, method=False)
@@ -298,10 +298,10 @@ def _sign_vjp(F, n, g):
 
 
 @op
-def sign(x):
+def sign(x, *, out=None):
     """Elementwise sign. As torch, the result requires grad when x does and its
     gradient is zero (zeros, not g * 0: an inf/NaN upstream stays out)."""
-    return _unary(_sign_vjp, x)
+    return _unary(_sign_vjp, x, out)
 
 
 # ======================================================= elementwise prims
@@ -342,40 +342,40 @@ def _erf_vjp(F, n, g, x):
 
 
 @op
-def log1p(x):
-    return _float_unary(_log1p_vjp, x)
+def log1p(x, *, out=None):
+    return _float_unary(_log1p_vjp, x, out)
 
 
 @op
-def expm1(x):
-    return _float_unary(_expm1_vjp, x)
+def expm1(x, *, out=None):
+    return _float_unary(_expm1_vjp, x, out)
 
 
 @op
-def rsqrt(x):
-    return _float_unary(_rsqrt_vjp, x)
+def rsqrt(x, *, out=None):
+    return _float_unary(_rsqrt_vjp, x, out)
 
 
 @op
-def reciprocal(x):
-    return _float_unary(_reciprocal_vjp, x)
+def reciprocal(x, *, out=None):
+    return _float_unary(_reciprocal_vjp, x, out)
 
 
 @op
-def square(x):
+def square(x, *, out=None):
     if x.__class__ is Tensor and x.array.dtype == x._B.bool_dtype:
         x = astype(x, "int64")  # torch: bool squares to int64 (NumPy: int8)
-    return _unary(_square_vjp, x)
+    return _unary(_square_vjp, x, out)
 
 
 @op
-def tan(x):
-    return _float_unary(_tan_vjp, x)
+def tan(x, *, out=None):
+    return _float_unary(_tan_vjp, x, out)
 
 
 @op
-def erf(x):
-    return _float_unary(_erf_vjp, x)
+def erf(x, *, out=None):
+    return _float_unary(_erf_vjp, x, out)
 
 
 @op

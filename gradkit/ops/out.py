@@ -121,5 +121,8 @@ OUT_NAMES = (
 
 
 def out_functions(namespace):
-    """{name: wrapped function} for every OUT_NAMES entry found in ``namespace``."""
-    return {n: with_out(namespace[n], n) for n in OUT_NAMES if n in namespace}
+    """{name: wrapped function} for every OUT_NAMES entry found in ``namespace``
+    that does not take ``out=`` itself (the unary elementwise ops do: their
+    dispatcher writes it, with no extra call frame)."""
+    return {n: with_out(namespace[n], n) for n in OUT_NAMES
+            if n in namespace and "out" not in inspect.signature(namespace[n]).parameters}
