@@ -57,12 +57,14 @@ def kernel_specs():
             "T x", "T y",
             "T u = (T)0.7978845608028654 * (x + (T)0.044715 * x * x * x);"
             "y = (T)0.5 * x * ((T)1 + tanh(u))", "gk_gelu_tanh"),
+        # A: float for half (x^2 overflows float16 for |x| > 256), as torch's opmath
         "gelu_tanh_backward": ek(
             "T x, T g", "T gx",
-            "T x2 = x * x; T t = tanh((T)0.7978845608028654 * x * ((T)1 + (T)0.044715 * x2));"
-            "T du = (T)0.7978845608028654 * ((T)1 + (T)0.134145 * x2);"
-            "gx = g * ((T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * du)",
-            "gk_gelu_tanh_bwd"),
+            "typedef gk_acc<T>::type A; A xv = (A)x;"
+            "A x2 = xv * xv; A t = tanh((A)0.7978845608028654 * xv * ((A)1 + (A)0.044715 * x2));"
+            "A du = (A)0.7978845608028654 * ((A)1 + (A)0.134145 * x2);"
+            "gx = (T)((A)g * ((A)0.5 * ((A)1 + t) + (A)0.5 * xv * ((A)1 - t * t) * du))",
+            "gk_gelu_tanh_bwd", preamble=_ACC),
         "gelu_erf": ek("T x", "T y", "y = (T)0.5 * x * ((T)1 + erf(x * (T)0.7071067811865476))",
                        "gk_gelu_erf"),
         "gelu_erf_backward": ek(

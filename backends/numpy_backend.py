@@ -224,6 +224,8 @@ class NumpyBackend(NumpySeqKernels, Backend):
         return e
 
     def gelu(self, x, approximate="none"):
+        if x.dtype == np.float16:  # x^3 overflows float16: compute in float32, as torch
+            return self.gelu(x.astype(np.float32), approximate).astype(np.float16)
         if approximate == "tanh":
             t = _fresh(np.multiply, x, x)                  # tanh(c x (1 + k x^2))
             t *= 0.044715
@@ -239,6 +241,9 @@ class NumpyBackend(NumpySeqKernels, Backend):
         return t
 
     def gelu_backward(self, x, g, approximate="none"):
+        if x.dtype == np.float16:  # x^2 overflows float16 for |x| > 256: float32 as torch
+            return self.gelu_backward(x.astype(np.float32), g.astype(np.float32),
+                                      approximate).astype(np.float16)
         if approximate == "tanh":
             t = _fresh(np.multiply, x, x)
             du = t * (3 * 0.044715 * 0.7978845608028654)   # c (1 + 3 k x^2)
@@ -379,7 +384,10 @@ class NumpyBackend(NumpySeqKernels, Backend):
             b = np.ascontiguousarray(b)
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
             # (..., m, k) @ (k, n): one GEMM over the folded batch
-            return np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
+            rows = 1   # not -1: a reshape can't infer it when k = 0
+            for d in a.shape[:-1]:
+                rows *= d
+            return np.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + (b.shape[1],))
         return _arr(np.matmul(a, b))
 
     def scatter_add(self, out, idx, g):

@@ -6,21 +6,53 @@ import os
 import sys
 import time
 
+from gradkit.argtypes import (check_device, device_name, nonnegative_float, nonnegative_int,
+                              positive_int)
+
 try:
     from tqdm.auto import tqdm as _tqdm
 except ImportError:  # tqdm is optional
     _tqdm = None
 
 
+#: where the examples write what they make (weights, loss curves, graph pictures)
+OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+
+
 def add_common_args(ap, steps, lr):
-    """--device, --steps, --lr, --seed, --out-dir, --no-plot."""
-    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    ap.add_argument("--steps", type=int, default=steps, help=f"optimizer steps (default {steps})")
-    ap.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out-dir", default=".", help="where the loss-curve PNG goes (default .)")
+    """--device, --steps, --lr, --seed, --out-dir, --no-plot (each validated:
+    a bad value is one line of usage error and exit status 2)."""
+    ap.add_argument("--device", type=device_name, default="cpu",
+                    help="cpu (default), cuda or cuda:N")
+    ap.add_argument("--steps", type=positive_int, default=steps,
+                    help=f"optimizer steps, >= 1 (default {steps})")
+    ap.add_argument("--lr", type=nonnegative_float, default=lr, help=f"learning rate (default {lr})")
+    ap.add_argument("--seed", type=nonnegative_int, default=0)
+    ap.add_argument("--out-dir", default=OUT_DIR,
+                    help="where outputs go (default: examples/out next to this script)")
     ap.add_argument("--no-plot", action="store_true", help="do not write the loss-curve PNG")
     return ap
+
+
+def parse(ap, argv, check=None):
+    """``ap.parse_args(argv)``, then the checks argparse types can't make alone:
+    ``check(args)`` (an error message or None), CUDA usable when asked for, the
+    output folder writable. Prints where outputs go."""
+    args = ap.parse_args(argv)
+    problem = check(args) if check is not None else None
+    if problem:
+        ap.error(problem)
+    if args.device != "auto":
+        check_device(ap.prog, args.device)
+    if getattr(args, "out_dir", None) is not None:
+        try:
+            os.makedirs(args.out_dir, exist_ok=True)
+        except OSError as e:
+            ap.error(f"argument --out-dir: can't create {args.out_dir!r}: {e.strerror or e}")
+        if not os.access(args.out_dir, os.W_OK):
+            ap.error(f"argument --out-dir: {args.out_dir!r} is not writable")
+        print(f"outputs go to {os.path.abspath(args.out_dir)}")
+    return args
 
 
 class Progress:

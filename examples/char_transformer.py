@@ -8,6 +8,8 @@ for this example); samples text at the end.
 
     python examples/char_transformer.py                 # cpu, ~30 s: loss 3.5 -> ~0.6
     python examples/char_transformer.py --device cuda   # on a GPU
+
+Writes char_transformer_loss.png (matplotlib) to examples/out/ (``--out-dir``).
 """
 import os
 # Before NumPy loads: these models multiply small matrices, where BLAS threads cost
@@ -26,7 +28,8 @@ import gradkit.nn as nn
 import gradkit.nn.functional as F
 import gradkit.optim as optim
 
-from _common import Progress, add_common_args, save_loss_curve, sync
+from _common import Progress, add_common_args, parse, save_loss_curve, sync
+from gradkit.argtypes import nonnegative_int, positive_int
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEXT = os.path.join(HERE, "data", "tiny_text.txt")
@@ -125,14 +128,17 @@ def sample(model, stoi, itos, prompt, n, device, temperature=0.8, seed=0):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, steps=600, lr=3e-3)
-    ap.add_argument("--context", type=int, default=32, help="characters of context")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--sample", type=int, default=300, help="characters to sample at the end")
-    ap.add_argument("--eval-every", type=int, default=100, help="validation loss every N steps")
-    args = ap.parse_args(argv)
+    ap.add_argument("--context", type=positive_int, default=32, help="characters of context")
+    ap.add_argument("--batch-size", type=positive_int, default=32)
+    ap.add_argument("--dim", type=positive_int, default=64)
+    ap.add_argument("--heads", type=positive_int, default=4, help="attention heads; must divide --dim")
+    ap.add_argument("--layers", type=positive_int, default=2)
+    ap.add_argument("--sample", type=nonnegative_int, default=300,
+                    help="characters to sample at the end")
+    ap.add_argument("--eval-every", type=positive_int, default=100,
+                    help="validation loss every N steps")
+    args = parse(ap, argv, check=lambda a: a.dim % a.heads and (
+        f"--heads {a.heads} must divide --dim {a.dim} (each head gets dim/heads channels)"))
 
     gk.manual_seed(args.seed)
     dev = args.device

@@ -4,23 +4,32 @@ Builds the graph, runs reverse accumulation, prints every leaf's gradient beside
 its analytic value, shows that a graph is one-shot (a second backward raises),
 and that y.sum().backward() gives 2*x for y = x*x.
 
-It also writes the graph's picture (graph.svg with Graphviz's `dot`, else
-graph.dot and how to render it).
+It also writes the graph's picture (examples/out/graph.svg with Graphviz's
+`dot`, else graph.dot there and how to render it).
 
-    python examples/computation_graph.py [--device cpu|cuda] [--graph graph.svg]
+    python examples/computation_graph.py [--device cpu|cuda] [--graph PATH.svg]
 """
 import argparse
+import os
+import sys
 
 import gradkit as gk
+from gradkit.argtypes import check_device, device_name, picture_path
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--graph", default="graph.svg", help="where to write the graph picture "
-                    "(.svg/.png with Graphviz's dot; else the .dot text is written)")
+    ap.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--graph", type=picture_path, default=None,
+                    help="where to write the graph picture: .svg/.png/.pdf with Graphviz's dot "
+                    "(else the .dot text is written), or .dot (default examples/out/graph.svg)")
     args = ap.parse_args(argv)
-    dev = args.device
+    dev = check_device(ap.prog, args.device)
+    if args.graph is None:
+        os.makedirs(OUT, exist_ok=True)
+        args.graph = os.path.join(OUT, "graph.svg")
 
     x1, x2, x3, x4 = (gk.tensor(v, device=dev, requires_grad=True) for v in (2.0, 3.0, 4.0, 5.0))
     u = x1 * x2
@@ -41,8 +50,12 @@ def main(argv=None):
         print(f"{name:4} {g.item():>18g} {formula:>12} = {analytic[name].detach().item():g}")
 
     names = {"x1": x1, "x2": x2, "x3": x3, "x4": x4, "u": u, "v": v, "y": y}
-    written = gk.viz.write(y, args.graph, names=names)
-    if written.endswith(".dot"):
+    try:
+        written = gk.viz.write(y, args.graph, names=names)
+    except (OSError, RuntimeError) as e:
+        print(f"{ap.prog}: could not write {args.graph}: {e}", file=sys.stderr)
+        return 1
+    if written.endswith(".dot") and not args.graph.endswith(".dot"):
         print(f"\nWrote {written} (Graphviz's `dot` is missing, so no picture); render it with "
               f"`dot -Tsvg {written} -o {written[:-4]}.svg` after you {gk.viz.install_hint()}")
     else:
@@ -63,7 +76,8 @@ def main(argv=None):
         print(f"y.backward() on shape {y.shape} -> RuntimeError: {e}")
     y.sum().backward()
     print(f"x = {x.detach().tolist()}, x.grad = {x.grad.tolist()}, 2*x = {(2 * x).detach().tolist()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,9 +8,10 @@ A seeded shuffle holds out 20% (359 images) for the test accuracy.
     python examples/train_mlp.py --device cuda    # on a GPU
 
 Prints a progress bar with the running loss and, at the end, the train and
-test accuracy; saves the trained weights with gk.save and checks that gk.load
-gives them back; writes mlp_loss.png (matplotlib) with the held-out loss
-measured every --eval-every steps.
+test accuracy; saves the trained weights (mlp_digits.npz) with gk.save and
+checks that gk.load gives them back; writes mlp_loss.png (matplotlib) with the
+held-out loss measured every --eval-every steps. Both go to examples/out/
+(``--out-dir`` to change); their paths are printed.
 """
 import os
 # Before NumPy loads: these models multiply small matrices, where BLAS threads cost
@@ -27,7 +28,8 @@ import gradkit.nn as nn
 import gradkit.nn.functional as F
 from gradkit.demo import load_digits
 
-from _common import Progress, add_common_args, save_loss_curve, sync
+from _common import Progress, add_common_args, parse, save_loss_curve, sync
+from gradkit.argtypes import nonnegative_float, positive_int
 
 
 class MLP(nn.Module):
@@ -58,11 +60,11 @@ def evaluate(model, x, y):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, steps=1500, lr=2e-3)
-    ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--eval-every", type=int, default=250)
-    args = ap.parse_args(argv)
+    ap.add_argument("--hidden", type=positive_int, default=128)
+    ap.add_argument("--batch-size", type=positive_int, default=64)
+    ap.add_argument("--weight-decay", type=nonnegative_float, default=1e-4)
+    ap.add_argument("--eval-every", type=positive_int, default=250)
+    args = parse(ap, argv)
 
     gk.manual_seed(args.seed)
     dev = args.device
@@ -107,7 +109,6 @@ def main(argv=None):
           "images)")
 
     # gk.save / gk.load round trip: a fresh model with the loaded weights agrees.
-    os.makedirs(args.out_dir, exist_ok=True)
     path = os.path.join(args.out_dir, "mlp_digits.npz")
     gk.save(model.state_dict(), path)
     clone = MLP(hidden=args.hidden).to(dev)

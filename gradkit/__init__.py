@@ -41,6 +41,7 @@ from .size import Size  # noqa: E402
 from .size import Size  # noqa: E402
 from . import cuda  # noqa: E402
 from .errors import HostSyncError  # noqa: E402
+from .failures import OutOfMemoryError  # noqa: E402  (a MemoryError naming the op)
 from .reliability import no_host_sync  # noqa: E402
 from .creation import (tensor, as_tensor, from_numpy, from_dlpack, zeros, ones, empty,  # noqa: E402
                        full, arange, linspace, eye, zeros_like, ones_like, empty_like,

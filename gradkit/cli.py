@@ -18,6 +18,7 @@ from . import __version__, nn, optim, viz
 from .backends import cuda_tools
 from .demo import train_mlp, ascii_digit
 from .viz import install_hint
+from .argtypes import device_name, nonnegative_int, picture_path, positive_int
 
 
 def _pkg_version(name):
@@ -149,7 +150,11 @@ def cmd_graph(args):
     y = names["y"]
     print("y = u*v, u = x1*x2, v = x3*x4 with x1..x4 = 2, 3, 4, 5: y = "
           f"{y.item():g}")
-    written = viz.write(y, args.out, names=names, show_saved=args.show_saved)
+    try:
+        written = viz.write(y, args.out, names=names, show_saved=args.show_saved)
+    except (OSError, RuntimeError) as e:   # unwritable, or Graphviz failed
+        print(f"gradkit graph: could not write {args.out}: {e}", file=sys.stderr)
+        return 1
     if written.endswith(".dot") and not args.out.endswith(".dot"):
         print(f"wrote the DOT text to {written}: Graphviz's `dot` is not installed, so no "
               "picture was drawn")
@@ -163,7 +168,7 @@ def cmd_graph(args):
 
 def _ext(path):
     e = os.path.splitext(path)[1].lstrip(".").lower()
-    return e if e in ("svg", "png", "pdf") else "svg"
+    return e   # picture_path admits only svg, png, pdf and dot
 
 
 # --------------------------------------------------------------------- warmup
@@ -225,14 +230,17 @@ def build_parser():
     p = sub.add_parser("info", help="versions, CUDA runtime and driver, devices")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("demo", help="train an MLP on the bundled handwritten digits")
-    p.add_argument("--device", default="auto", help="auto (cuda when usable, else cpu), cpu, cuda")
-    p.add_argument("--steps", type=int, default=int(os.environ.get("GRADKIT_DEMO_STEPS", 600)),
-                   help="Adam steps (default 600, or $GRADKIT_DEMO_STEPS)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", type=device_name, default="auto",
+                   help="auto (cuda when usable, else cpu), cpu, cuda, cuda:N")
+    p.add_argument("--steps", type=positive_int,
+                   default=os.environ.get("GRADKIT_DEMO_STEPS", "600"),
+                   help="Adam steps, >= 1 (default 600, or $GRADKIT_DEMO_STEPS)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("graph", help="write the founding graph picture (y = u*v, u = x1*x2, "
                        "v = x3*x4)")
-    p.add_argument("--out", default="graph.svg", help="graph.svg (default), .png, .pdf or .dot")
+    p.add_argument("--out", type=picture_path, default="graph.svg",
+                   help="graph.svg (default), .png, .pdf or .dot")
     p.add_argument("--show-saved", action="store_true", help="show the bytes each op saved")
     p.set_defaults(func=cmd_graph)
     p = sub.add_parser("warmup", help="compile the CuPy kernels into CUPY_CACHE_DIR "

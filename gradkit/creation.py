@@ -1,6 +1,7 @@
 """Creation functions, seeding, DLPack exchange (above the Tensor floor,
 below the ops: they make tensors, they record nothing)."""
 from . import backends
+from .backends import io as _io
 from .device import backend_of, device as _device
 from .dtypes import to_dtype, get_default_dtype, set_default_dtype, _default  # noqa: F401
 from .errors import GradkitError
@@ -73,6 +74,8 @@ def _convert(data, B, dtype, copy):
             return B.astype(arr, dtype)
         return B.copy(arr) if copy else arr
     has_dtype = hasattr(data, "dtype") and hasattr(data, "shape")
+    if has_dtype and _io.is_host_array(data) and not _io.native_byte_order(data):
+        data = _io.to_native(data)   # a big-endian file's array: a converted copy
     if has_dtype:
         if B.type == "cpu" and getattr(data, "__cuda_array_interface__", None) is not None:
             data = data.get()  # an explicit device -> host copy the user asked for
@@ -140,8 +143,24 @@ def as_tensor(data, dtype=None, device=None):
 
 
 def from_numpy(a):
+    """A cpu Tensor sharing memory with the NumPy array ``a`` (torch.from_numpy).
+    Refuses what torch refuses: non-arrays, dtypes gradkit has no name for
+    (complex, longdouble, object...) and non-native byte order (which could not
+    share memory); ``gk.tensor(a)`` copies and converts instead."""
     B = _backend("cpu")
-    return const(B, B.asarray(a))
+    if not _io.is_host_array(a):
+        raise TypeError(f"gradkit.from_numpy: expected a numpy.ndarray, got "
+                        f"{type(a).__name__}; use gk.tensor(data) for lists and scalars")
+    if not _io.native_byte_order(a):
+        raise TypeError(f"gradkit.from_numpy: the array has byte order {a.dtype.str!r}, not "
+                        f"the machine's; memory can't be shared. Use gk.tensor(a) (a "
+                        f"converted copy) or a.astype(a.dtype.newbyteorder('='))")
+    arr = B.asarray(a)
+    if arr.dtype not in B._dtype_set:
+        raise TypeError(f"gradkit.from_numpy: can't make a tensor from an array of dtype "
+                        f"{a.dtype}; use one of float16, float32, float64, int8, int16, "
+                        f"int32, int64, uint8, bool")
+    return const(B, arr)
 
 
 def from_dlpack(x):

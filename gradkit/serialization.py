@@ -117,6 +117,49 @@ def _target_device(saved, map_location):
     return str(map_location) if not isinstance(map_location, str) else map_location
 
 
+#: metadata deeper than this is refused (a state dict nests 3-4 levels; JSON and the
+#: decoder would hit Python's recursion limit near 1,000)
+_MAX_DEPTH = 100
+_SUPPORTED = frozenset(("float16", "float32", "float64", "int8", "int16", "int32", "int64",
+                        "uint8", "bool"))
+
+
+def _parse_meta(meta, bad):
+    """The metadata document, checked for a gradkit header; ``bad(what)`` makes the error."""
+    try:
+        doc = json.loads(meta.decode("utf-8"))
+    except RecursionError:
+        raise bad(f"its metadata is nested too deeply (more than {_MAX_DEPTH} levels)") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise bad(f"its metadata is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != _FORMAT or "tree" not in doc:
+        raise bad("its metadata has no gradkit header")
+    if not isinstance(doc.get("version"), int) or doc["version"] > _VERSION:
+        raise bad(f"format version {doc.get('version')!r} is newer than this gradkit "
+                  f"reads ({_VERSION}); upgrade gradkit")
+    return doc
+
+
+def _named_arrays(tree, bad):
+    """The array names the metadata tree refers to (iterative, depth-limited)."""
+    names = []
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise bad(f"its metadata is nested too deeply (more than {_MAX_DEPTH} levels)")
+        if isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, dict):
+            for k in ("__tensor__", "__ndarray__"):
+                if isinstance(node.get(k), str):
+                    names.append(node[k])
+            for k in ("__dict__", "__list__", "__tuple__"):
+                if k in node:
+                    stack.append((node[k], depth + 1))
+    return names
+
+
 class _Reader:
     def __init__(self, arrays, map_location, fname):
         self.arrays = arrays
@@ -133,9 +176,12 @@ class _Reader:
         self.used.add(name)
         return self.arrays[name]
 
-    def decode(self, node):
+    def decode(self, node, depth=0):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
+        if depth > _MAX_DEPTH:
+            raise self.bad(f"its metadata is nested too deeply (more than {_MAX_DEPTH} levels)")
+        depth += 1
         if isinstance(node, list):
             raise self.bad("malformed metadata (a bare list)")
         if not isinstance(node, dict) or len(node) == 0:
@@ -147,16 +193,19 @@ class _Reader:
         if "__float__" in node:
             return float(node["__float__"])
         if "__dict__" in node:
-            return {k: self.decode(v) for k, v in node["__dict__"]}
+            return {k: self.decode(v, depth) for k, v in node["__dict__"]}
         if "__list__" in node:
-            return [self.decode(v) for v in node["__list__"]]
+            return [self.decode(v, depth) for v in node["__list__"]]
         if "__tuple__" in node:
-            return tuple(self.decode(v) for v in node["__tuple__"])
+            return tuple(self.decode(v, depth) for v in node["__tuple__"])
         raise self.bad(f"unknown metadata node with keys {sorted(node)}")
 
     def tensor(self, node):
         arr = self.array(node["__tensor__"])
         dtype = node.get("dtype")
+        if dtype not in _SUPPORTED:
+            raise self.bad(f"tensor {node['__tensor__']!r} has dtype {dtype!r}, which gradkit "
+                           f"does not support (one of {', '.join(sorted(_SUPPORTED))})")
         if str(arr.dtype) != dtype:
             raise self.bad(f"array {node['__tensor__']!r} has dtype {arr.dtype}, its metadata "
                            f"says {dtype}")
@@ -182,9 +231,21 @@ def load(f, map_location=None, weights_only=True):
     pickled objects, raises an error naming the file. ``weights_only`` is
     accepted for torch compatibility; loading never runs pickled code."""
     fname = _describe(f)
+    r = _Reader(None, map_location, fname)
+
+    def check_meta(meta, members):
+        # every member must be named by the metadata (and vice versa) before any is read
+        named = set(_named_arrays(_parse_meta(meta, r.bad)["tree"], r.bad))
+        extra = sorted(members - named)
+        if extra:
+            raise r.bad(f"it holds arrays its metadata doesn't describe: {extra[:5]}")
+        missing = sorted(named - members)
+        if missing:
+            raise r.bad(f"the arrays {missing[:5]} named in its metadata are missing")
+
     try:
-        arrays, meta = _io.read_npz(f)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        arrays, meta = _io.read_npz(f, check_meta)
+    except (FileNotFoundError, IsADirectoryError, PermissionError, GradkitError):
         raise
     except _io.PickledDataError as e:
         raise GradkitError(f"gk.load: {fname}: {e}; gradkit refuses to unpickle data (it can "
@@ -193,16 +254,8 @@ def load(f, map_location=None, weights_only=True):
     except Exception as e:
         raise GradkitError(f"gk.load: can't read {fname}: it is truncated, corrupt, or not a "
                            f"gradkit .npz checkpoint ({type(e).__name__}: {e})") from None
-    r = _Reader(arrays, map_location, fname)
-    try:
-        doc = json.loads(meta.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise r.bad(f"its metadata is not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != _FORMAT or "tree" not in doc:
-        raise r.bad("its metadata has no gradkit header")
-    if not isinstance(doc.get("version"), int) or doc["version"] > _VERSION:
-        raise r.bad(f"format version {doc.get('version')!r} is newer than this gradkit "
-                    f"reads ({_VERSION}); upgrade gradkit")
+    r.arrays = arrays
+    doc = _parse_meta(meta, r.bad)
     try:
         out = r.decode(doc["tree"])
     except GradkitError:

@@ -26,7 +26,7 @@ def const(B, arr, vc=None, view=False):
     t = _new(Tensor)
     t.array = arr
     t._B = B
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._rg = False
     t._oi = 0
@@ -65,8 +65,8 @@ class _RemovableHandle:
 
 
 class Tensor:
-    __slots__ = ("array", "_B", "_rg", "grad", "grad_fn", "_oi", "_hooks",
-                 "_vc", "_view", "__weakref__")
+    __slots__ = ("array", "_B", "_rg", "_grad", "grad_fn", "_oi", "_hooks",
+                 "_vc", "_view", "_glock", "__weakref__")
     __array_priority__ = 1000  # NumPy defers binary operators to us
 
     # ------------------------------------------------------------ attributes
@@ -152,6 +152,11 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
+        if self.grad_fn is not None:   # as torch, whatever the value
+            raise GradkitError(
+                "gradkit: you can only change requires_grad flags of leaf tensors; this one was "
+                "computed by an op (grad_fn=" + self.grad_fn.p.name + "). Use .detach() for a "
+                "tensor that does not require grad, or .requires_grad_() (a no-op here)")
         if value and self.grad_fn is None and not self._B.is_floating(self.array.dtype):
             raise GradkitError(
                 f"gradkit: only floating point tensors can require gradients, got dtype "
@@ -159,6 +164,22 @@ class Tensor:
         self._rg = bool(value)
         if self.grad_fn is None:
             _mark_leaf_base(self._vc, self._rg)
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor of this tensor's shape, dtype and device),
+        or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            _check_grad(self, value)
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
 
     @property
     def data(self):
@@ -332,6 +353,27 @@ def _mark_leaf_base(vc, requires_grad):
             vc.append(True)
     else:
         del vc[1:]
+
+
+def _check_grad(t, g):
+    """``t.grad = g``: refuse what torch refuses (type, itself, device, dtype, size)."""
+    if not isinstance(g, Tensor):
+        raise TypeError(f"gradkit: assigned grad expected to be a Tensor or None but got grad "
+                        f"of type {type(g).__name__}; wrap it with gk.tensor(...) on the "
+                        f"tensor's device ({t._B.device_str})")
+    if g is t:
+        raise GradkitError("gradkit: can't assign a tensor as its own grad; assign a clone()")
+    if g._B is not t._B:
+        raise GradkitError(f"gradkit: assigned grad has data located on a different device: the "
+                           f"grad is on {g._B.device_str}, the tensor on {t._B.device_str}; "
+                           f"move it with .to({t._B.device_str!r})")
+    if g.array.dtype != t.array.dtype:
+        raise GradkitError(f"gradkit: assigned grad has data of a different type: the grad is "
+                           f"{g.dtype_name}, the tensor {t.dtype_name}; cast it with "
+                           f".to(gk.{t.dtype_name})")
+    if g.array.shape != t.array.shape:
+        raise GradkitError(f"gradkit: assigned grad has data of a different size: the grad has "
+                           f"shape {tuple(g.array.shape)}, the tensor {tuple(t.array.shape)}")
 
 
 def _host_check(t, what):

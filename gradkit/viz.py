@@ -242,6 +242,10 @@ def write(y, path, names=None, show_saved=False):
     Returns the path written; it ends in ``.dot`` when ``dot`` was missing (say
     ``install_hint()`` to the user then)."""
     path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt not in _FORMATS and fmt not in ("dot", "gv"):   # the same refusal with or without dot
+        raise ValueError(f"gk.viz.write: cannot tell the format of {path!r}; use a .svg, .png, "
+                         ".pdf or .dot file name")
     if shutil.which("dot") is None:
         path = os.path.splitext(path)[0] + ".dot"
         with open(path, "w") as f:

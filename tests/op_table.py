@@ -126,6 +126,9 @@ OPS = [
     Op("matmul_2d_1d", gk.matmul, np.matmul, [(3, 4), (4,)]),
     Op("matmul_batched", lambda a, b: a @ b, np.matmul, [(2, 1, 3, 4), (5, 4, 2)]),
     Op("matmul_1d_batched", gk.matmul, np.matmul, [(4,), (2, 4, 3)]),
+    Op("mm", gk.mm, np.matmul, [(3, 4), (4, 2)]),
+    Op("bmm", gk.bmm, np.matmul, [(2, 3, 4), (2, 4, 5)]),
+    Op("matmul_empty_k", gk.matmul, np.matmul, [(2, 3, 0), (0, 4)]),
     # indexing
     Op("getitem_int", lambda a: a[1], lambda a: a[1], [(3, 4)]),
     Op("getitem_neg_int", lambda a: a[-1, 2], lambda a: a[-1, 2], [(3, 4)]),

@@ -7,6 +7,7 @@ allocated for the declared sizes, no code runs, and the model being loaded
 into is left unchanged. ``gk.save`` is atomic: a save killed with SIGKILL in
 the middle of writing leaves the previous checkpoint intact."""
 import io
+import json
 import os
 import pickle
 import signal
@@ -345,6 +346,120 @@ def test_save_survives_sigkill_mid_write(tmp_path):
     # ... though the kill did land mid-write: the partial temporary file is left
     leftovers = [f for f in os.listdir(tmp_path) if f != "ck.npz"]
     assert leftovers and all(f.endswith(".tmp") for f in leftovers), leftovers
-    # the leftover does not get in the way of the next save
+    # the leftover does not get in the way of the next save, which removes it
+    # (its process is gone; issue 11 item 9)
+    assert all(".ck.npz.gksave." in f for f in leftovers), leftovers
     gk.save({"x": gk.ones(2)}, path)
     np.testing.assert_array_equal(to_np(gk.load(path)["x"]), np.ones(2, np.float32))
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]
+
+
+# ------------------------------------------- issue 11, items 6-9: more hostile archives
+def test_many_small_bombs_are_refused_before_decompressing(good, tmp_path):
+    """300 members that each pass the per-member ratio rule (1 MiB of zeros
+    deflates to ~1 KiB): the total is capped before anything is decompressed."""
+    m, path = good
+    snap = _snapshot(m)
+    members = _members(path)
+    meta = json.loads(np.lib.format.read_array(io.BytesIO(members.pop("__gradkit__.npy"))).tobytes())
+    n = 2 ** 18   # 1 MiB of float32 zeros each
+    zeros = _npy_header((n,)) + bytes(4 * n)
+    pairs = meta["tree"]["__dict__"]
+    for i in range(300):
+        name = f"bomb{i}"
+        members[name + ".npy"] = zeros
+        pairs.append([name, {"__tensor__": name, "dtype": "float32", "device": "cpu",
+                             "requires_grad": False}])
+    members["__gradkit__.npy"] = _npy(np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    bad = tmp_path / "bombs.npz"
+    _write_zip(bad, members, compress=zipfile.ZIP_DEFLATED)
+    del members, zeros
+    assert bad.stat().st_size < 2 ** 20
+    tracemalloc.start()
+    try:
+        msg = _load_into(m, bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "zip bomb" in msg and "in total" in msg, msg
+    assert peak < 20 * 2 ** 20, f"loading allocated {peak} bytes"
+    _assert_unchanged(m, snap)
+
+
+def test_undescribed_member_refused_before_any_member_is_read(good, tmp_path, monkeypatch):
+    m, path = good
+    members = _members(path)
+    members["extra.npy"] = _npy(np.arange(3))
+    bad = tmp_path / "extra.npz"
+    _write_zip(bad, members)
+    reads = []
+    real = np.lib.format.read_array
+
+    def spy(fp, *a, **k):
+        out = real(fp, *a, **k)
+        reads.append(out.dtype)
+        return out
+    monkeypatch.setattr(np.lib.format, "read_array", spy)
+    assert "doesn't describe" in _load_into(m, bad)
+    assert reads == [np.uint8], reads   # the metadata member only
+
+
+@pytest.mark.parametrize("dtype", ["complex64", ">f4", "float128", "<U3"])
+def test_unsupported_dtypes_in_a_crafted_file(good, tmp_path, dtype):
+    m, path = good
+    members = _members(path)
+    meta = json.loads(np.lib.format.read_array(io.BytesIO(members["__gradkit__.npy"])).tobytes())
+    name, node = meta["tree"]["__dict__"][0]
+    arr = np.zeros(tuple(m.state_dict()[name].shape), dtype=np.dtype(dtype))
+    members[node["__tensor__"] + ".npy"] = _npy(arr)
+    node["dtype"] = str(arr.dtype)
+    members["__gradkit__.npy"] = _npy(np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    bad = tmp_path / "dtype.npz"
+    _write_zip(bad, members)
+    msg = _load_into(m, bad)
+    assert "does not support" in msg and str(arr.dtype) in msg, msg
+
+
+def test_plain_text_file_is_not_called_a_pickle(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("hello, this is not a checkpoint\n")
+    with pytest.raises(GradkitError) as e:
+        gk.load(path)
+    msg = str(e.value)
+    assert "pickle" not in msg and "not an .npz" in msg and str(path) in msg, msg
+    path.write_bytes(pickle.dumps({"w": 1}))   # a real pickle still says so
+    with pytest.raises(GradkitError, match="pickle"):
+        gk.load(path)
+
+
+def test_duplicate_member_names_are_refused(good, tmp_path):
+    m, path = good
+    members = _members(path)
+    victim = next(n for n in members if n != "__gradkit__.npy")
+    bad = tmp_path / "dup.npz"
+    import warnings
+    with zipfile.ZipFile(bad, "w") as z, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # zipfile: "Duplicate name"
+        for name, data in members.items():
+            z.writestr(name, data)
+        z.writestr(victim, _npy(np.full(to_np(gk.load(path)[victim[:-4]]).shape, 7.0,
+                                        np.float32)))
+    assert "appears twice" in _load_into(m, bad)
+
+
+def test_deeply_nested_metadata_is_refused_clearly(good, tmp_path):
+    m, path = good
+    members = _members(path)
+    meta = json.loads(np.lib.format.read_array(io.BytesIO(members["__gradkit__.npy"])).tobytes())
+    meta["tree"]["__dict__"].append(["deep", "DEEP"])
+    deep = '{"__list__":[' * 450 + "1" + "]}" * 450      # 900 JSON levels
+    text = json.dumps(meta).replace('"DEEP"', deep)
+    members["__gradkit__.npy"] = _npy(np.frombuffer(text.encode(), np.uint8))
+    bad = tmp_path / "deep.npz"
+    _write_zip(bad, members)
+    assert "nested too deeply" in _load_into(m, bad)
+    members["__gradkit__.npy"] = _npy(np.frombuffer(
+        b'{"format":"gradkit.save","version":1,"tree":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        np.uint8))
+    _write_zip(bad, members)
+    assert "nested too deeply" in _load_into(m, bad)

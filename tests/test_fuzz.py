@@ -35,6 +35,7 @@ import os
 import re
 import signal
 import types
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -374,15 +375,17 @@ def _torch_call(kind, name, args, kwargs):
     tkw = {k: _to_torch(v, seen) for k, v in kwargs.items()}
     if len(seen) > 1:
         raise RuntimeError("mixed devices")  # gradkit must refuse the call too
-    if kind == "function":
-        fn = getattr(torch, name, None)
-        if fn is None:
-            return "no-such", None
-        r = fn(*targs, **tkw)
-    else:
-        if not hasattr(torch.Tensor, name):
-            return "no-such", None
-        r = getattr(targs[0], name)(*targs[1:], **tkw)
+    with warnings.catch_warnings():   # torch's own advice on odd calls is not ours to show
+        warnings.simplefilter("ignore", UserWarning)
+        if kind == "function":
+            fn = getattr(torch, name, None)
+            if fn is None:
+                return "no-such", None
+            r = fn(*targs, **tkw)
+        else:
+            if not hasattr(torch.Tensor, name):
+                return "no-such", None
+            r = getattr(targs[0], name)(*targs[1:], **tkw)
     if r is NotImplemented:  # an operator refusing the operand: Python raises TypeError
         raise TypeError("NotImplemented")
     return "ok", (r, targs)

@@ -256,7 +256,7 @@ def test_pickle_nonleaf_and_grad_as_torch():
 
 def test_deepcopy_as_torch(device):
     x = make(np.array([1.0, 2.0]), device, requires_grad=True)
-    x.grad = gk.ones(2, device=device)
+    x.grad = gk.ones(2, dtype=x.dtype, device=device)   # torch refuses another dtype
     c = copy.deepcopy(x)
     assert c is not x and c.requires_grad and c.is_leaf and c.device == x.device
     np.testing.assert_array_equal(to_np(c.grad), [1.0, 1.0])

@@ -8,15 +8,17 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
-from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
 from ..creation import as_tensor, zeros_like
 from ..errors import GradkitError
 from ..graph import FREED, Node, mode
 from ..ops import functional as _F
-from ..ops.core import method
-from ..tensor import POST_ACCUMULATE_HOOKS, PostAccumulateGradHook, Tensor, const
+from ..failures import FreedGraphError, failed_message, out_of_memory, record_failure
+from ..ops.core import _describe, method
+from ..tensor import POST_ACCUMULATE_HOOKS, Tensor, const
+from .accumulate import (_accumulate, _leaf_lock, _leaves_done, _post_hook_feeds,
+                         _run_hooks, _run_leaf_hooks, _run_post_accumulate_hooks, _wrap)
 from .anomaly import check_grads
 
 _FREED_MSG = (
@@ -101,12 +103,12 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     mode.enabled = bool(create_graph)
     try:
         return _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F)
+    except BaseException as e:
+        if not retain_graph:   # a retry must say this backward failed, not "second time"
+            record_failure(roots, e)
+        raise
     finally:
         mode.enabled = prev_mode
-
-
-def _wrap(B, g):
-    return g if g.__class__ is Tensor else const(B, g)
 
 
 def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
@@ -166,7 +168,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 continue
         saved = node.saved
         if saved is FREED:
-            raise GradkitError(_FREED_MSG + f" (node: {node.name()}, made by gradkit.{node.p.name})")
+            raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
+                                  f"made by gradkit.{node.p.name})")
         for vc, v in node.vers:
             if vc[0] != v:
                 raise GradkitError(
@@ -189,6 +192,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 out = node.p.vjp(fv, node.needs, g, *saved)
         except GradkitError:
             raise
+        except MemoryError as e:
+            raise out_of_memory(node.p.name, _describe(_vjp_args(B, g, saved)), e,
+                                " in the backward") from e
         except Exception as e:
             if node.site is not None:
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
@@ -240,15 +246,24 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 _leaves_done(done, pending, leaf_buf)
 
     out = gi = g = None  # drop loop references: _accumulate counts them
+    # all or nothing: every leaf hook runs (and may raise) before any .grad changes
+    # (leaves that a post-accumulate-grad hook completed above are done early, as torch)
+    for cur in leaf_buf.values():
+        if cur[0]._hooks:
+            cur[1] = _run_leaf_hooks(cur[0], cur[1], cur[0]._B, create_graph)
+    cur = None
     results = {}
     graph_grads = []
     while leaf_buf:
         key, (leaf, g) = leaf_buf.popitem()
         B = leaf._B
-        if leaf._hooks:
-            g = _run_leaf_hooks(leaf, g, B, create_graph)
         if accumulate:
-            _accumulate(leaf, g, B, create_graph)
+            try:
+                lock = leaf._glock
+            except AttributeError:
+                lock = _leaf_lock(leaf)
+            with lock:   # threads sharing a leaf must not lose each other's +=
+                _accumulate(leaf, g, B, create_graph)
             if create_graph and leaf.grad.grad_fn is not None:
                 graph_grads.append(leaf)
             if leaf._hooks:
@@ -265,6 +280,12 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _vjp_args(B, g, saved):
+    """The gradient and saved arrays of a failed VJP, as Tensors for _describe."""
+    vals = (list(g) if g.__class__ is list else [g]) + [v for v in saved if v is not None]
+    return [v if v.__class__ is Tensor or not hasattr(v, "shape") else const(B, v) for v in vals]
 
 
 def _holds_values(saved):
@@ -336,119 +357,6 @@ def _add_leaf(leaf_buf, leaf, g, F):
         leaf_buf[k] = [leaf, g]
     else:
         cur[1] = (F or leaf._B).add(cur[1], g)
-
-
-def _accumulate(leaf, g, B, create_graph):
-    if create_graph:
-        g = _wrap(B, g)
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-        return
-    if g.__class__ is Tensor:
-        g = g.array
-    cur = leaf.grad
-    if cur is None:
-        # Steal the gradient when nothing else can see it (as torch does): it
-        # owns its memory (not a view) and only this call and its caller hold
-        # it. Otherwise copy, so .grad never aliases a user's or another
-        # leaf's array (``a + b`` hands the same g to both).
-        if getattr(g, "base", 1) is None and _refcount(g) <= 3:
-            leaf.grad = const(B, g)
-        else:
-            leaf.grad = const(B, B.copy(g))
-    elif cur.grad_fn is not None or cur.array.shape != g.shape:
-        leaf.grad = const(B, B.add(cur.array, g))
-    else:
-        B.iadd(cur.array, g)
-        cur._vc[0] += 1
-
-
-def _call_hook(fn, g, B, create_graph):
-    gt = _wrap(B, g)
-    r = fn(gt)
-    if r is None:
-        return g
-    if r.__class__ is not Tensor:
-        raise TypeError(f"gradkit: a hook must return a Tensor or None, got {type(r).__name__}")
-    if tuple(r.array.shape) != tuple(gt.array.shape):
-        raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
-                           f"{gt.shape}")
-    return r if create_graph else r.array
-
-
-def _run_hooks(node, g, B, create_graph):
-    for oi, fn in list(node.hooks):
-        if node.nout > 1:
-            if g[oi] is not None:
-                g[oi] = _call_hook(fn, g[oi], B, create_graph)
-        else:
-            g = _call_hook(fn, g, B, create_graph)
-    return g
-
-
-def _run_leaf_hooks(leaf, g, B, create_graph):
-    for fn in list(leaf._hooks):
-        if fn.__class__ is not PostAccumulateGradHook:
-            g = _call_hook(fn, g, B, create_graph)
-    return g
-
-
-def _run_post_accumulate_hooks(leaf):
-    for h in list(leaf._hooks):
-        if h.__class__ is PostAccumulateGradHook:
-            h.fn(leaf)
-
-
-def _post_hook_feeds(root_nodes):
-    """For the leaves that have a post-accumulate-grad hook: ``feeds`` maps each
-    node with an edge into such a leaf to those leaves, ``pending`` counts for
-    each leaf (by id) the nodes still to run. (None, None) when there is none."""
-    feeds = {}
-    pending = {}
-    seen = set()
-    stack = list(root_nodes)
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        hooked = None
-        for e in n.edges:
-            if e is None:
-                continue
-            t = e[0]
-            if t.__class__ is Node:
-                if t not in seen:
-                    stack.append(t)
-                continue
-            if t.__class__ is _WeakRef:
-                t = t()
-            if t is not None and t._hooks and any(
-                    h.__class__ is PostAccumulateGradHook for h in t._hooks):
-                if hooked is None:
-                    hooked = {}
-                hooked[id(t)] = t
-        if hooked:
-            feeds[n] = list(hooked.values())
-            for k in hooked:
-                pending[k] = pending.get(k, 0) + 1
-    return (feeds, pending) if feeds else (None, None)
-
-
-def _leaves_done(leaves, pending, leaf_buf):
-    """One node feeding ``leaves`` has run: accumulate each leaf whose gradient is
-    now complete, then run its post-accumulate-grad hooks."""
-    for leaf in leaves:
-        k = id(leaf)
-        pending[k] -= 1
-        if pending[k] or k not in leaf_buf:
-            continue
-        leaf, g = leaf_buf.pop(k)
-        B = leaf._B
-        if leaf._hooks:
-            g = _run_leaf_hooks(leaf, g, B, False)
-        _accumulate(leaf, g, B, False)
-        g = None
-        _run_post_accumulate_hooks(leaf)
 
 
 def reattach(B, arr, target, oi):

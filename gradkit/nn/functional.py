@@ -158,7 +158,11 @@ def _nll(name, logp, target, weight, ignore_index, reduction, label_smoothing):
     if reduction == "none":
         return loss
     total = _F.sum(loss)
-    return total if reduction == "sum" else _F.div(total, _F.sum(wy))
+    if reduction == "sum":
+        return total
+    if wy.numel() == 0:   # an empty batch: torch's nan, without a 0/0 warning
+        return _F.mul(total, float("nan"))
+    return _F.div(total, _F.sum(wy))
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,

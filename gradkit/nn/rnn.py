@@ -27,6 +27,10 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 def _run(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False):
     """One layer, one direction over x (T, N, I) -> (hs (T, N, H), h_T, c_T or None)."""
+    if x.array.dtype != w_ih.array.dtype:   # before linear's matmul names itself
+        raise GradkitError(f"gradkit.nn.{mode.split('_')[0]}: input and hidden tensors / weights "
+                           f"must have one dtype, got {x.dtype_name} and {w_ih.dtype_name}; "
+                           "convert with .to(dtype) (or the module with .double()/.float())")
     xg = F.linear(x, w_ih)
     if mode == "GRU":
         if b_ih is not None:

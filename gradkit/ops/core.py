@@ -16,6 +16,7 @@ Public functions register with ``@op``: one entry gives the function form
 and the name in ``F``. ``install_methods`` puts the method table on Tensor, once.
 """
 from ..errors import GradkitError
+from ..failures import out_of_memory
 from ..graph import Node, mode
 from ..tensor import Tensor, const, _new
 
@@ -127,6 +128,13 @@ def _describe(args):
 def op_error(name, args, e, hint=""):
     """Translate a backend exception into a gradkit error naming the op, the
     shapes, dtypes and devices; keep IndexError/TypeError types."""
+    if isinstance(e, MemoryError):   # stays a MemoryError (except MemoryError works)
+        return out_of_memory(name, _describe(args), e)
+    if name == "sub" and isinstance(e, TypeError) and all(
+            a.__class__ is not Tensor or a.array.dtype == a._B.bool_dtype
+            for a in args):   # bool - bool: NumPy's wording is not torch's
+        return GradkitError("gradkit.sub: subtraction, the `-` operator, with two bool tensors "
+                            "is not supported; use `a != b` (logical xor) instead")
     msg = str(e).split("\n")[0]
     text = f"gradkit.{name}: {msg}; inputs: {_describe(args)}"
     if hint:
@@ -240,7 +248,7 @@ def apply_unary(p, x):
     t = _new(Tensor)   # const(B, out), inlined: one call less per op
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._view = False
@@ -283,7 +291,7 @@ def apply_binary(p, B, a, b, ad, bd):
     t = _new(Tensor)   # const(B, out), inlined
     t.array = out
     t._B = B
-    t.grad = None
+    t._grad = None
     t._oi = 0
     t._hooks = None
     t._view = False

@@ -42,6 +42,8 @@ def _device_error(name, a, b):
 def _promote_pair(name, a, b):
     """Slow path of a binary op whose operands differ in dtype, or mix a
     Python scalar with a tensor of another category."""
+    if name == "sub":
+        _check_bool_sub(a, b)
     B = a._B if a.__class__ is Tensor else b._B
     if a.__class__ is Tensor and b.__class__ is Tensor:
         an, bn = a.dtype_name, b.dtype_name
@@ -66,6 +68,19 @@ def _promote_pair(name, a, b):
     return (t, s) if a.__class__ is Tensor else (s, t)
 
 
+def _check_bool_sub(a, b):
+    """torch refuses subtraction with a bool operand (tensor or Python bool)."""
+    ba = a.__class__ is bool or (a.__class__ is Tensor and a.array.dtype == a._B.bool_dtype)
+    bb = b.__class__ is bool or (b.__class__ is Tensor and b.array.dtype == b._B.bool_dtype)
+    if ba and bb:
+        raise GradkitError("gradkit.sub: subtraction, the `-` operator, with two bool tensors "
+                           "is not supported; use `a != b` (logical xor) instead")
+    if ba or bb:
+        raise GradkitError("gradkit.sub: subtraction, the `-` operator, with a bool tensor is "
+                           "not supported; to invert a mask use `~` or gk.logical_not(), or "
+                           "convert it first with .int() or .float()")
+
+
 def _binary(p, a, b):
     """Dispatch for a binary primitive: device check, dtype promotion, scalars."""
     if a.__class__ is Tensor:
@@ -88,6 +103,8 @@ def _binary(p, a, b):
                 a, b = _promote_pair(p.name, a, b)
                 ad = a.array
             elif b.__class__ is bool and ad.dtype != B.bool_dtype:
+                if p.name == "sub":
+                    _check_bool_sub(a, b)
                 b = int(b)   # the lowest category: the tensor's dtype wins (array API refuses bools)
             bd = b
         else:
@@ -101,6 +118,8 @@ def _binary(p, a, b):
                 a, b = _promote_pair(p.name, a, b)
                 bd = b.array
             elif a.__class__ is bool and bd.dtype != B.bool_dtype:
+                if p.name == "sub":
+                    _check_bool_sub(a, b)
                 a = int(a)
             ad = a
         else:
@@ -185,7 +204,17 @@ def astype(x, dtype):
     return apply(_astype_vjp, B, (x,), (x.array,), {"dtype": dt}, {"src": x.array.dtype})
 
 
+_DT_CLASSES = {}
+
+
 def _is_backend_dtype(B, dt):
+    # compare only with dtype objects of the backend's own kinds: array_api_strict
+    # warns when its dtypes meet NumPy's in ==
+    kinds = _DT_CLASSES.get(B)
+    if kinds is None:
+        kinds = _DT_CLASSES[B] = frozenset(d.__class__ for d in B._dtype_set)
+    if dt.__class__ not in kinds:
+        return False
     try:
         return dt in B._dtype_set
     except TypeError:
@@ -239,7 +268,7 @@ def _init(self, data, dtype=None, device=None, requires_grad=False):
     ``gk.tensor``."""
     t = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
     for s in Tensor.__slots__[:-1]:
-        setattr(self, s, getattr(t, s))
+        setattr(self, s, getattr(t, s, None))  # _glock: made on first use
 
 
 @method("to")

@@ -13,7 +13,7 @@ from ..dtypes import KIND
 from ..tensor import Tensor
 from .compare import bitwise_and, bitwise_or, clamp, gt, logical_and, logical_not, logical_or, where
 from .core import NAMESPACE, apply, method, op, prim
-from .dispatch import (_SCALARS, _binary, _default_float, _float_unary, _unary, astype,
+from .dispatch import (_SCALARS, _binary, _check_bool_sub, _default_float, _float_unary, _unary, astype,
                        result_dtype_name)
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -104,6 +104,7 @@ def add(a, b, alpha=None):
 @op(aliases=("subtract",))
 def sub(a, b, alpha=None):
     if alpha is not None:
+        _check_bool_sub(a, b)
         b = _times_alpha("sub", a, b, alpha)
     return _binary(_sub_vjp, a, b)
 
@@ -391,6 +392,9 @@ def softplus(x, beta=1.0, threshold=20.0):
     if not isinstance(beta, (int, float)) or not isinstance(threshold, (int, float)):
         raise TypeError(f"gradkit.softplus: beta and threshold must be numbers, got "
                         f"{type(beta).__name__} and {type(threshold).__name__}")
+    if x.__class__ is Tensor and x.dtype_name == "float16":
+        # as torch, compute in float32: exp(threshold=20) overflows float16 (max 65504)
+        return astype(softplus(astype(x, "float32"), beta, threshold), "float16")
     bx = x if beta == 1 else mul(x, beta)
     sp = log1p(exp(clamp(bx, max=float(threshold))))
     if beta != 1:

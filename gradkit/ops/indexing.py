@@ -6,6 +6,7 @@ from ..reliability import host_sync_violation
 from ..tensor import Tensor, const
 from . import bounds as _bounds
 from .core import Prim, apply, method, op, prim
+from .op_names import as_op
 from .dispatch import _as_tensor_like, _device_error, _need_tensor, norm_dim
 from .elementwise import add, mul
 from .shape import reshape
@@ -190,7 +191,8 @@ def gather(x, dim, index, *, sparse_grad=False):
         else:
             ar = B.arange(0, s, 1, i64)
             idx.append(const(B, B.reshape(ar, tuple(s if j == i else 1 for j in range(nd)))))
-    return getitem(x, tuple(idx))
+    with as_op("gather"):
+        return getitem(x, tuple(idx))
 
 
 @op
@@ -224,7 +226,8 @@ def index_add(x, dim, index, source, *, alpha=1):
     if alpha != 1:
         source = mul(source, alpha)
     idx = (slice(None),) * d + (reshape(index, (-1,)).array,)
-    return add(x, getitem_backward(source, x.array.shape, idx, True))
+    with as_op("index_add"):
+        return add(x, getitem_backward(source, x.array.shape, idx, True))
 
 
 method("__getitem__", getitem)

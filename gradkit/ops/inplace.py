@@ -79,7 +79,7 @@ def _inplace(name, x, new):
     if grad_involved:
         x.grad_fn = new.grad_fn
         x._oi = new._oi
-        x.requires_grad = True
+        x._rg = True
     return x
 
 
@@ -213,7 +213,11 @@ def copy_(x, src):
         src = as_tensor(src, device=x.device)
     if src._B is not x._B:
         src = to_device(src, x.device)
-    v = expand(astype(src, x.dtype_name), x.shape)
+    try:
+        v = expand(astype(src, x.dtype_name), x.shape)
+    except GradkitError:
+        raise GradkitError(f"gradkit.copy_: src of shape {tuple(src.array.shape)} can't be "
+                           f"broadcast to the tensor's shape {tuple(x.array.shape)}") from None
     if mode.enabled and (x.requires_grad or v.requires_grad):
         # the old value of x gets no gradient: x*0 keeps the graph connected
         # only through src

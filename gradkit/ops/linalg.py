@@ -15,7 +15,7 @@ from ..dtypes import common_dtype_name
 from ..errors import GradkitError
 from ..tensor import Tensor, const
 from .core import apply, method, op, prim
-from .dispatch import _as_tensor_like, _device_error, _promote_pair, astype
+from .dispatch import _as_tensor_like, _device_error, astype
 from .indexing import getitem
 from .reductions import reduce_sum
 from .shape import permute, reshape
@@ -45,38 +45,48 @@ def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
         if bn == 2 and an > 2:
             # a batch against one matrix: fold the batch into one GEMM instead
             # of a batched product summed afterwards
-            gb = F.matmul(F.mT(F.reshape(a, (-1, a.shape[-1]))), F.reshape(g, (-1, g.shape[-1])))
+            rows = 1
+            for s in a.shape[:-1]:
+                rows *= s   # not -1: a reshape can't infer it when a dim is 0
+            gb = F.matmul(F.mT(F.reshape(a, (rows, a.shape[-1]))), F.reshape(g, (rows, g.shape[-1])))
         else:
             gb = F.matmul(F.mT(a), g)
     return ga, gb
 
 
 @op
-def matmul(a, b):
+def matmul(a, b, *, name="matmul"):
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
         if a.__class__ is Tensor:
-            b = _as_tensor_like(b, a, "matmul")
+            b = _as_tensor_like(b, a, name)
         elif b.__class__ is Tensor:
-            a = _as_tensor_like(a, b, "matmul")
+            a = _as_tensor_like(a, b, name)
         else:
-            raise TypeError("gradkit.matmul: expected Tensor operands")
+            raise TypeError(f"gradkit.{name}: expected Tensor operands")
     B = a._B
     if b._B is not B:
-        raise _device_error("matmul", a, b)
+        raise _device_error(name, a, b)
     ad, bd = a.array, b.array
     if ad.ndim == 0 or bd.ndim == 0:
-        raise GradkitError(f"gradkit.matmul: both arguments need at least 1 dim, got shapes "
+        raise GradkitError(f"gradkit.{name}: both arguments need at least 1 dim, got shapes "
                            f"{tuple(ad.shape)} and {tuple(bd.shape)}")
     ka = ad.shape[-1]
     kb = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
     if ka != kb:
         raise GradkitError(
-            f"gradkit.matmul: shapes {tuple(ad.shape)} and {tuple(bd.shape)} cannot be "
+            f"gradkit.{name}: shapes {tuple(ad.shape)} and {tuple(bd.shape)} cannot be "
             f"multiplied ({ka} != {kb}: the last dim of the first must equal the "
             f"{'second-to-last' if bd.ndim > 1 else 'only'} dim of the second)")
-    if ad.dtype != bd.dtype:
-        a, b = _promote_pair("matmul", a, b)
-        ad, bd = a.array, b.array
+    if ad.dtype != bd.dtype:   # as torch: no promotion in matrix products
+        raise GradkitError(f"gradkit.{name}: expected both operands to have the same dtype, but "
+                           f"got {a.dtype_name} and {b.dtype_name}; convert one, e.g. "
+                           f"b.to(gk.{a.dtype_name})")
+    if ad.ndim > 2 and bd.ndim > 2 and ad.shape[:-2] != bd.shape[:-2]:
+        for i, j in zip(ad.shape[-3::-1], bd.shape[-3::-1]):
+            if i != j and i != 1 and j != 1:
+                raise GradkitError(
+                    f"gradkit.{name}: the batch dimensions of shapes {tuple(ad.shape)} and "
+                    f"{tuple(bd.shape)} do not broadcast ({i} vs {j}); make them equal or 1")
     return apply(_matmul_vjp, B, (a, b), (ad, bd), None, {"an": ad.ndim, "bn": bd.ndim})
 
 

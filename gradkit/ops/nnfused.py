@@ -99,6 +99,8 @@ def softmax(x, dim, dtype=None):
     composition's extra passes."""
     x = _softmax_input("softmax", x, dtype)
     d = norm_dim("softmax", dim, x.array.ndim)
+    if x.numel() == 0:   # as torch: an empty result (nothing to normalise)
+        return exp(x)
     if x.array.ndim == 0:
         return div(exp(sub(x, x.detach())), 1.0)
     return apply(_softmax_vjp, x._B, (x,), (x.array,), {"dim": d})
@@ -108,6 +110,8 @@ def softmax(x, dim, dtype=None):
 def log_softmax(x, dim, dtype=None):
     x = _softmax_input("log_softmax", x, dtype)
     d = (norm_dim("log_softmax", dim, x.array.ndim),)
+    if x.numel() == 0:   # as torch: an empty result
+        return sub(x, x.detach())
     z = sub(x, _stop_max(x, d))
     return sub(z, log(reduce_sum(exp(z), d, keepdim=True)))
 

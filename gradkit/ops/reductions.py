@@ -64,7 +64,9 @@ def _amax_vjp(F, n, g, x, y, dim=None, keepdim=False, shape=None):
         kshape = tuple(1 if (dim is None or i in dim) else s for i, s in enumerate(shape))
         y = F.reshape(y, kshape)
         g = F.reshape(g, kshape)
-    mask = F.astype(F.eq(x, y), g.dtype)
+    # a NaN is the maximum: only the NaNs share the gradient (torch's evenly_distribute)
+    hit = F.logical_or(F.eq(x, y), F.logical_and(F.ne(x, x), F.ne(y, y)))
+    mask = F.astype(hit, g.dtype)
     cnt = F.sum(mask, dim=dim, keepdim=True)
     return (F.mul(F.div(g, cnt), mask),)
 
@@ -173,10 +175,21 @@ def reduce_min(x, dim=None, keepdim=False):
     return _minmax_dim("min", _min_dim_vjp, x, dim, keepdim)
 
 
+def _arg_empty(name, x, d):
+    """torch's IndexError for argmax/argmin over nothing."""
+    if d is None and x.numel() == 0:
+        raise IndexError(f"gradkit.{name}: expected a reduction dim to be specified for an empty "
+                         f"tensor (shape {tuple(x.array.shape)})")
+    if d is not None and x.array.ndim and x.array.shape[d] == 0:
+        raise IndexError(f"gradkit.{name}: expected reduction dim {d} to have non-zero size "
+                         f"(shape {tuple(x.array.shape)})")
+
+
 @op
 def argmax(x, dim=None, keepdim=False):
     _need_tensor("argmax", x)
     d = None if dim is None else norm_dim("argmax", dim, x.array.ndim)
+    _arg_empty("argmax", x, d)
     return const(x._B, x._B.astype(x._B.argmax(x.array, d, keepdim), x._B.dtypes["int64"]))
 
 
@@ -184,6 +197,7 @@ def argmax(x, dim=None, keepdim=False):
 def argmin(x, dim=None, keepdim=False):
     _need_tensor("argmin", x)
     d = None if dim is None else norm_dim("argmin", dim, x.array.ndim)
+    _arg_empty("argmin", x, d)
     return const(x._B, x._B.astype(x._B.argmin(x.array, d, keepdim), x._B.dtypes["int64"]))
 
 

@@ -224,6 +224,16 @@ def cat(tensors, dim=0):
     for t_ in tensors[1:]:
         if t_._B is not B:
             raise _device_error("cat", tensors[0], t_)
+    kept = [u for u in tensors if u.array.shape != (0,)]
+    if len(kept) != len(tensors):
+        # torch's legacy rule: 1-D empty tensors are skipped (whatever dim is)
+        names = {u.dtype_name for u in tensors}
+        tensors = kept or [tensors[0]]
+        if not kept:
+            dim = 0
+        if len(names) > 1:
+            target = common_dtype_name(names)
+            tensors = [astype(u, target) for u in tensors]
     nd = tensors[0].array.ndim
     if nd == 0:
         raise GradkitError("gradkit.cat: zero-dimensional tensors cannot be concatenated")

@@ -238,7 +238,7 @@ def mm(input, mat2):
     broadcasts; this one refuses other ranks, as torch)."""
     _dims("mm", input, 2, "self")
     _dims("mm", mat2, 2, "mat2")
-    return matmul(input, mat2)
+    return matmul(input, mat2, name="mm")
 
 
 @op
@@ -249,7 +249,7 @@ def bmm(input, mat2):
     _dims("bmm", mat2, 3, "batch2")
     if input.array.shape[0] != mat2.array.shape[0]:
         raise GradkitError(f"gradkit.bmm: batch sizes differ: {tuple(input.shape)} and {tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    return matmul(input, mat2, name="bmm")
 
 
 def _addprod(name, input, prod, beta, alpha):
