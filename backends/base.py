@@ -11,6 +11,7 @@ against (``F.mul(g, y)``): on the fast path the engine passes the backend itself
 under ``create_graph`` it passes gradkit's differentiable namespace, which has the
 same names.
 """
+from .conv import ConvKernels
 
 from ..errors import HostSyncError  # noqa: F401  (re-exported: the fake device raises it)
 from ..graph import host_sync_violation, mode
@@ -61,7 +62,7 @@ def check_host_sync(device_str):
         host_sync_violation(f"a copy from {device_str} to the host")
 
 
-class Backend(SeqKernels, DeviceMixin):
+class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_kernels.py
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

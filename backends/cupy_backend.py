@@ -8,6 +8,7 @@ in ``base.py``, written once against the namespace.
 import functools
 
 from .base import Backend, check_host_sync as _check_host_sync
+from .conv_cupy import CupyConvKernels
 from .seq_kernels import CupySeqKernels
 
 
@@ -207,7 +208,7 @@ def scatter_native(cupy_version):
     return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
 
 
-class CupyBackend(CupySeqKernels, Backend):
+class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):

@@ -4,6 +4,7 @@ import threading
 import numpy as np
 
 from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
+from .conv_numpy import NumpyConvKernels
 from .seq_kernels import NumpySeqKernels
 
 # ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
@@ -90,7 +91,7 @@ def _select(mask, g, keep_where):
     return _arr(out).view(g.dtype)
 
 
-class NumpyBackend(NumpySeqKernels, Backend):
+class NumpyBackend(NumpyConvKernels, NumpySeqKernels, Backend):
     type = "cpu"
 
     def __init__(self):

@@ -90,6 +90,9 @@ class TorchLike:
                 setattr(self, name, self._native_or_composed(name, fn, call))
         if missing:
             self.notes.append(f"composed from basic ops (no {label} version): {', '.join(missing)}")
+        for name in ("conv2d", "max_pool2d"):  # layers with no composition here (W6)
+            if getattr(nnf, name, None) is not None:
+                setattr(self, name, getattr(nnf, name))
 
     def _native_or_composed(self, name, fn, call):
         composed = partial(COMPOSED[name], self)
@@ -231,6 +234,17 @@ class Bench:
 
 def build(impl, workload, device, params, consts) -> Bench:
     """Raise Skip when `impl` cannot run on `device` here."""
+    return _build(impl, workload, device, params, consts)
+
+
+def _needs(F, workload, label):
+    missing = [n for n in workload.needs if not hasattr(F, n)]
+    if missing:
+        raise Skip(f"{label} has no {', '.join(missing)}")
+    return F
+
+
+def _build(impl, workload, device, params, consts) -> Bench:
     cuda = device.startswith("cuda")
     if impl == "numpy":
         return _numpy_bench(workload, device, params, consts, cuda)
@@ -242,7 +256,8 @@ def build(impl, workload, device, params, consts) -> Bench:
             import autograd.numpy as anp
         except ImportError as e:
             raise Skip(f"not installed ({e}); pip install autograd") from None
-        return _autograd_bench(workload, params, consts, NumpyLike(anp), autograd)
+        return _autograd_bench(workload, params, consts,
+                               _needs(NumpyLike(anp), workload, "HIPS autograd"), autograd)
     if impl == "torch":
         try:
             import torch
@@ -251,7 +266,8 @@ def build(impl, workload, device, params, consts) -> Bench:
         if cuda and not torch.cuda.is_available():
             raise Skip(f"torch {torch.__version__} sees no CUDA device")
         sync = torch.cuda.synchronize if cuda else (lambda: None)
-        return _torch_like_bench(workload, params, consts, TorchLike(torch, device, "torch"),
+        return _torch_like_bench(workload, params, consts,
+                                 _needs(TorchLike(torch, device, "torch"), workload, "torch"),
                                  sync, "torch" if cuda else "rss")
     if impl == "gradkit":
         try:
@@ -265,7 +281,8 @@ def build(impl, workload, device, params, consts) -> Bench:
         if cuda and not gk.cuda.is_available():
             raise Skip("gk.cuda.is_available() is False")
         sync = gk.cuda.synchronize if cuda else (lambda: None)
-        return _torch_like_bench(workload, params, consts, TorchLike(gk, device, "gradkit"),
+        return _torch_like_bench(workload, params, consts,
+                                 _needs(TorchLike(gk, device, "gradkit"), workload, "gradkit"),
                                  sync, "cupy" if cuda else "rss")
     raise ValueError(f"unknown implementation {impl!r}; choose from {', '.join(IMPLS)}")
 

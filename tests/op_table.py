@@ -8,6 +8,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 import gradkit as gk
+import gradkit.nn.functional as _nnF
+
+import image_refs as _ir
 
 
 @dataclass
@@ -51,6 +54,79 @@ def _sm(x, d):
     e = np.exp(x - x.max(axis=d, keepdims=True))
     return e / e.sum(axis=d, keepdims=True)
 
+
+def _const(a, arr):
+    return gk.tensor(np.asarray(arr, dtype=np.float64), dtype=a.dtype, device=a.device)
+
+
+_RM, _RV = np.array([0.3, -0.2, 0.1]), np.array([0.5, 2.0, 1.5])
+
+# Image layers (issue 13): convolution, pooling, resampling, normalization
+IMAGE_OPS = [
+    Op("conv2d", lambda x, w, b: _nnF.conv2d(x, w, b), lambda x, w, b: _ir.conv(x, w, b),
+       [(2, 3, 5, 6), (4, 3, 3, 3), (4,)]),
+    Op("conv2d_stride_pad_dil_groups",
+       lambda x, w: _nnF.conv2d(x, w, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+       lambda x, w: _ir.conv(x, w, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2),
+       [(2, 4, 6, 5), (6, 2, 3, 2)]),
+    Op("conv2d_same_even_kernel", lambda x, w: _nnF.conv2d(x, w, padding="same"),
+       lambda x, w: _ir.conv(x, w, padding=((1, 2), (0, 1))), [(1, 2, 5, 4), (3, 2, 4, 2)]),
+    Op("conv2d_valid_unbatched", lambda x, w: _nnF.conv2d(x, w, padding="valid"),
+       lambda x, w: _ir.conv(x[None], w)[0], [(2, 4, 4), (3, 2, 2, 3)]),
+    Op("conv1d", lambda x, w, b: _nnF.conv1d(x, w, b, stride=2, padding=1),
+       lambda x, w, b: _ir.conv(x, w, b, stride=2, padding=1), [(2, 3, 9), (4, 3, 3), (4,)]),
+    Op("conv1d_same_dilated_groups", lambda x, w: _nnF.conv1d(x, w, padding="same", dilation=2,
+                                                              groups=3),
+       lambda x, w: _ir.conv(x, w, padding=((2, 2),), dilation=2, groups=3),
+       [(2, 3, 7), (6, 1, 3)]),
+    Op("conv_transpose2d", lambda x, w, b: _nnF.conv_transpose2d(x, w, b, stride=2, padding=1,
+                                                                 output_padding=1),
+       lambda x, w, b: _ir.conv_transpose2d(x, w, b, 2, 1, 1), [(2, 3, 3, 4), (3, 2, 3, 3), (2,)]),
+    Op("conv_transpose2d_groups_dilation",
+       lambda x, w: _nnF.conv_transpose2d(x, w, stride=(1, 2), groups=2, dilation=(2, 1)),
+       lambda x, w: _ir.conv_transpose2d(x, w, None, (1, 2), 0, 0, 2, (2, 1)),
+       [(1, 4, 3, 3), (4, 1, 2, 3)]),
+    Op("max_pool2d", lambda x: _nnF.max_pool2d(x, 2), lambda x: _ir.max_pool2d(x, 2),
+       [(2, 3, 4, 6)], ["distinct"]),
+    Op("max_pool2d_overlap_pad_ceil",
+       lambda x: _nnF.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+       lambda x: _ir.max_pool2d(x, 3, 2, 1, ceil=True), [(2, 2, 6, 5)], ["distinct"]),
+    Op("max_pool2d_dilation_indices",
+       lambda x: _nnF.max_pool2d(x, (2, 3), (1, 2), dilation=(2, 1), return_indices=True)[0],
+       lambda x: _ir.max_pool2d(x, (2, 3), (1, 2), d=(2, 1)), [(1, 2, 5, 7)], ["distinct"]),
+    Op("avg_pool2d", lambda x: _nnF.avg_pool2d(x, 2), lambda x: _ir.avg_pool2d(x, 2),
+       [(2, 3, 4, 6)]),
+    Op("avg_pool2d_pad_ceil_exclude",
+       lambda x: _nnF.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+       lambda x: _ir.avg_pool2d(x, 3, 2, 1, True, False), [(2, 2, 6, 5)]),
+    Op("avg_pool2d_divisor", lambda x: _nnF.avg_pool2d(x, (2, 3), 1, (1, 0), divisor_override=4),
+       lambda x: _ir.avg_pool2d(x, (2, 3), 1, (1, 0), divisor=4), [(1, 2, 4, 5)]),
+    Op("adaptive_avg_pool2d", lambda x: _nnF.adaptive_avg_pool2d(x, (3, 2)),
+       lambda x: _ir.adaptive_pool2d(x, (3, 2), np.mean), [(2, 3, 7, 5)]),
+    Op("adaptive_max_pool2d", lambda x: _nnF.adaptive_max_pool2d(x, (3, 4)),
+       lambda x: _ir.adaptive_pool2d(x, (3, 4), np.max), [(2, 2, 7, 5)], ["distinct"]),
+    Op("adaptive_max_pool2d_even", lambda x: _nnF.adaptive_max_pool2d(x, 2),
+       lambda x: _ir.adaptive_pool2d(x, 2, np.max), [(2, 2, 4, 6)], ["distinct"]),
+    Op("pixel_shuffle", lambda x: _nnF.pixel_shuffle(x, 2), lambda x: _ir.pixel_shuffle(x, 2),
+       [(2, 8, 2, 3)]),
+    Op("interpolate_nearest", lambda x: _nnF.interpolate(x, size=(5, 7)),
+       lambda x: _ir.interpolate(x, (5, 7)), [(2, 2, 3, 4)]),
+    Op("interpolate_bilinear", lambda x: _nnF.interpolate(x, size=(5, 3), mode="bilinear"),
+       lambda x: _ir.interpolate(x, (5, 3), "bilinear"), [(2, 2, 3, 4)]),
+    Op("interpolate_bilinear_align_corners",
+       lambda x: _nnF.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True),
+       lambda x: _ir.interpolate(x, (6, 8), "bilinear", True), [(1, 2, 3, 4)]),
+    Op("interpolate_linear", lambda x: _nnF.interpolate(x, size=7, mode="linear"),
+       lambda x: _ir.interpolate(x, (7,), "linear"), [(2, 3, 4)]),
+    Op("batch_norm_train", lambda x, w, b: _nnF.batch_norm(x, None, None, w, b, training=True),
+       lambda x, w, b: _ir.batch_norm(x, w, b), [(4, 3, 2, 3), (3,), (3,)]),
+    Op("batch_norm_1d_eval", lambda x: _nnF.batch_norm(x, _const(x, _RM), _const(x, _RV)),
+       lambda x: (x - _RM[:, None]) / np.sqrt(_RV[:, None] + 1e-5), [(4, 3, 5)]),
+    Op("instance_norm", lambda x, w, b: _nnF.instance_norm(x, weight=w, bias=b),
+       lambda x, w, b: _ir.group_norm(x, 3, w, b), [(2, 3, 3, 4), (3,), (3,)]),
+    Op("group_norm", lambda x, w, b: _nnF.group_norm(x, 2, w, b),
+       lambda x, w, b: _ir.group_norm(x, 2, w, b), [(2, 6, 2, 3), (6,), (6,)]),
+]
 
 I = np.array([0, 2, 2, 1])  # repeated indices: their gradients must accumulate
 
@@ -317,6 +393,8 @@ OPS = [
        [(3, 4), (2, 4)]),
     Op("linear_bias_batched", lambda x, w, b: gk.nn.functional.linear(x, w, b),
        lambda x, w, b: x @ w.T + b, [(2, 3, 4), (2, 4), (2,)]),
+    # ---------------------------------------------- image layers (issue 13)
+    *IMAGE_OPS,
 ]
 
 # ------------------------------------------ ops real PyTorch programs use (issue 12)

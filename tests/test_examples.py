@@ -55,6 +55,33 @@ def test_train_mlp_quick(tmp_path):
     check_plot(out, tmp_path / "mlp_loss.png")
 
 
+def test_train_cnn_quick(tmp_path):
+    out = run_example("train_cnn.py", "--steps", "12", "--eval-every", "6", "--batch-size", "16",
+                      "--out-dir", str(tmp_path), cwd=tmp_path)
+    assert re.search(r"loss \d+\.\d+", out)
+    assert "test accuracy" in out and "reloaded model's test accuracy matches" in out
+    assert (tmp_path / "cnn_digits.npz").exists()
+    check_plot(out, tmp_path / "cnn_loss.png")
+
+
+def test_train_cnn_bad_arguments(tmp_path):
+    import gradkit as gk
+    e = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, str(EXAMPLES / "train_cnn.py")]
+    r = subprocess.run(cmd + ["--steps", "0"], cwd=tmp_path, env=e, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "argument --steps: must be a positive integer" in r.stderr
+    r = subprocess.run(cmd + ["--lr", "0"], cwd=tmp_path, env=e, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "argument --lr: must be positive" in r.stderr
+    if not gk.cuda.is_available():   # CUDA asked for but not usable: one line, exit 2
+        r = subprocess.run(cmd + ["--device", "cuda"], cwd=tmp_path, env=e, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and r.stdout == ""
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "CUDA is not usable" in lines[0]
+
+
 def test_char_transformer_quick(tmp_path):
     out = run_example("char_transformer.py", "--steps", "6", "--context", "16", "--dim", "16",
                       "--layers", "1", "--sample", "20", "--out-dir", str(tmp_path),
@@ -82,6 +109,6 @@ def test_plain_progress_bar_without_tqdm(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("name", ["train_mlp.py", "char_transformer.py",
-                                  "computation_graph.py"])
+                                  "computation_graph.py", "train_cnn.py"])
 def test_examples_take_device_flag(name):
     assert "--device" in (EXAMPLES / name).read_text()

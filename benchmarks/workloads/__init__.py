@@ -32,14 +32,15 @@ class Workload:
     min_sample_s: float = 0.1   # each sample loops the step at least this long (--quick: /5)
     min_bytes: Callable | None = None  # theoretical minimum peak memory (W3)
     notes: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()   # layers `forward` calls on F beyond the basics (W6: conv2d)
 
 
 def all_workloads() -> dict[str, Workload]:
     from benchmarks.workloads import (w1_overhead, w2_mlp, w3_memory, w4_transformer,
-                                      w5_broadcast)
+                                      w5_broadcast, w6_convnet)
     from benchmarks.workloads import w7_lstm
     ws = [*w1_overhead.WORKLOADS, w2_mlp.WORKLOAD, w3_memory.WORKLOAD,
-          w4_transformer.WORKLOAD, w5_broadcast.WORKLOAD]
+          w4_transformer.WORKLOAD, w5_broadcast.WORKLOAD, w6_convnet.WORKLOAD]
     ws.append(w7_lstm.WORKLOAD)
     return {w.name: w for w in ws}
 

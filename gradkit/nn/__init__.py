@@ -24,3 +24,12 @@ __all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerDecoder
             "TransformerEncoder", "TransformerDecoder", "Transformer"]
 
 from . import parallel  # noqa: E402  (DistributedDataParallel; needs mpi4py only when used)
+
+# image layers (issue 13): convolution, pooling, resampling, normalization
+from .conv import (Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d,  # noqa: E402
+                   AdaptiveAvgPool2d, AdaptiveMaxPool2d, PixelShuffle, PixelUnshuffle, Upsample)
+from .norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d, GroupNorm  # noqa: E402
+
+__all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+            "AdaptiveMaxPool2d", "PixelShuffle", "PixelUnshuffle", "Upsample", "BatchNorm1d",
+            "BatchNorm2d", "InstanceNorm2d", "GroupNorm"]

@@ -319,3 +319,9 @@ def embedding(input, weight, padding_idx=None):
 
 # ====================================================== attention (issue 13)
 from ..ops.attention import scaled_dot_product_attention  # noqa: E402
+
+# image layers: convolution, pooling, pixel shuffle, interpolation (gradkit/nn/image.py)
+from .image import *  # noqa: E402,F401,F403
+
+# batch, instance and group normalization (gradkit/nn/normalization.py)
+from .normalization import *  # noqa: E402,F401,F403

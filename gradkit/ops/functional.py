@@ -4,8 +4,9 @@
 module, under ``create_graph``). The implementations live in the topic
 modules below; this module only gathers them.
 """
+# each registers its ops on import
 from . import dispatch, compare, elementwise, shape, reductions, indexing, inplace  # noqa: F401
-from . import linalg, nnfused, attention, index_ops, torch_ops  # noqa: F401  (each registers its ops)
+from . import linalg, nnfused, attention, index_ops, torch_ops, convolution  # noqa: F401
 from .core import NAMESPACE
 
 globals().update(NAMESPACE)
