@@ -6,6 +6,11 @@ import numpy as np
 from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
 from .conv_numpy import NumpyConvKernels
 from .seq_kernels import NumpySeqKernels
+from . import cpu_memory
+
+# A steady-state step reuses freed heap instead of taking fresh pages from the OS
+# (glibc mallopt; see cpu_memory for when it is skipped and how to turn it off).
+cpu_memory.tune()
 
 # ufuncs turn 0-d results into NumPy scalars; ``out=...`` (NumPy >= 2) keeps them
 # arrays at no cost. On NumPy 1.26 the wrapper converts.

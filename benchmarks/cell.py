@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import re
+import resource
 import statistics
 import sys
 import time
@@ -180,12 +181,14 @@ def time_steps(bench, repeat, min_sample_s):
     number = max(1, math.ceil(min_sample_s / single)) if single > 0 else 1
     gc.collect()
     samples = []
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(repeat):
         t0 = time.perf_counter()
         for _ in range(number):
             bench.step()
         samples.append((time.perf_counter() - t0) / number)
-    return samples, number
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+    return samples, number, faults / (repeat * number)
 
 
 # ---- one cell ---------------------------------------------------------------------
@@ -211,13 +214,14 @@ def run_cell(wname, impl, device, repeat=None, quick=False, seed=0, memory=False
     if problems:
         return {**res, "status": "FAILED", "message": "; ".join(problems)}
     gc.collect()
-    samples, number = time_steps(bench, repeat or (3 if quick else workload.repeat),
-                                 workload.min_sample_s / (5 if quick else 1))
+    samples, number, faults = time_steps(bench, repeat or (3 if quick else workload.repeat),
+                                         workload.min_sample_s / (5 if quick else 1))
     med = statistics.median(samples)
     q1, _, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else (med, med, med)
     return {**res, "status": "ok", "median_s": med, "value": med * workload.per_step,
-            "min_s": min(samples), "iqr_over_median": (q3 - q1) / med, "samples_s": samples,
-            "steps_per_sample": number}
+            "min_s": min(samples), "p25_s": q1, "p75_s": q3, "iqr_over_median": (q3 - q1) / med,
+            "p75_over_p25": q3 / q1 if q1 > 0 else None, "samples_s": samples,
+            "steps_per_sample": number, "faults_per_step": faults}
 
 
 def _threadpools():

@@ -65,6 +65,21 @@ def cell_text(r, base=None):
     return _num(v) if base is None else f"{_num(v)} ({v / base:.2f}x)"
 
 
+def spread_text(r):
+    """'min / p75' of the samples, per step in the workload's unit."""
+    if r["status"] != "ok" or "p75_s" not in r:
+        return "n/a"
+    k = r["value"] / r["median_s"]
+    return f"{_num(r['min_s'] * k)} / {_num(r['p75_s'] * k)}"
+
+
+def faults_text(r):
+    """Minor page faults per timed step (fresh pages taken from the OS)."""
+    if r["status"] != "ok" or r.get("faults_per_step") is None:
+        return "n/a"
+    return f"{r['faults_per_step']:.0f}"
+
+
 def mem_text(r):
     if "peak_mb" in r:
         return f"{r['peak_mb']:.0f} ({r['peak_over_min']:.2f}x min)"
@@ -80,6 +95,10 @@ def table(results, workloads, impls):
         base = base["value"] if base and base["status"] == "ok" else None
         rows.append([w.name, w.title, w.unit]
                     + [cell_text(r, None if i == "numpy" else base) for i, r in zip(cols, cells)])
+        rows.append([f"{w.name} spread", "min / p75 of the samples", w.unit]
+                    + [spread_text(r) for r in cells])
+        rows.append([f"{w.name} faults", "minor page faults per step", "faults"]
+                    + [faults_text(r) for r in cells])
         if w.min_bytes:
             rows.append([f"{w.name} mem", f"peak above baseline, min {w.min_bytes() / 2**20:.0f}",
                          "MiB"] + [mem_text(r) for r in cells])

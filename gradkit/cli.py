@@ -15,7 +15,7 @@ import time
 
 import gradkit as gk
 from . import __version__, nn, optim, viz
-from .backends import cuda_tools
+from .backends import cpu_memory, cuda_tools
 from .demo import train_mlp, ascii_digit
 from .viz import install_hint
 from .argtypes import device_name, nonnegative_int, picture_path, positive_int
@@ -36,7 +36,8 @@ def _bytes(n):
 def cmd_info(args):
     rows = [("gradkit", f"{__version__} ({os.path.dirname(os.path.abspath(gk.__file__))})"),
             ("python", f"{platform.python_version()} ({sys.executable})"),
-            ("numpy", _pkg_version("numpy") or "not installed")]
+            ("numpy", _pkg_version("numpy") or "not installed"),
+            ("cpu allocator", cpu_memory.status())]
     info = cuda_tools.describe()
     if info["cupy"] is None:
         rows.append(("cupy", "not installed"))
