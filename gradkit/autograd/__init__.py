@@ -5,8 +5,10 @@ from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled, Ano
 from ..graph import Node
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .function import Function, FunctionCtx, once_differentiable
+from .gc_policy import set_gc_policy, gc_policy_enabled
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
            "AnomalyError", "Node", "gradcheck", "gradgradcheck", "GradcheckError",
-           "Function", "FunctionCtx", "once_differentiable"]
+           "Function", "FunctionCtx", "once_differentiable", "set_gc_policy",
+           "gc_policy_enabled"]

@@ -8,6 +8,7 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
+from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
 from ..creation import as_tensor, zeros_like
@@ -20,6 +21,7 @@ from ..tensor import POST_ACCUMULATE_HOOKS, Tensor, const
 from .accumulate import (_accumulate, _leaf_lock, _leaves_done, _post_hook_feeds,
                          _run_hooks, _run_leaf_hooks, _run_post_accumulate_hooks, _wrap)
 from .anomaly import check_grads
+from .gc_policy import _state as _gc_state, release as _gc_release
 
 _FREED_MSG = (
     "gradkit: Trying to backward through the graph a second time (or directly access saved "
@@ -109,6 +111,8 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
         raise
     finally:
         mode.enabled = prev_mode
+        if _gc_state["frozen"]:   # gc_policy: the graph is consumed, hand objects back
+            _gc_release()
 
 
 def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
@@ -235,6 +239,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                     if old is None:
                         buf[target] = gi
                         heappush(heap, (-target.seq, target))
+                    elif add_to is None and getattr(old, "base", 1) is None and old.ndim \
+                            and _refcount(old) <= 3:
+                        target.B.iadd(old, gi)   # only buf holds it: sum in place (no new array)
                     else:
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
@@ -355,8 +362,14 @@ def _add_leaf(leaf_buf, leaf, g, F):
     cur = leaf_buf.get(k)
     if cur is None:
         leaf_buf[k] = [leaf, g]
+    elif F is None:
+        old = cur[1]
+        if getattr(old, "base", 1) is None and old.ndim and _refcount(old) <= 3:
+            leaf._B.iadd(old, g)   # only leaf_buf holds it: sum in place
+        else:
+            cur[1] = leaf._B.add(old, g)
     else:
-        cur[1] = (F or leaf._B).add(cur[1], g)
+        cur[1] = F.add(cur[1], g)
 
 
 def reattach(B, arr, target, oi):
