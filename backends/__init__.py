@@ -118,3 +118,8 @@ def get(type_, index=0):
             if b is None:
                 b = _cache[key] = _make(type_, index)
     return b
+
+
+# torch.backends' flag modules (gk.backends.mps.is_available(), gk.backends.cudnn.benchmark,
+# gk.backends.cuda.matmul.allow_tf32): plain attributes of this package
+from . import mps, cudnn, cuda  # noqa: E402,F401

@@ -71,3 +71,10 @@ half = float16
 double = float64
 float = float32  # noqa: A001
 int = int32  # noqa: A001
+
+# issue 12: torch names gradkit keeps for PyTorch code, the host-side random
+# generator, and gradkit.utils.data
+from .generator import Generator  # noqa: E402
+from . import utils  # noqa: E402
+from .creation import set_default_device, get_default_device  # noqa: E402
+from .autograd import inference_mode, is_inference_mode_enabled  # noqa: E402

@@ -20,7 +20,7 @@ def manual_seed(seed):
 
 
 def _backend(device):
-    B = backend_of(device)
+    B = backend_of(device if device is not None else _default_device[0])
     if _seed[0] is not None and not getattr(B, "_seeded", False):
         B.seed(_seed[0])
         B._seeded = True
@@ -48,7 +48,7 @@ def _infer_device(data):
         return "fake"
     if d is not None and "device2" in str(d):
         return "fake:1"
-    return "cpu"
+    return _default_device[0] or "cpu"
 
 
 def _bdtype(B, dtype):
@@ -368,3 +368,26 @@ def const_from_host(ref, arr):
     """A tensor on ``ref``'s device, in ``ref``'s dtype, from a host (NumPy) array."""
     B = ref._B
     return const(B, B.from_host(arr, ref.array.dtype))
+
+
+# ---- the default device (as torch.set_default_device / get_default_device)
+_default_device = [None]
+
+
+def set_default_device(device):
+    """Where factory functions (``zeros``, ``randn``, ``tensor`` of Python or
+    NumPy data, ...) put their tensors when no ``device=`` is given; ``None``
+    restores the CPU. As torch.set_default_device (process-wide here; torch's
+    is per thread)."""
+    if device is None:
+        _default_device[0] = None
+        return
+    d = _device(device)
+    backend_of(str(d))  # fail now, with the backend's message, if unusable
+    _default_device[0] = None if str(d) == "cpu" else str(d)
+
+
+def get_default_device():
+    """The device factory functions use by default (``gk.device("cpu")`` unless
+    ``set_default_device`` changed it)."""
+    return _device(_default_device[0] or "cpu")

@@ -537,6 +537,9 @@ def _np_setitem(a, b):
     return c
 
 
+# gk.nn.functional's compositions (activations, losses, pad): tests/op_table_nn.py
+from op_table_nn import RECORDS as _NN_RECORDS  # noqa: E402
+OPS += [Op(**r) for r in _NN_RECORDS]
 # ---- attention and recurrent layers (issue 13, helper "seq"): NumPy references below
 def _np_sdpa(q, k, v, mask=None, scale=None):
     s = q @ np.swapaxes(k, -1, -2) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)

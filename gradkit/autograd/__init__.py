@@ -12,3 +12,9 @@ __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
            "AnomalyError", "Node", "gradcheck", "gradgradcheck", "GradcheckError",
            "Function", "FunctionCtx", "once_differentiable", "set_gc_policy",
            "gc_policy_enabled"]
+
+# torch names kept for PyTorch code (issue 12)
+from .variable import Variable  # noqa: E402
+from .inference import inference_mode, is_inference_mode_enabled  # noqa: E402
+
+__all__ += ["Variable", "inference_mode", "is_inference_mode_enabled"]

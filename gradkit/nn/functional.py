@@ -285,9 +285,16 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _F.mul(input, m)
 
 
-def embedding(input, weight, padding_idx=None):
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` at the integer indices ``input`` (any shape); the
-    ``padding_idx`` row gets no gradient."""
+    ``padding_idx`` row gets no gradient. With ``max_norm``, the rows that
+    ``input`` uses and whose ``norm_type``-norm exceeds it are first scaled in
+    place to norm ``max_norm`` (as torch's embedding_renorm_). Not supported:
+    ``scale_grad_by_freq``, ``sparse``."""
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("gradkit.nn.functional.embedding: scale_grad_by_freq and "
+                                  "sparse gradients are not supported; leave them False")
     _check_tensor("embedding", weight, "weight")
     if input.__class__ is not Tensor:
         input = as_tensor(input, device=weight.device)
@@ -308,6 +315,8 @@ def embedding(input, weight, padding_idx=None):
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
     elif B.type != "cpu":   # on the device: checked without a host sync
         B.check_index(input.array, 0, weight.shape[0], "nn.functional.embedding")
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:
@@ -316,6 +325,11 @@ def embedding(input, weight, padding_idx=None):
         out = _F.where(keep, out, out.detach())
     return out
 
+
+# More of torch.nn.functional (activations, losses, pad, similarity): compositions
+# of gradkit ops kept in their own module; re-exported here.
+from .functional_extra import *  # noqa: E402,F401,F403
+from .functional_extra import embedding_renorm_ as _embedding_renorm_  # noqa: E402
 
 # ====================================================== attention (issue 13)
 from ..ops.attention import scaled_dot_product_attention  # noqa: E402

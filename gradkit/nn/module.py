@@ -22,6 +22,7 @@ from ..creation import empty
 from ..device import is_device_spec
 from ..tensor import DType
 from ..tensor import to_dtype
+from . import hooks as _hooks
 from .. import tensor_pickle as _tensor_pickle
 
 # id(tensor) -> weakref(tensor). Not a WeakSet: comparing two weakrefs compares
@@ -443,7 +444,35 @@ class Module:
                                   "define forward(self, ...) in your Module subclass")
 
     def __call__(self, *args, **kwargs):
+        st = self.__dict__.get("_hook_state")
+        if st:
+            return _hooks.call_with_hooks(self, st, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ---------------------------------------------------------------- hooks
+    # (gradkit/nn/hooks.py; as torch.nn.Module's; each returns a handle with .remove())
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """``hook(module, args)`` runs before ``forward``; a non-None result
+        replaces ``args`` (``with_kwargs=True``: ``hook(module, args, kwargs)``
+        returning ``(args, kwargs)``)."""
+        return _hooks.register_forward_pre_hook(self, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """``hook(module, args, output)`` runs after ``forward``; a non-None
+        result replaces the output."""
+        return _hooks.register_forward_hook(self, hook, prepend, with_kwargs, always_call)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients
+        with respect to the module's tensor inputs are computed; a tuple it
+        returns replaces ``grad_input``."""
+        return _hooks.register_full_backward_hook(self, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` runs when the gradients with respect
+        to the module's outputs are computed; a tuple it returns replaces them."""
+        return _hooks.register_full_backward_pre_hook(self, hook, prepend)
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self):

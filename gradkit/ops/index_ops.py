@@ -6,7 +6,8 @@ that must read a value back (a data-dependent size, a validation) say so.
 from ..graph import host_sync_violation, mode
 from ..errors import GradkitError
 from ..tensor import Tensor, const
-from ..creation import _backend
+from ..creation import _backend, tensor as _tensor
+from ..generator import Generator
 from .compare import eq, isfinite, le, logical_and, logical_not, logical_or, ne, where as _where3
 from .dispatch import _as_tensor_like, _device_error, _promote_pair, astype
 from .elementwise import absolute, add, mul, sub
@@ -113,16 +114,20 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
              pin_memory=False):
     """A random permutation of ``0 .. n-1`` (int64 by default) on ``device``, from
-    gradkit's generator (``gk.manual_seed``); not differentiable. As torch.randperm."""
-    if generator is not None:
-        raise TypeError("gradkit.randperm: generator= is not supported; seed the global "
-                        "generator with gk.manual_seed(seed) instead")
+    gradkit's generator (``gk.manual_seed``), or from ``generator`` (a
+    ``gk.Generator``: drawn on the host, then copied to the device); not
+    differentiable. As torch.randperm."""
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(f"gradkit.randperm: generator must be a gk.Generator, got "
+                        f"{type(generator).__name__}")
     n = _need_int("randperm", "n", n)
     if n < 0:
         raise GradkitError(f"gradkit.randperm: n must be non-negative, got {n}")
-    B = _backend(device)
-    perm = B.argsort(B.rand((n,), B.dtypes["float64"]), 0, False)
-    t = const(B, perm)
+    if generator is not None:
+        t = _tensor(generator.randperm(n), dtype="int64", device=device)
+    else:
+        B = _backend(device)
+        t = const(B, B.argsort(B.rand((n,), B.dtypes["float64"]), 0, False))
     if dtype is not None:
         t = astype(t, dtype)
     if requires_grad:
