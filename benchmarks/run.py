@@ -186,7 +186,17 @@ def main(argv=None):
     impls = [s.strip() for s in a.impl.split(",") if s.strip()]
     if bad := [i for i in impls if i not in IMPLS]:
         ap.error(f"unknown --impl {', '.join(bad)}; choose from {', '.join(IMPLS)}")
-    workloads = select(a.only)
+    only = [w.strip() for w in (a.only or "").split(",") if w.strip()]
+    scale = "SCALE" in [w.upper() for w in only]   # benchmarks/scale.py: only when asked
+    if scale:
+        only = [w for w in only if w.upper() != "SCALE"]
+        if not only:
+            from benchmarks import scale as scale_mod
+            sizes = scale_mod.SIZES[:4] if a.quick else scale_mod.SIZES
+            scale_mod.run(tuple(i for i in impls if i in ("gradkit", "torch")), sizes,
+                          repeat=3 if a.quick else None, timeout=a.timeout)
+            return
+    workloads = select(",".join(only) if only else None)
 
     started = time.time()
     info = run_child(["--info", "--device", a.device], a.timeout)
@@ -227,6 +237,11 @@ def main(argv=None):
         print("\nnotes:\n" + notes)
     print(f"\n{len(results)} cells in {time.time() - started:.0f} s; "
           f"load avg at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if scale:
+        from benchmarks import scale as scale_mod
+        scale_mod.run(tuple(i for i in impls if i in ("gradkit", "torch")),
+                      scale_mod.SIZES[:4] if a.quick else scale_mod.SIZES,
+                      repeat=3 if a.quick else None, timeout=a.timeout)
     if a.json:
         doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                "args": vars(a), "env": info,

@@ -1,28 +1,18 @@
-"""Creation functions, default dtype, seeding, DLPack exchange."""
+"""Creation functions, seeding, DLPack exchange (above the Tensor floor,
+below the ops: they make tensors, they record nothing)."""
+from . import backends
 from .backends import io as _io
 from .device import backend_of, device as _device
-from .tensor import Tensor, DType, to_dtype, float32, float64, GradkitError
-from .ops.core import const
-from .autograd.graph import mode
+from .dtypes import to_dtype, get_default_dtype, set_default_dtype, _default  # noqa: F401
+from .errors import GradkitError
+from .graph import host_sync_violation, mode
+from .tensor import Tensor, const
 
-_default = [float32]
 _seed = [None]
-
-
-def get_default_dtype():
-    return _default[0]
-
-
-def set_default_dtype(dt):
-    d = to_dtype(dt)
-    if not d.is_floating_point:
-        raise TypeError(f"gradkit.set_default_dtype: only floating point types are allowed, got {d}")
-    _default[0] = d
 
 
 def manual_seed(seed):
     """Seed every backend's generator (existing ones now, new ones when made)."""
-    from . import backends
     _seed[0] = int(seed)
     for B in list(backends._cache.values()):
         B.seed(int(seed))
@@ -30,7 +20,7 @@ def manual_seed(seed):
 
 
 def _backend(device):
-    B = backend_of(device)
+    B = backend_of(device if device is not None else _default_device[0])
     if _seed[0] is not None and not getattr(B, "_seeded", False):
         B.seed(_seed[0])
         B._seeded = True
@@ -58,7 +48,7 @@ def _infer_device(data):
         return "fake"
     if d is not None and "device2" in str(d):
         return "fake:1"
-    return "cpu"
+    return _default_device[0] or "cpu"
 
 
 def _bdtype(B, dtype):
@@ -78,7 +68,6 @@ def _convert(data, B, dtype, copy):
             arr = data.array
         else:
             if data._B.type != "cpu" and mode.host_sync_guard and B.type != data._B.type:
-                from .reliability import host_sync_violation
                 host_sync_violation(f"gradkit.tensor(..., device={B.device_str!r})")
             arr = B.to_device(data._B, data.array)
         if dtype is not None and arr.dtype != dtype:
@@ -379,3 +368,26 @@ def const_from_host(ref, arr):
     """A tensor on ``ref``'s device, in ``ref``'s dtype, from a host (NumPy) array."""
     B = ref._B
     return const(B, B.from_host(arr, ref.array.dtype))
+
+
+# ---- the default device (as torch.set_default_device / get_default_device)
+_default_device = [None]
+
+
+def set_default_device(device):
+    """Where factory functions (``zeros``, ``randn``, ``tensor`` of Python or
+    NumPy data, ...) put their tensors when no ``device=`` is given; ``None``
+    restores the CPU. As torch.set_default_device (process-wide here; torch's
+    is per thread)."""
+    if device is None:
+        _default_device[0] = None
+        return
+    d = _device(device)
+    backend_of(str(d))  # fail now, with the backend's message, if unusable
+    _default_device[0] = None if str(d) == "cpu" else str(d)
+
+
+def get_default_device():
+    """The device factory functions use by default (``gk.device("cpu")`` unless
+    ``set_default_device`` changed it)."""
+    return _device(_default_device[0] or "cpu")

@@ -40,7 +40,7 @@ def all_workloads() -> dict[str, Workload]:
                                       w5_broadcast, w6_convnet)
     from benchmarks.workloads import w7_lstm
     ws = [*w1_overhead.WORKLOADS, w2_mlp.WORKLOAD, w3_memory.WORKLOAD,
-          w4_transformer.WORKLOAD, w5_broadcast.WORKLOAD, w6_convnet.WORKLOAD]
+          w4_transformer.WORKLOAD, w4_transformer.WORKLOAD_ELEMENTARY, w5_broadcast.WORKLOAD, w6_convnet.WORKLOAD]
     ws.append(w7_lstm.WORKLOAD)
     return {w.name: w for w in ws}
 

@@ -120,3 +120,29 @@ WORKLOAD = Workload(
     name="W4", title="transformer block 8x128x256, 4 heads", unit="ms", per_step=1e3,
     make_inputs=make_inputs, numpy_impl=numpy_impl, forward=forward,
     notes=("GELU is the tanh approximation in every implementation",))
+
+
+class _Elementary:
+    """F with layer_norm / softmax / gelu (and the other fused layers) composed from
+    the library's basic ops (benchmarks/frameworks.py COMPOSED): the elementary-op
+    form of the block, the same ops the hand-written NumPy uses."""
+
+    def __init__(self, F):
+        from functools import partial
+        from benchmarks.frameworks import COMPOSED
+        self._F = F
+        for name, fn in COMPOSED.items():
+            setattr(self, name, partial(fn, self))
+
+    def __getattr__(self, name):
+        return getattr(self._F, name)
+
+
+def forward_elementary(F, p, c):
+    return forward(_Elementary(F), p, c)
+
+
+WORKLOAD_ELEMENTARY = Workload(
+    name="W4-e", title="transformer block, elementary ops (no fused layers)", unit="ms",
+    per_step=1e3, make_inputs=make_inputs, numpy_impl=numpy_impl, forward=forward_elementary,
+    notes=("layer_norm, softmax, gelu composed from basic ops in every library",))

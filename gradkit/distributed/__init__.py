@@ -35,7 +35,8 @@ import os
 from datetime import timedelta
 
 from ..backends import nccl_comm
-from ..tensor import Tensor, GradkitError
+from ..errors import GradkitError
+from ..tensor import Tensor
 from ._group import (ProcessGroup, Work, DistError, DistBackendError, DistTimeoutError,
                      _seconds)
 

@@ -12,6 +12,16 @@ __all__ = ["functional", "init", "Module", "Parameter", "Identity", "Linear", "E
            "LayerNorm", "Dropout", "ReLU", "GELU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
            "Sequential", "ModuleList", "ModuleDict"]
 
+# containers, activation and loss modules, hooks, utilities (issue 12)
+from . import utils  # noqa: E402
+from .container import Flatten, Unflatten, ParameterList, ParameterDict  # noqa: E402
+from .activation import *  # noqa: E402,F401,F403
+from .activation import __all__ as _act_all  # noqa: E402
+from .loss import *  # noqa: E402,F401,F403
+from .loss import __all__ as _loss_all  # noqa: E402
+
+__all__ += ["utils", "Flatten", "Unflatten", "ParameterList", "ParameterDict"] + _act_all + _loss_all
+
 # recurrent layers (issue 13)
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell  # noqa: E402
 

@@ -11,11 +11,13 @@ constant matrix, so no value is read back to the host.
 """
 import warnings
 
-from ..autograd.graph import mode as _mode
+from ..creation import as_tensor, rand
+from ..errors import GradkitError
+from ..graph import mode as _mode
 from ..ops import functional as _F
-from ..ops.core import apply, const, prim
-from ..tensor import Tensor, GradkitError
+from ..ops import nnfused as _nnfused
 from ..ops.torch_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
+from ..tensor import Tensor, const
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -93,7 +95,6 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
     B = x._B
     C = x.shape[cdim]
     if target.__class__ is not Tensor:
-        from ..creation import as_tensor
         target = as_tensor(target, device=x.device)
     if target._B is not B:
         raise GradkitError(f"gradkit.nn.functional.{name}: input is on {B.device_str} but "
@@ -244,37 +245,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 # ================================================================== layers
-@prim("linear", save=(0, 1))
-def _linear_vjp(F, n, g, x, w):
-    """VJP of ``y = x @ w.T``. The weight's gradient is computed as ``g.T @ x``,
-    directly in w's (out, in) layout: the composition ``x @ w.T`` yields the
-    transpose of an (in, out) product, and copying that view into ``.grad``
-    costs as much as the matmul itself (measured: 9 ms per 1024x1024 float32)."""
-    gx = F.matmul(g, w) if n[0] else None
-    gw = None
-    if n[1]:
-        if g.ndim != 2:
-            g = F.reshape(g, (-1, g.shape[-1]))
-            x = F.reshape(x, (-1, x.shape[-1]))
-        gw = F.matmul(F.mT(g), x)
-    return gx, gw
-
-
-def linear(input, weight, bias=None):
-    """``input @ weight.T + bias``; weight (out_features, in_features)."""
-    _check_tensor("linear", input)
-    _check_tensor("linear", weight, "weight")
-    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
-        raise GradkitError(f"gradkit.nn.functional.linear: input of shape {input.shape} has "
-                           f"{input.shape[-1] if input.ndim else 0} features, but weight of "
-                           f"shape {weight.shape} expects {weight.shape[-1]} "
-                           "(weight is (out_features, in_features))")
-    if weight.ndim == 2 and input._B is weight._B and input.array.dtype == weight.array.dtype:
-        out = apply(_linear_vjp, weight._B, (input, weight), (input.array, weight.array))
-    else:  # 1-D weight, or devices/dtypes that matmul reports or promotes
-        w = _F.transpose(weight, 0, 1) if weight.ndim == 2 else weight
-        out = _F.matmul(input, w)
-    return out if bias is None else _F.add(out, bias)
+linear = _nnfused.linear   # a primitive: gradkit/ops/nnfused.py
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -305,7 +276,6 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    from ..creation import rand
     B = input._B
     u = rand(*input.shape, dtype=input.dtype, device=input.device).array
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
@@ -315,12 +285,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _F.mul(input, m)
 
 
-def embedding(input, weight, padding_idx=None):
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
     """Rows of ``weight`` at the integer indices ``input`` (any shape); the
-    ``padding_idx`` row gets no gradient."""
+    ``padding_idx`` row gets no gradient. With ``max_norm``, the rows that
+    ``input`` uses and whose ``norm_type``-norm exceeds it are first scaled in
+    place to norm ``max_norm`` (as torch's embedding_renorm_). Not supported:
+    ``scale_grad_by_freq``, ``sparse``."""
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("gradkit.nn.functional.embedding: scale_grad_by_freq and "
+                                  "sparse gradients are not supported; leave them False")
     _check_tensor("embedding", weight, "weight")
     if input.__class__ is not Tensor:
-        from ..creation import as_tensor
         input = as_tensor(input, device=weight.device)
     B = weight._B
     if not B.is_integral(input.array.dtype) or input.array.dtype == B.bool_dtype:
@@ -339,6 +315,8 @@ def embedding(input, weight, padding_idx=None):
                              f"must be in [0, {n}) for a weight of shape {weight.shape}")
     elif B.type != "cpu":   # on the device: checked without a host sync
         B.check_index(input.array, 0, weight.shape[0], "nn.functional.embedding")
+    if max_norm is not None:
+        _embedding_renorm_(weight, input, max_norm, norm_type)
     out = _F.getitem(weight, input)
     if padding_idx is not None and _mode.enabled and weight.requires_grad:
         if padding_idx < 0:
@@ -347,6 +325,11 @@ def embedding(input, weight, padding_idx=None):
         out = _F.where(keep, out, out.detach())
     return out
 
+
+# More of torch.nn.functional (activations, losses, pad, similarity): compositions
+# of gradkit ops kept in their own module; re-exported here.
+from .functional_extra import *  # noqa: E402,F401,F403
+from .functional_extra import embedding_renorm_ as _embedding_renorm_  # noqa: E402
 
 # ====================================================== attention (issue 13)
 from ..ops.attention import scaled_dot_product_attention  # noqa: E402

@@ -6,6 +6,7 @@ import warnings
 
 from ..autograd import no_grad
 from ..tensor import Tensor
+from ..creation import rand, randn
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -49,7 +50,6 @@ def _assign(t, arr):
 
 
 def _random(t, kind):
-    from ..creation import rand, randn
     with no_grad():
         fn = rand if kind == "uniform" else randn
         return fn(*t.shape, dtype=t.dtype, device=t.device).array
@@ -143,3 +143,113 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
         return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
     return normal_(tensor, 0.0, std)
+
+
+# ---- more of torch.nn.init (issue 12): orthogonal_, trunc_normal_, eye_, dirac_, sparse_
+from .. import backends as _backends  # noqa: E402
+from ..creation import eye as _eye, rand as _rand, randn as _randn  # noqa: E402
+def _host(t, arr):
+    """A raw array of t's backend from a host (NumPy) array, in t's dtype."""
+    B = t._B
+    return B.astype(B.from_host(_backends.host_xp().ascontiguousarray(arr)), t.array.dtype)
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    """Fill with a (semi-)orthogonal matrix times ``gain``: the Q of the QR
+    decomposition of a normal matrix, its columns' signs fixed by R's diagonal
+    (Saxe et al.; as torch.nn.init.orthogonal_). Tensors of 3+ dims are
+    treated as (size(0), numel / size(0)). The QR runs on the host (NumPy)."""
+    _check("orthogonal_", tensor)
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    xp = _backends.host_xp()
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = tensor._B.to_host(_randn(rows, cols, dtype="float64", device=tensor.device).array)
+    if rows < cols:
+        flat = flat.T
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diag(r))
+    if rows < cols:
+        q = q.T
+    return _assign(tensor, _host(tensor, (q * gain).reshape(tuple(tensor.shape))))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fill with N(mean, std**2) truncated to [a, b]: values outside are drawn
+    again, on the device, for as many rounds as make a leftover less likely
+    than 1e-20 per tensor (capped at 200 rounds; any leftover is clamped).
+    torch draws by inverse CDF: the same distribution, not the same numbers.
+    As torch.nn.init.trunc_normal_."""
+    _check("trunc_normal_", tensor)
+    if not a < b:
+        raise ValueError(f"gradkit.nn.init.trunc_normal_: a ({a}) must be less than b ({b})")
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
+                      "distribution of values may be incorrect.", stacklevel=2)
+    B = tensor._B
+
+    def cdf(v):
+        return 0.5 * (1.0 + math.erf((v - mean) / (std * math.sqrt(2.0))))
+    p_out = min(max(1.0 - (cdf(b) - cdf(a)), 0.0), 1.0)
+    n = max(tensor.numel(), 1)
+    rounds = 0 if p_out == 0.0 else (200 if p_out >= 1.0 else
+                                     min(200, math.ceil(math.log(1e-20 / n) / math.log(p_out))))
+
+    def draw():
+        return B.add(B.mul(_random(tensor, "normal"), float(std)), float(mean))
+    x = draw()
+    for _ in range(rounds):  # no host read: a fixed number of rounds
+        bad = B.logical_or(B.lt(x, float(a)), B.gt(x, float(b)))
+        x = B.where(bad, draw(), x)
+    return _assign(tensor, B.where(B.lt(x, float(a)), float(a),
+                                   B.where(B.gt(x, float(b)), float(b), x)))
+
+
+def eye_(tensor):
+    """Fill the 2-D ``tensor`` with the identity (as torch.nn.init.eye_)."""
+    _check("eye_", tensor)
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    n, m = tensor.shape
+    return _assign(tensor, _eye(n, m, dtype=tensor.dtype, device=tensor.device).array)
+
+
+def dirac_(tensor, groups=1):
+    """Fill the 3-, 4- or 5-D ``tensor`` with the Dirac delta: a convolution
+    with it keeps its input channels (in ``groups``); as torch.nn.init.dirac_."""
+    _check("dirac_", tensor)
+    d = tensor.ndim
+    if d not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tensor.shape
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per = sizes[0] // groups
+    n = min(out_per, sizes[1])
+    host = _backends.host_xp().zeros(tuple(sizes))
+    centers = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for k in range(n):
+            host[(g * out_per + k, k) + centers] = 1
+    return _assign(tensor, _host(tensor, host))
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """Fill the 2-D ``tensor`` with N(0, std**2) and zero ``ceil(sparsity *
+    rows)`` random entries in every column (as torch.nn.init.sparse_)."""
+    _check("sparse_", tensor)
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    normal_(tensor, 0.0, std)
+    keys = tensor._B.to_host(_rand(rows, cols, dtype="float64", device=tensor.device).array)
+    xp = _backends.host_xp()
+    order = xp.argsort(keys, axis=0)[:num_zeros]   # a random permutation per column
+    mask = xp.ones((rows, cols))
+    mask[order, xp.arange(cols)[None, :]] = 0
+    B = tensor._B
+    return _assign(tensor, B.mul(tensor.array, _host(tensor, mask)))

@@ -6,6 +6,7 @@ from ..creation import empty
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+from ..autograd import no_grad
 
 
 class Identity(Module):
@@ -50,9 +51,14 @@ class Embedding(Module):
     """A lookup table: ``weight[indices]``; weight ~ N(0, 1), the ``padding_idx``
     row zeroed and given no gradient."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, device=None,
-                 dtype=None, _weight=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
+                 _freeze=False, device=None, dtype=None):
         super().__init__()
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:
@@ -75,23 +81,31 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            from ..autograd import no_grad
             with no_grad():
                 self.weight[self.padding_idx] = 0.0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
+                        norm_type=2.0, scale_grad_by_freq=False, sparse=False):
         rows, cols = embeddings.shape
-        m = cls(rows, cols, padding_idx=padding_idx, _weight=embeddings)
+        m = cls(rows, cols, padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
+                scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=embeddings)
         m.weight.requires_grad_(not freeze)
         return m
 
     def forward(self, idx):
-        return F.embedding(idx, self.weight, self.padding_idx)
+        return F.embedding(idx, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
-        return s if self.padding_idx is None else s + f", padding_idx={self.padding_idx}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        return s
 
 
 class LayerNorm(Module):
@@ -192,6 +206,9 @@ class Softmax(Module):
     def forward(self, x):
         return F.softmax(x, self.dim)
 
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
 
 class LogSoftmax(Module):
     def __init__(self, dim=None):
@@ -200,6 +217,9 @@ class LogSoftmax(Module):
 
     def forward(self, x):
         return F.log_softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 class Sequential(Module):
@@ -240,6 +260,43 @@ class Sequential(Module):
         self.add_module(str(len(self._modules)), module)
         return self
 
+    # more of torch's Sequential (issue 12)
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.items())
+        n = len(items)
+        if not -n <= index <= n:
+            raise IndexError(f"gradkit.nn.Sequential.insert: index {index} is out of range")
+        mods = [m for _, m in items]
+        mods.insert(index % (n + 1) if index < 0 else index, module)
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+        return self
+
+    def __setitem__(self, idx, module):
+        key = list(self._modules)[idx]
+        self.add_module(key, module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        for k in (keys[idx] if isinstance(idx, slice) else [keys[idx]]):
+            del self._modules[k]
+        if all(k.isdigit() for k in self._modules):  # renumber as torch
+            mods = list(self._modules.values())
+            self._modules.clear()
+            for i, m in enumerate(mods):
+                self.add_module(str(i), m)
+
+    def pop(self, key):
+        m = self[key]
+        del self[key]
+        return m
+
 
 class ModuleList(Module):
     """A list of modules, registered as submodules ``"0"``, ``"1"``, ..."""
@@ -269,6 +326,38 @@ class ModuleList(Module):
         if isinstance(idx, slice):
             return ModuleList(mods[idx])
         return mods[idx]
+
+    # list methods torch's ModuleList has (issue 12): renumber "0", "1", ... after a change
+    def _reset(self, mods):
+        self._modules.clear()
+        for i, m in enumerate(mods):
+            self.add_module(str(i), m)
+
+    def __setitem__(self, idx, module):
+        mods = list(self._modules.values())
+        mods[idx] = module
+        self._reset(mods)
+
+    def __delitem__(self, idx):
+        mods = list(self._modules.values())
+        del mods[idx]
+        self._reset(mods)
+
+    def insert(self, index, module):
+        mods = list(self._modules.values())
+        mods.insert(index, module)
+        self._reset(mods)
+
+    def pop(self, key=-1):
+        m = self[key]
+        del self[key]
+        return m
+
+    def __add__(self, other):
+        return ModuleList(list(self) + list(other))
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
 
 
 class ModuleDict(Module):

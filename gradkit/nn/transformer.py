@@ -15,7 +15,8 @@ from ..creation import arange, empty, full, zeros
 from ..ops import functional as _F
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.core import const
-from ..ops.more import softmax as _softmax, split as _split
+from ..ops.nnfused import softmax as _softmax
+from ..ops.shape import split as _split
 from ..tensor import Tensor, GradkitError
 from . import functional as F
 from . import init

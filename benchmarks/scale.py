@@ -1,0 +1,236 @@
+"""SCALE: does the per-op cost grow with the graph?
+
+A chain of N elementwise ops on 16 float32 elements, ``h = tanh(h * w + b)``
+repeated (3 ops: mul by a tensor, add a tensor, tanh), forward then backward
+from ``.sum()``; reported as microseconds per op (forward + backward) for N =
+10^2 ... 10^6, and the peak resident memory of the step above the process's
+baseline (VmHWM - RSS before; Linux). Python's cyclic garbage collector runs
+as the process leaves it (gradkit must keep the cost flat without the user
+touching ``gc``); ``--gc off`` disables it around the step, for comparison.
+
+Each (implementation, N) is measured in its own process, so one size's heap
+does not tilt the next:
+
+    python -m benchmarks.scale                       # gradkit and torch when installed
+    python -m benchmarks.scale --impl gradkit --sizes 1e3,1e5 --gc both
+    python -m benchmarks --only SCALE                # the same, from the main runner
+
+The target (issue 14): per-op cost at 10^5 and 10^6 ops within 1.1x of 10^3.
+"""
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N_EL = 16
+SIZES = (100, 1000, 10_000, 100_000, 1_000_000)
+
+
+def _rss_kb(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_hwm():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _make(impl):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal(N_EL).astype(np.float32)
+    w0 = (0.9 + 0.1 * rng.standard_normal(N_EL)).astype(np.float32)
+    b0 = (0.1 * rng.standard_normal(N_EL)).astype(np.float32)
+    if impl == "gradkit":
+        sys.path.insert(0, REPO)
+        import gradkit as gk
+        x = gk.tensor(x0, requires_grad=True)
+        w, b = gk.tensor(w0), gk.tensor(b0)
+        tanh = gk.tanh
+    elif impl == "torch":
+        import torch
+        torch.set_num_threads(1)
+        x = torch.tensor(x0, requires_grad=True)
+        w, b = torch.tensor(w0), torch.tensor(b0)
+        tanh = torch.tanh
+    else:
+        raise SystemExit(f"scale: unknown implementation {impl!r} (gradkit or torch)")
+
+    def step(n):
+        h = x
+        for _ in range(n // 3):
+            h = tanh(h * w + b)
+        h.sum().backward()
+        x.grad = None
+    return step
+
+
+def cell(impl, n, gc_mode, repeat):
+    """One (impl, N) in this process: per-op microseconds (min, median) and peak MB."""
+    step = _make(impl)
+    n = (n // 3) * 3
+    step(min(n, 3000))   # warm-up (imports, caches)
+    if gc_mode == "off":
+        gc.disable()
+    gc.collect()
+    times = []
+    # small graphs: repeat the step so that a sample lasts >= 0.05 s
+    inner = max(1, int(30_000 // n))
+    base = _rss_kb("VmRSS:")
+    hwm_ok = _reset_hwm()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            step(n)
+        times.append((time.perf_counter() - t0) / inner / n * 1e6)
+    peak = _rss_kb("VmHWM:")
+    gc.enable()
+    times.sort()
+    return {"impl": impl, "n": n, "gc": gc_mode, "us_per_op_min": times[0],
+            "us_per_op_median": times[len(times) // 2], "samples": times,
+            "peak_mb": (peak - base) / 1024 if (hwm_ok and peak and base) else None}
+
+
+def ab_policy(n, rounds):
+    """gradkit's gc policy on and off, interleaved in one process (noise hits both
+    alike): per side, the min and median per-op microseconds and the time spent in
+    the collector per op (measured with gc.callbacks)."""
+    from gradkit.autograd import gc_policy
+    step = _make("gradkit")
+    n = (n // 3) * 3
+    step(min(n, 3000))
+    inner = max(1, int(30_000 // n))
+    spent = [0.0, 0.0]
+
+    def cb(phase, info):
+        if phase == "start":
+            spent[1] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - spent[1]
+    gc.callbacks.insert(0, cb)   # before gradkit's: its check counts as collector time
+    res = {}
+    for r in range(rounds):
+        for side in (("on", "off") if r % 2 else ("off", "on")):
+            gc_policy.set_gc_policy(side == "on")
+            gc.collect()
+            spent[0] = 0.0
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                step(n)
+            dt = time.perf_counter() - t0
+            res.setdefault(side, []).append((dt / inner / n * 1e6, spent[0] / inner / n * 1e6))
+    gc.callbacks.remove(cb)
+    out = {}
+    for side, xs in res.items():
+        xs.sort()
+        out[side] = {"us_per_op_min": xs[0][0], "us_per_op_median": xs[len(xs) // 2][0],
+                     "gc_us_per_op_median": sorted(x[1] for x in xs)[len(xs) // 2]}
+    return {"n": n, **out}
+
+
+def _available(impl):
+    try:
+        __import__(impl if impl != "gradkit" else "numpy")
+        return True
+    except ImportError:
+        return False
+
+
+def run(impls=("gradkit", "torch"), sizes=SIZES, gc_modes=("on",), repeat=None, out=print,
+        timeout=900):
+    rows = []
+    for impl in impls:
+        if not _available(impl):
+            out(f"SCALE {impl}: skipped ({impl} is not installed)")
+            continue
+        for g in gc_modes:
+            for n in sizes:
+                r = repeat or (5 if n <= 100_000 else 3)
+                cmd = [sys.executable, "-m", "benchmarks.scale", "--cell", impl, str(n), g, str(r)]
+                try:
+                    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                                       timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    out(f"SCALE {impl} n={n} gc={g}: timed out after {timeout} s")
+                    continue
+                if p.returncode:
+                    out(f"SCALE {impl} n={n} gc={g}: FAILED\n{p.stderr[-2000:]}")
+                    continue
+                rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    _table(rows, out)
+    return rows
+
+
+def _table(rows, out):
+    out("\nSCALE: tanh(h*w+b) chain on 16 float32 elements, forward + backward, us per op "
+        "(min of samples; median) and peak RSS above baseline")
+    out(f"{'impl':8} {'gc':3} {'ops':>9} {'us/op min':>10} {'median':>8} {'/ 10^3':>7} "
+        f"{'peak MB':>8}")
+    ref = {(r["impl"], r["gc"]): r["us_per_op_min"] for r in rows if r["n"] == 999}
+    for r in rows:
+        k = ref.get((r["impl"], r["gc"]))
+        rel = f"{r['us_per_op_min'] / k:.2f}x" if k else "-"
+        pk = f"{r['peak_mb']:.1f}" if r["peak_mb"] is not None else "-"
+        out(f"{r['impl']:8} {r['gc']:3} {r['n']:>9} {r['us_per_op_min']:>10.2f} "
+            f"{r['us_per_op_median']:>8.2f} {rel:>7} {pk:>8}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--impl", default="gradkit,torch")
+    ap.add_argument("--sizes", default=",".join(str(s) for s in SIZES),
+                    help="comma-separated op counts (1e5 style accepted)")
+    ap.add_argument("--gc", default="on", choices=("on", "off", "both"))
+    ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--cell", nargs=4, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--ab-policy", action="store_true",
+                    help="gradkit only: its gc policy on vs off, interleaved in one process per size")
+    a = ap.parse_args(argv)
+    if a.ab_policy:
+        sizes = [int(float(s)) for s in a.sizes.split(",") if s]
+        for n in sizes:
+            p = subprocess.run([sys.executable, "-c", "import sys, json; from benchmarks.scale "
+                                f"import ab_policy; print(json.dumps(ab_policy({n}, "
+                                f"{a.repeat or (8 if n <= 100_000 else 4)})))"],
+                               cwd=REPO, capture_output=True, text=True)
+            if p.returncode:
+                print(p.stderr[-2000:])
+                continue
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            for side in ("off", "on"):
+                x = r[side]
+                print(f"gradkit gc policy {side:3} ops {r['n']:>8}: {x['us_per_op_min']:.2f} us/op "
+                      f"min, {x['us_per_op_median']:.2f} median; in the collector "
+                      f"{x['gc_us_per_op_median']:.2f} us/op", flush=True)
+        return
+    if a.cell:
+        impl, n, g, r = a.cell
+        print(json.dumps(cell(impl, int(n), g, int(r))))
+        return
+    sizes = [int(float(s)) for s in a.sizes.split(",") if s]
+    modes = ("on", "off") if a.gc == "both" else (a.gc,)
+    rows = run(tuple(a.impl.split(",")), sizes, modes, a.repeat)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

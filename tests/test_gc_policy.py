@@ -1,0 +1,97 @@
+"""gradkit's collection policy for large graphs (gradkit/autograd/gc_policy.py)."""
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import gradkit as gk
+from gradkit.autograd import gc_policy
+
+
+@pytest.fixture
+def small_min(monkeypatch):
+    monkeypatch.setattr(gc_policy, "MIN_NODES", 50)
+    prev = gc_policy.set_gc_policy(True)
+    gc_policy.release()
+    yield
+    gc_policy.release()
+    gc_policy.set_gc_policy(prev)
+
+
+def _chain(n):
+    x = gk.tensor(np.full(4, 0.3, np.float32), requires_grad=True)
+    h = x
+    for _ in range(n):
+        h = gk.tanh(h * 0.9 + 0.1)
+    return x, h
+
+
+class _Cycle:
+    pass
+
+
+def _cycle():
+    a = _Cycle()
+    a.me = a
+    return weakref.ref(a)
+
+
+def test_large_graph_is_frozen_during_build_and_released_by_backward(small_min):
+    if gc.get_freeze_count():
+        pytest.skip("objects are frozen by someone else; the policy stays out of the way")
+    x, h = _chain(100)
+    garbage = _cycle()          # cyclic garbage alive when the graph is frozen
+    gc.collect()                # a full collection: the policy freezes instead
+    assert gc_policy.is_frozen() and gc.get_freeze_count() > 0
+    assert garbage() is not None   # deferred, not lost
+    h.sum().backward()
+    assert not gc_policy.is_frozen() and gc.get_freeze_count() == 0
+    gc.collect()
+    assert garbage() is None
+    # the gradient is the chain's, policy or not
+    g = np.ones(4, np.float32)
+    v = np.full(4, 0.3, np.float32)
+    vals = []
+    for _ in range(100):
+        vals.append(np.tanh(v * 0.9 + 0.1))
+        v = vals[-1]
+    for t in reversed(vals):
+        g = g * (1 - t * t) * 0.9
+    np.testing.assert_allclose(x.grad.numpy(), g, rtol=1e-4, atol=1e-30)
+
+
+def test_small_graph_never_frozen(small_min):
+    x, h = _chain(10)
+    gc.collect()
+    assert not gc_policy.is_frozen()
+    del x, h
+
+
+def test_dropped_graph_is_released_at_next_full_collection(small_min):
+    if gc.get_freeze_count():
+        pytest.skip("objects are frozen by someone else")
+    x, h = _chain(100)
+    gc.collect()
+    assert gc_policy.is_frozen()
+    del x, h                    # no backward: the graph dies by reference counting
+    garbage = _cycle()
+    gc.collect()                # the policy hands everything back and this one collects
+    assert not gc_policy.is_frozen() and gc.get_freeze_count() == 0
+    assert garbage() is None
+
+
+def test_policy_off_and_users_freeze_are_respected(small_min):
+    gc_policy.set_gc_policy(False)
+    x, h = _chain(100)
+    gc.collect()
+    assert not gc_policy.is_frozen()
+    gc_policy.set_gc_policy(True)
+    gc.freeze()                 # the user's own freeze: gradkit leaves it alone
+    try:
+        gc.collect()
+        assert not gc_policy.is_frozen()
+        h.sum().backward()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
