@@ -82,8 +82,11 @@ def undocumented():
         cls = getattr(_module(modname), cname, None)
         for n in methods(c):
             v = vars(cls)[n]
-            doc = v.__doc__ if isinstance(v, property) or type(v).__name__ == "member_descriptor" \
-                else getattr(getattr(cls, n), "__doc__", None)
+            if type(v).__name__ == "member_descriptor":
+                # a slot cannot carry a docstring: the class's Attributes section describes it
+                doc = n if f"\n    {n}: " in (cls.__doc__ or "") else None
+            else:
+                doc = v.__doc__ if isinstance(v, property) else getattr(getattr(cls, n), "__doc__", None)
             if not (doc or "").strip():
                 miss.append(f"{c}.{n}")
     return miss

@@ -84,3 +84,4 @@ from .autograd import inference_mode, is_inference_mode_enabled  # noqa: E402
 from . import docstrings as _docstrings  # noqa: E402  (the ops' texts, attached once)
 _docstrings.attach(_sys.modules[__name__], Tensor)
 _docstrings.attach_tensor(_sys.modules[__name__], Tensor)
+_docstrings.attach_extra()

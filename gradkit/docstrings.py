@@ -2,9 +2,10 @@
 
 As in PyTorch (``torch/_torch_docs.py``), the text of an op lives in one table, and
 the function ``gk.NAME`` and the method ``Tensor.NAME`` get the same text. An op
-that already carries its own docstring keeps it. ``tests/test_docs.py`` checks that
+that already carries its own docstring keeps it. ``tests/test_docstrings.py`` checks that
 every public name is documented and that every entry here names a public op.
 """
+import importlib
 
 _DEVICES = "Devices: cpu (NumPy) and cuda (CuPy); the result is on the input's device."
 
@@ -301,6 +302,11 @@ graph; ``backward()`` walks it back and fills the leaves' ``.grad``. The data is
 NumPy array on cpu and a CuPy array on cuda (``t.array``); ``t.data`` is a detached
 Tensor sharing memory, as in torch.
 
+Attributes:
+    array: the backend's own array (``numpy.ndarray`` on cpu, ``cupy.ndarray`` on cuda),
+        zero-copy, outside the graph.
+    grad_fn: the node that produced this tensor, None for a leaf.
+
 PyTorch: mirrors ``torch.Tensor``.
 """,
     "Device": """A device: ``Device('cpu')`` or ``Device('cuda', 0)``; ``gk.device('cuda:0')`` parses one.
@@ -322,6 +328,13 @@ def attach(namespace, tensor_cls):
             cls.__doc__ = text
     for name, text in DOCS.items():
         fn = getattr(namespace, name, None)
+        inner = getattr(fn, "__wrapped__", None)  # the op behind a wrapper adding torch's out=
+        if inner is not None:
+            if not (inner.__doc__ or "").strip():
+                inner.__doc__ = text
+            stub = f"gradkit.{name}."
+            if (fn.__doc__ or "").startswith(stub):
+                fn.__doc__ = inner.__doc__ + fn.__doc__[len(stub):]
         if fn is not None and not (getattr(fn, "__doc__", None) or "").strip():
             try:
                 fn.__doc__ = text
@@ -427,3 +440,123 @@ def attach_tensor(namespace, tensor_cls):
                 attr.__doc__ = text
             except (AttributeError, TypeError):
                 pass
+
+
+def _fn(summary, detail="", torch_name=None):
+    text = summary + ("\n\n" + detail if detail else "")
+    if torch_name:
+        text += f"\n\nPyTorch: mirrors ``{torch_name}``."
+    return text + "\n"
+
+
+_ACT = ("Args:\n    input (Tensor): any shape.\n\nReturns:\n    Tensor: the input's shape "
+        "and dtype.\n\nGradient: differentiable to any order. Devices: cpu and cuda.")
+# other public names without a docstring of their own, by dotted path
+EXTRA_DOCS = {
+    "gradkit.autograd.is_anomaly_enabled": _fn(
+        "Whether anomaly detection is on for this thread.", torch_name="torch.is_anomaly_enabled"),
+    "gradkit.autograd.set_detect_anomaly": _fn(
+        "Turns anomaly detection on or off (a context manager), as ``detect_anomaly``.",
+        "In backward, a NaN or inf then raises naming the forward op that made the node.",
+        "torch.autograd.set_detect_anomaly"),
+    "gradkit.nn.Identity": _fn("A module that returns its input unchanged (any arguments to "
+                               "the constructor are ignored).", torch_name="torch.nn.Identity"),
+    "gradkit.nn.ReLU": _fn("Applies ``relu`` elementwise, ``max(x, 0)``.", _ACT, "torch.nn.ReLU"),
+    "gradkit.nn.Tanh": _fn("Applies ``tanh`` elementwise.", _ACT, "torch.nn.Tanh"),
+    "gradkit.nn.Sigmoid": _fn("Applies the logistic sigmoid elementwise.", _ACT, "torch.nn.Sigmoid"),
+    "gradkit.nn.Softmax": _fn("Applies ``softmax`` along ``dim`` (``Softmax(dim=None)``).", _ACT,
+                              "torch.nn.Softmax"),
+    "gradkit.nn.LogSoftmax": _fn("Applies ``log_softmax`` along ``dim`` (``LogSoftmax(dim=None)``).",
+                                 _ACT, "torch.nn.LogSoftmax"),
+    "gradkit.nn.init.constant_": _fn("Fills a tensor with ``val`` in place (no gradient recorded); "
+                                     "returns it.", torch_name="torch.nn.init.constant_"),
+    "gradkit.nn.init.ones_": _fn("Fills a tensor with 1 in place (no gradient recorded); returns it.",
+                                 torch_name="torch.nn.init.ones_"),
+    "gradkit.nn.init.zeros_": _fn("Fills a tensor with 0 in place (no gradient recorded); returns it.",
+                                  torch_name="torch.nn.init.zeros_"),
+    "gradkit.cuda.device_count": _fn("The number of usable CUDA devices (0 without CuPy or a GPU; "
+                                     "never raises).", torch_name="torch.cuda.device_count"),
+    "gradkit.cuda.is_available": _fn("Whether CUDA is usable: CuPy imports, a device is present and "
+                                     "a test kernel runs. Never raises; ``why_unavailable()`` says why not.",
+                                     torch_name="torch.cuda.is_available"),
+    "gradkit.Tensor.getitem": _fn("``t[index]`` as a method: basic and advanced indexing "
+                                  "(ints, slices, None, Ellipsis, bool masks, integer tensors); "
+                                  "differentiable.", torch_name="torch.Tensor.__getitem__"),
+    "gradkit.nn.Module.add_module": _fn("Registers a child module under ``name``.",
+                                        torch_name="torch.nn.Module.add_module"),
+    "gradkit.nn.Module.register_module": _fn("Alias of ``add_module``.",
+                                             torch_name="torch.nn.Module.register_module"),
+    "gradkit.nn.Module.apply": _fn("Calls ``fn`` on every submodule (children first) and on this "
+                                   "module; returns the module.", torch_name="torch.nn.Module.apply"),
+    "gradkit.nn.Module.buffers": _fn("Iterator over the module's buffers (``recurse=True``: also "
+                                     "the submodules').", torch_name="torch.nn.Module.buffers"),
+    "gradkit.nn.Module.named_buffers": _fn("Iterator over ``(name, buffer)`` pairs.",
+                                           torch_name="torch.nn.Module.named_buffers"),
+    "gradkit.nn.Module.children": _fn("Iterator over the direct child modules.",
+                                      torch_name="torch.nn.Module.children"),
+    "gradkit.nn.Module.named_children": _fn("Iterator over ``(name, child)`` pairs.",
+                                            torch_name="torch.nn.Module.named_children"),
+    "gradkit.nn.Module.modules": _fn("Iterator over this module and all submodules.",
+                                     torch_name="torch.nn.Module.modules"),
+    "gradkit.nn.Module.named_modules": _fn("Iterator over ``(dotted name, module)`` for this module "
+                                           "(name ``''``) and all submodules.",
+                                           torch_name="torch.nn.Module.named_modules"),
+    "gradkit.nn.Module.parameters": _fn("Iterator over the module's parameters (``recurse=True``: "
+                                        "also the submodules'), each once.",
+                                        torch_name="torch.nn.Module.parameters"),
+    "gradkit.nn.Module.get_submodule": _fn("The submodule at a dotted path such as ``'0.linear'``.",
+                                           torch_name="torch.nn.Module.get_submodule"),
+    "gradkit.nn.Module.cpu": _fn("Moves parameters and buffers to the cpu; returns the module.",
+                                 torch_name="torch.nn.Module.cpu"),
+    "gradkit.nn.Module.cuda": _fn("Moves parameters and buffers to a CUDA device; returns the module.",
+                                  torch_name="torch.nn.Module.cuda"),
+    "gradkit.nn.Module.float": _fn("Casts floating parameters and buffers to float32.",
+                                   torch_name="torch.nn.Module.float"),
+    "gradkit.nn.Module.double": _fn("Casts floating parameters and buffers to float64.",
+                                    torch_name="torch.nn.Module.double"),
+    "gradkit.nn.Module.half": _fn("Casts floating parameters and buffers to float16.",
+                                  torch_name="torch.nn.Module.half"),
+    "gradkit.nn.Module.train": _fn("Sets training mode (``mode=True``) on this module and its "
+                                   "submodules (dropout on, batch norm updates statistics).",
+                                   torch_name="torch.nn.Module.train"),
+    "gradkit.nn.Module.eval": _fn("Sets evaluation mode, ``train(False)``.", torch_name="torch.nn.Module.eval"),
+    "gradkit.nn.Module.requires_grad_": _fn("Sets ``requires_grad`` on every parameter; returns the module.",
+                                            torch_name="torch.nn.Module.requires_grad_"),
+    "gradkit.nn.Module.forward": _fn("The computation of the module; subclasses define it. Call the "
+                                     "module itself (``m(x)``), which runs hooks around ``forward``.",
+                                     torch_name="torch.nn.Module.forward"),
+    "gradkit.nn.Module.extra_repr": _fn("The text shown inside the module's repr; subclasses override it.",
+                                        torch_name="torch.nn.Module.extra_repr"),
+    "gradkit.optim.Optimizer.add_param_group": _fn("Adds a parameter group (a dict with ``params`` and "
+                                                   "optional per-group options).",
+                                                   torch_name="torch.optim.Optimizer.add_param_group"),
+    "gradkit.optim.Optimizer.step": _fn("Performs one update of every parameter with a gradient "
+                                        "(``closure`` re-evaluates the loss where the optimizer needs it); "
+                                        "runs on the parameters' device, no host round trip.",
+                                        torch_name="torch.optim.Optimizer.step"),
+    "gradkit.optim.Optimizer.zero_grad": _fn("Clears the gradients of all parameters "
+                                             "(``set_to_none=True``: sets ``.grad`` to None).",
+                                             torch_name="torch.optim.Optimizer.zero_grad"),
+}
+
+
+def attach_extra():
+    """Attach EXTRA_DOCS to the objects they name (those without their own text)."""
+    for path, text in EXTRA_DOCS.items():
+        parts = path.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            for p in parts[i:]:
+                obj = getattr(obj, p)
+            break
+        if (getattr(obj, "__doc__", None) or "").strip() and not isinstance(obj, type):
+            continue
+        if isinstance(obj, type) and obj.__doc__ and obj.__doc__.strip():
+            continue
+        try:
+            obj.__doc__ = text
+        except (AttributeError, TypeError):
+            pass

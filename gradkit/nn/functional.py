@@ -49,14 +49,21 @@ def _reduce(loss, reduction):
 
 # ============================================================== activations
 def relu(input, inplace=False):
+    """``max(input, 0)`` elementwise, as ``gk.relu`` (``inplace`` is accepted for torch's
+    signature; the result is a new tensor). Differentiable; cpu and cuda.
+    PyTorch: mirrors ``torch.nn.functional.relu``."""
     return _F.relu(input)
 
 
 def tanh(input):
+    """Hyperbolic tangent elementwise, as ``gk.tanh``. Differentiable; cpu and cuda.
+    PyTorch: mirrors ``torch.nn.functional.tanh``."""
     return _F.tanh(input)
 
 
 def sigmoid(input):
+    """Logistic sigmoid elementwise, as ``gk.sigmoid``. Differentiable; cpu and cuda.
+    PyTorch: mirrors ``torch.nn.functional.sigmoid``."""
     return _F.sigmoid(input)
 
 
@@ -74,11 +81,17 @@ def _softmax_dim(name, ndim, dim):
 
 
 def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, computed stably in one pass; ``dim=None`` picks torch's
+    legacy default (0 for 0-, 1- and 3-d input, else 1). Differentiable to any order;
+    cpu and cuda. PyTorch: mirrors ``torch.nn.functional.softmax``."""
     _check_tensor("softmax", input)
     return _F.softmax(input, _softmax_dim("softmax", input.ndim, dim), dtype)
 
 
 def log_softmax(input, dim=None, dtype=None):
+    """``log(softmax(input, dim))``, computed stably; ``dim=None`` as in ``softmax``.
+    Differentiable to any order; cpu and cuda. PyTorch: mirrors
+    ``torch.nn.functional.log_softmax``."""
     _check_tensor("log_softmax", input)
     return _F.log_softmax(input, _softmax_dim("log_softmax", input.ndim, dim), dtype)
 
@@ -290,7 +303,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     """Rows of ``weight`` at the integer indices ``input`` (any shape); the
     ``padding_idx`` row gets no gradient. With ``max_norm``, the rows that
     ``input`` uses and whose ``norm_type``-norm exceeds it are first scaled in
-    place to norm ``max_norm`` (as torch's embedding_renorm_). Not supported:
+    place to norm ``max_norm`` (as torch's ``embedding_renorm_``). Not supported:
     ``scale_grad_by_freq``, ``sparse``."""
     if scale_grad_by_freq or sparse:
         raise NotImplementedError("gradkit.nn.functional.embedding: scale_grad_by_freq and "

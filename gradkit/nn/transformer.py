@@ -437,7 +437,7 @@ class TransformerDecoder(Module):
 
 class Transformer(Module):
     """Encoder-decoder transformer as torch.nn.Transformer (final LayerNorms on
-    both stacks; every weight matrix re-initialised xavier_uniform_).
+    both stacks; every weight matrix re-initialised ``xavier_uniform_``).
     ``forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
     src_key_padding_mask=None, tgt_key_padding_mask=None,
     memory_key_padding_mask=None, ...)``: src (S, N, E), tgt (T, N, E) (or

@@ -163,21 +163,21 @@ def div_(x, o):
 
 @op
 def clamp_(x, min=None, max=None):
-    """In place: ``x.clamp_(min, max)``, as torch.clamp_."""
+    """In place: ``x.clamp_(min, max)``, as ``torch.clamp_``."""
     _need_tensor("clamp_", x)
     return _inplace("clamp_", x, clamp(_before(x, x._rg), min, max))
 
 
 @op
 def zero_(x):
-    """In place: every element set to zero, as torch.zero_."""
+    """In place: every element set to zero, as ``torch.zero_``."""
     _need_tensor("zero_", x)
     return fill_(x, 0)
 
 
 @op
 def fill_(x, value):
-    """In place: every element set to ``value``, as torch.fill_."""
+    """In place: every element set to ``value``, as ``torch.fill_``."""
     _need_tensor("fill_", x)
     B = x._B
     if value.__class__ is not Tensor and not isinstance(value, (int, float)):

@@ -389,7 +389,7 @@ def cumprod(input, dim, *, dtype=None):
 @op(public=False)
 def masked_fill_(input, mask, value):
     """In place: ``input[mask] = value`` (mask bool, broadcast to input's shape);
-    bumps the version; as torch.Tensor.masked_fill_."""
+    bumps the version; as ``torch.Tensor.masked_fill_``."""
     _need("masked_fill_", input)
     if mask.__class__ is Tensor and mask.array.dtype != mask._B.bool_dtype:
         raise GradkitError(f"gradkit.masked_fill_: only supports boolean masks, but got mask "
@@ -490,7 +490,7 @@ def _fill_random(name, self, draw):
 @method("normal_")
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
     """In place: values drawn from N(mean, std^2) on the tensor's device, from
-    gradkit's generator (``gk.manual_seed``). As torch.Tensor.normal_."""
+    gradkit's generator (``gk.manual_seed``). As ``torch.Tensor.normal_``."""
     if generator is not None:
         raise TypeError("gradkit.normal_: generator= is not supported; use gk.manual_seed")
     return _fill_random("normal_", self, lambda e: add(mul(creation.randn_like(e), std),
@@ -500,7 +500,7 @@ def normal_(self, mean=0.0, std=1.0, *, generator=None):
 @method("uniform_")
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
     """In place: values drawn uniformly from [a, b) on the tensor's device. As
-    torch.Tensor.uniform_."""
+    ``torch.Tensor.uniform_``."""
     if generator is not None:
         raise TypeError("gradkit.uniform_: generator= is not supported; use gk.manual_seed")
     return _fill_random("uniform_", self, lambda e: add(mul(creation.rand_like(e), b - a),
@@ -543,7 +543,7 @@ for _name, _make in (("new_zeros", "zeros"), ("new_ones", "ones"), ("new_empty",
 
 @op(method=False)   # Tensor.detach_ is in tensor.py
 def detach_(input):
-    """Detach ``input`` from the graph in place (it becomes a leaf), as torch.detach_."""
+    """Detach ``input`` from the graph in place (it becomes a leaf), as ``torch.detach_``."""
     _need("detach_", input)
     return input.detach_()
 
