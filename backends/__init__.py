@@ -6,14 +6,16 @@ CUDA is detected lazily and never raises: see ``cuda_status``.
 import os
 import threading
 
+import numpy
+
+from ..errors import GradkitError
+from .base import check_host_sync  # noqa: F401
+from .device_mixin import index_check_mode, set_index_check_mode  # noqa: F401
+from .cupy_backend import CupyBackend   # imports cupy itself only when made
+from .numpy_backend import NumpyBackend
+
 _lock = threading.Lock()
 _cache = {}
-
-
-def _gkerr():
-    """gradkit.GradkitError (a RuntimeError), imported late: gradkit imports us first."""
-    from gradkit.tensor import GradkitError
-    return GradkitError
 
 
 _cuda_status = None
@@ -32,7 +34,7 @@ def cuda_status():
         _cuda_status = (False, "GRADKIT_DEVICE=cpu forces the CPU", 0)
         return _cuda_status
     try:
-        import cupy as cp
+        import cupy as cp  # optional dependency: imported only when CUDA is asked about
     except Exception as e:  # ImportError, or a broken install
         _cuda_status = (False, f"cupy is not installed ({type(e).__name__}: {e}); "
                         "install it with: pip install 'gradkit[cuda12]' (CUDA 12) "
@@ -65,29 +67,6 @@ def cuda_status():
     return _cuda_status
 
 
-_index_checks = ["eager" if os.environ.get("GRADKIT_INDEX_CHECKS", "").lower() == "eager"
-                  else "deferred"]
-
-
-def index_check_mode():
-    """'deferred' (default: read at the next synchronizing call) or 'eager'."""
-    return _index_checks[0]
-
-
-def set_index_check_mode(mode):
-    if mode not in ("deferred", "eager"):
-        raise ValueError(f"gradkit.set_index_checks: mode must be 'deferred' or 'eager', got {mode!r}")
-    _index_checks[0] = mode
-
-
-def check_host_sync(device_str):
-    """Called by a device backend's ``to_host``: inside ``gk.no_host_sync()`` every
-    device -> host copy raises HostSyncError, whichever gradkit path asked for it
-    (``gk.tensor(t, device="cpu")``, ``Module.to("cpu")``, ``gk.save``...)."""
-    from gradkit.autograd.graph import mode
-    if mode.host_sync_guard:
-        from gradkit.reliability import host_sync_violation
-        host_sync_violation(f"a copy from {device_str} to the host")
 
 
 _STEP_FIX = {
@@ -107,29 +86,27 @@ _STEP_FIX = {
 def host_xp():
     """NumPy, for host-side tools (gradcheck's float64 bookkeeping, I/O): the tape
     layer reaches it only through here."""
-    import numpy
     return numpy
 
 
 def _make(type_, index):
     if type_ == "cpu":
-        from .numpy_backend import NumpyBackend
         return NumpyBackend()
     if type_ == "cuda":
         ok, why, n = cuda_status()
         if not ok:
-            raise _gkerr()(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
+            raise GradkitError(f"gradkit: CUDA device requested but CUDA is not usable: {why}")
         if index >= n:
-            raise _gkerr()(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
-        from .cupy_backend import CupyBackend
+            raise GradkitError(f"gradkit: cuda:{index} requested but only {n} CUDA device(s) exist")
         return CupyBackend(index)
     if type_ == "fake":
         if index > 1:
-            raise _gkerr()(f"gradkit: fake:{index} requested but the fake accelerator has "
+            raise GradkitError(f"gradkit: fake:{index} requested but the fake accelerator has "
                            "2 devices (fake, fake:1)")
+        # lazy: it imports array_api_strict, a test dependency
         from .strict_backend import StrictBackend
         return StrictBackend(index)
-    raise _gkerr()(f"gradkit: no backend for device type {type_!r}")
+    raise GradkitError(f"gradkit: no backend for device type {type_!r}")
 
 
 def get(type_, index=0):

@@ -13,6 +13,8 @@ same names.
 """
 from .conv import ConvKernels
 
+from ..errors import HostSyncError  # noqa: F401  (re-exported: the fake device raises it)
+from ..graph import host_sync_violation, mode
 from .device_mixin import DeviceMixin
 from .seq_kernels import SeqKernels
 
@@ -52,15 +54,40 @@ _INV_SQRT2 = 0.7071067811865476        # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327     # 1 / sqrt(2 pi)
 
 
-class HostSyncError(RuntimeError):
-    """A device tensor was copied to the host inside ``gk.no_host_sync()`` (or, on
-    the fake accelerator, a device array was converted to a host value inside
-    gradkit). One class for both: ``gradkit.HostSyncError``."""
+def check_host_sync(device_str):
+    """Called by a device backend's ``to_host``: inside ``gk.no_host_sync()`` every
+    device -> host copy raises HostSyncError, whichever gradkit path asked for it
+    (``gk.tensor(t, device="cpu")``, ``Module.to("cpu")``, ``gk.save``...)."""
+    if mode.host_sync_guard:
+        host_sync_violation(f"a copy from {device_str} to the host")
 
 
 class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_kernels.py
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
+
+    #: kernels that are the array namespace's own functions, bound once per
+    #: backend in ``__init__``: kernel name -> namespace names (first found wins)
+    XP_KERNELS = {
+        "add": ("add",), "sub": ("subtract",), "mul": ("multiply",), "div": ("divide",),
+        "neg": ("negative",), "pow": ("pow", "power"), "exp": ("exp",), "log": ("log",),
+        "sqrt": ("sqrt",), "abs": ("abs",), "sin": ("sin",), "cos": ("cos",),
+        "tanh": ("tanh",), "sign": ("sign",), "maximum": ("maximum",),
+        "minimum": ("minimum",), "where": ("where",), "matmul": ("matmul",),
+        "eq": ("equal",), "ne": ("not_equal",), "lt": ("less",), "le": ("less_equal",),
+        "gt": ("greater",), "ge": ("greater_equal",), "logical_not": ("logical_not",),
+        "logical_and": ("logical_and",), "logical_or": ("logical_or",),
+        "bitwise_and": ("bitwise_and",), "bitwise_or": ("bitwise_or",),
+        "isfinite": ("isfinite",), "log1p": ("log1p",), "expm1": ("expm1",), "tan": ("tan",),
+        "floor": ("floor",),
+    }
+
+    @classmethod
+    def kernel_names(cls):
+        """Every kernel a backend of this class has: its methods and the
+        namespace-bound ones (readable from the class, without an instance)."""
+        return set(cls.XP_KERNELS) | {n for n in dir(cls) if not n.startswith("__")
+                                      and callable(getattr(cls, n))}
 
     def __init__(self, xp, device_str):
         self.xp = xp
@@ -74,40 +101,12 @@ class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_ke
             if dt is not None:
                 self.dtypes[name] = dt
         # Elementwise kernels that are the namespace's own functions: bound once.
-        self.add = xp_.add
-        self.sub = xp_.subtract
-        self.mul = xp_.multiply
-        self.div = xp_.divide
-        self.neg = xp_.negative
-        self.pow = xp_.pow if hasattr(xp_, "pow") else xp_.power
-        self.exp = xp_.exp
-        self.log = xp_.log
-        self.sqrt = xp_.sqrt
-        self.abs = xp_.abs
-        self.sin = xp_.sin
-        self.cos = xp_.cos
-        self.tanh = xp_.tanh
-        self.sign = xp_.sign
-        self.maximum = xp_.maximum
-        self.minimum = xp_.minimum
-        self.where = xp_.where
-        self.matmul = xp_.matmul
-        self.eq = xp_.equal
-        self.ne = xp_.not_equal
-        self.lt = xp_.less
-        self.le = xp_.less_equal
-        self.gt = xp_.greater
-        self.ge = xp_.greater_equal
-        self.logical_not = xp_.logical_not
-        self.logical_and = xp_.logical_and
-        self.logical_or = xp_.logical_or
-        self.bitwise_and = xp_.bitwise_and
-        self.bitwise_or = xp_.bitwise_or
-        self.isfinite = xp_.isfinite
-        self.log1p = xp_.log1p
-        self.expm1 = xp_.expm1
-        self.tan = xp_.tan
-        self.floor = xp_.floor
+        for name, xp_names in self.XP_KERNELS.items():
+            for n in xp_names:
+                f = getattr(xp_, n, None)
+                if f is not None:
+                    setattr(self, name, f)
+                    break
         self._index_dtypes()
         self._pending = False   # deferred index checks armed (see check_index)
         # a subclass's own method wins over the namespace function bound above
@@ -303,22 +302,20 @@ class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_ke
 
     def max_dim(self, x, dim, keepdim):
         """(values, indices) along ``dim``; indices are int64."""
-        xp = self.xp
-        idx = xp.argmax(x, axis=dim, keepdims=True)
-        v = xp.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = xp.squeeze(v, axis=dim)
-            idx = xp.squeeze(idx, axis=dim)
-        return v, xp.astype(idx, xp.int64)
+        return self._select_dim(self.xp.argmax, x, dim, keepdim)
 
     def min_dim(self, x, dim, keepdim):
+        return self._select_dim(self.xp.argmin, x, dim, keepdim)
+
+    def _select_dim(self, arg, x, dim, keepdim):
         xp = self.xp
-        idx = xp.argmin(x, axis=dim, keepdims=True)
+        idx = arg(x, axis=dim, keepdims=True)
         v = xp.take_along_axis(x, idx, axis=dim)
         if not keepdim:
             v = xp.squeeze(v, axis=dim)
             idx = xp.squeeze(idx, axis=dim)
-        return v, xp.astype(idx, xp.int64)
+        i64 = self.dtypes["int64"]
+        return v, (idx if idx.dtype == i64 else self.astype(idx, i64))
 
     def put_along_dim(self, shape, idx, g, dim, keepdim):
         """Zeros of ``shape`` with ``g`` written at ``idx`` along ``dim`` (the

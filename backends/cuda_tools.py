@@ -7,6 +7,8 @@ missing instead.
 import importlib.metadata as _md
 import os
 
+from . import cupy_backend   # imports cupy itself only inside its functions
+
 _CUPY_DISTS = ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x", "cupy")
 
 
@@ -42,7 +44,7 @@ def describe():
                                                      "kernel_cache"))}
     dist = cupy_version()
     try:
-        import cupy as cp
+        import cupy as cp  # optional dependency (CUDA): imported lazily
     except Exception as e:  # ImportError, or a broken install
         info["cupy_error"] = f"{type(e).__name__}: {e}"
         if dist:
@@ -110,9 +112,8 @@ def warmup_kernels(dtypes=("float32", "float64"), device=0, log=print, cp=None, 
     ``table_warmup`` replace CuPy and the table in tests.
     """
     if cp is None:
-        import cupy as cp
+        import cupy as cp  # optional dependency (CUDA): imported lazily
     if kernels is None:
-        from . import cupy_backend
         kernels = cupy_backend._kernels()
         known = tuple(getattr(cupy_backend, "KERNEL_NAMES", ())) + ("index_out_of_range",)
         table_warmup = getattr(cupy_backend, "warmup", None)

@@ -7,8 +7,7 @@ in ``base.py``, written once against the namespace.
 """
 import functools
 
-from . import check_host_sync as _check_host_sync
-from .base import Backend
+from .base import Backend, check_host_sync as _check_host_sync
 from .conv_cupy import CupyConvKernels
 from .seq_kernels import CupySeqKernels
 
@@ -21,7 +20,7 @@ def _spec(in_params, out_params, operation, name, preamble=""):
 @functools.lru_cache(maxsize=None)
 def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
-    import cupy as cp
+    import cupy as cp  # optional dependency (CUDA): imported lazily
 
     k = {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
     k["index_out_of_range"] = cp.ReductionKernel(**INDEX_CHECK)
@@ -148,7 +147,7 @@ KERNEL_NAMES = ("tanh_backward", "sigmoid_backward", "relu_backward", "sqrt_back
 def warmup(dtypes=("float16", "float32", "float64"), device=0):
     """Compile every kernel of ``KERNEL_NAMES`` for ``dtypes`` on ``device`` (the
     binaries land in CuPy's kernel cache, CUPY_CACHE_DIR). Returns the names."""
-    import cupy as cp
+    import cupy as cp  # optional dependency (CUDA): imported lazily
 
     k = _kernels()
     with cp.cuda.Device(device):
@@ -213,8 +212,8 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):
-        import cupy as cp
-        import cupyx
+        import cupy as cp  # optional dependency (CUDA): imported lazily
+        import cupyx  # optional dependency (CUDA): imported lazily
 
         super().__init__(cp, f"cuda:{index}")
         self.cp = cp
@@ -227,7 +226,7 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
         self._index_dtypes()
         self._scatter_add = cupyx.scatter_add
         self._scatter_native = scatter_native(cp.__version__)
-        import cupyx.scipy.special as sp
+        import cupyx.scipy.special as sp  # optional dependency (CUDA): imported lazily
         self._sp_erf = sp.erf   # loops e->d (CuPy 14) / e->f (13), f->f, d->d
         k = _kernels()
         self.tanh_backward = k["tanh_backward"]
@@ -260,10 +259,6 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
             # every call runs with this backend's device current (CuPy allocates
             # on the current device); with one GPU it always is, so no wrapper
             self._enter_device_for_every_call(rt.getDevice, rt.setDevice, index)
-
-    # Every call that allocates runs on this backend's device.
-    def _on(self):
-        return self.cuda_device
 
     def strides(self, a):
         return a.strides
@@ -414,24 +409,6 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
 
     def argsort_stable(self, x, dim):
         return self.cp.argsort(x, axis=dim)   # CuPy's sort is always stable
-
-    def max_dim(self, x, dim, keepdim):
-        cp = self.cp
-        idx = cp.expand_dims(x.argmax(axis=dim), dim)
-        v = cp.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = v.squeeze(dim)
-            idx = idx.squeeze(dim)
-        return v, idx.astype(cp.int64, copy=False)
-
-    def min_dim(self, x, dim, keepdim):
-        cp = self.cp
-        idx = cp.expand_dims(x.argmin(axis=dim), dim)
-        v = cp.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = v.squeeze(dim)
-            idx = idx.squeeze(dim)
-        return v, idx.astype(cp.int64, copy=False)
 
     def softmax(self, x, dim):
         """Like the NumPy backend's: max, one fused exp(x - max), sum, and an

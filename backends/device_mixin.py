@@ -3,6 +3,23 @@ call runs with its own device current, library results keep the input's dtype,
 and integer-array indices are checked on the device without a host sync. Mixed
 into ``base.Backend``; the CPU backend inherits it unused (NumPy raises itself)."""
 
+import os
+
+_index_checks = ["eager" if os.environ.get("GRADKIT_INDEX_CHECKS", "").lower() == "eager"
+                  else "deferred"]
+
+
+def index_check_mode():
+    """'deferred' (default: read at the next synchronizing call) or 'eager'."""
+    return _index_checks[0]
+
+
+def set_index_check_mode(mode):
+    if mode not in ("deferred", "eager"):
+        raise ValueError(f"gradkit.set_index_checks: mode must be 'deferred' or 'eager', got {mode!r}")
+    _index_checks[0] = mode
+
+
 
 def _on_device(f, get_current, set_current, index):
     def call(*args, **kwargs):
@@ -69,7 +86,6 @@ class DeviceMixin:
             return
         msg = (f"gradkit.{op}: index out of range: indices must be in [{lo}, {hi})"
                + (f" (or ignore_index={ignore})" if ignore is not None else ""))
-        from . import index_check_mode
         if index_check_mode() == "eager":
             bad = self._out_of_range(idx, lo, hi, ignore)
             if bool(self._raw_to_host(bad)):

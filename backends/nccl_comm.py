@@ -16,7 +16,7 @@ import time
 def _nccl():
     """``cupy.cuda.nccl``, or a clear error when CuPy or NCCL is missing."""
     try:
-        from cupy.cuda import nccl
+        from cupy.cuda import nccl  # optional dependency (CUDA): imported lazily
     except Exception as e:   # no cupy, or a broken install
         raise RuntimeError(
             f"gradkit.distributed: backend 'nccl' needs CuPy with NCCL ({type(e).__name__}: {e}); "
@@ -43,7 +43,7 @@ def unique_id():
 
 
 def device_count():
-    import cupy as cp
+    import cupy as cp  # optional dependency (CUDA): imported lazily
     return cp.cuda.runtime.getDeviceCount()
 
 
@@ -63,7 +63,7 @@ class NcclComm:
     """One rank's NCCL communicator, bound to one CUDA device."""
 
     def __init__(self, world_size, uid, rank, device_index):
-        import cupy as cp
+        import cupy as cp  # optional dependency (CUDA): imported lazily
         self.cp = cp
         self.nccl = _nccl()
         self.device_index = device_index

@@ -355,22 +355,6 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, Backend):
     def argsort_stable(self, x, dim):
         return np.argsort(x, axis=dim, kind="stable")   # NumPy 1.26 has no stable=
 
-    def max_dim(self, x, dim, keepdim):
-        idx = np.argmax(x, axis=dim, keepdims=True)
-        v = np.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = v.squeeze(dim)
-            idx = idx.squeeze(dim)
-        return v, idx.astype(np.int64, copy=False)
-
-    def min_dim(self, x, dim, keepdim):
-        idx = np.argmin(x, axis=dim, keepdims=True)
-        v = np.take_along_axis(x, idx, axis=dim)
-        if not keepdim:
-            v = v.squeeze(dim)
-            idx = idx.squeeze(dim)
-        return v, idx.astype(np.int64, copy=False)
-
     def put_along_dim(self, shape, idx, g, dim, keepdim):
         out = np.zeros(shape, dtype=g.dtype)
         if not keepdim:

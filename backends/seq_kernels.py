@@ -359,7 +359,7 @@ CUDA_STEP_KERNELS = {
 
 @functools.lru_cache(maxsize=None)
 def _cupy_kernels():
-    import cupy as cp
+    import cupy as cp  # optional dependency (CUDA): imported lazily
 
     return {k: cp.ElementwiseKernel(*spec) for k, spec in CUDA_STEP_KERNELS.items()}
 

@@ -29,8 +29,7 @@ import threading
 import array_api_strict as xps
 import numpy as np
 
-from . import check_host_sync as _check_host_sync
-from .base import Backend, HostSyncError  # noqa: F401  (re-exported: one class)
+from .base import Backend, HostSyncError, check_host_sync as _check_host_sync  # noqa: F401
 
 _A = type(xps.asarray(0))
 _DType = type(xps.float32)

@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from . import cuda
+
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float",
            "device_name", "check_device", "picture_path", "PICTURE_FORMATS"]
 
@@ -66,7 +68,6 @@ def device_name(text):
 def check_device(prog, name):
     """After parsing: exit 2 with one line when a cuda device is asked for and
     CUDA is not usable here (as ``gradkit demo`` does)."""
-    from . import cuda
     if name.startswith("cuda"):
         if not cuda.is_available():
             print(f"{prog}: --device {name} was asked for, but CUDA is not usable: "

@@ -13,7 +13,11 @@ import shutil
 import sys
 import time
 
-from . import __version__
+import gradkit as gk
+from . import __version__, nn, optim, viz
+from .backends import cpu_memory, cuda_tools
+from .demo import train_mlp, ascii_digit
+from .viz import install_hint
 from .argtypes import device_name, nonnegative_int, picture_path, positive_int
 
 
@@ -30,10 +34,6 @@ def _bytes(n):
 
 # ----------------------------------------------------------------------- info
 def cmd_info(args):
-    import gradkit as gk
-    from .backends import cuda_tools, cpu_memory
-    from .backends import numpy_backend  # noqa: F401  (loading it applies the allocator settings)
-
     rows = [("gradkit", f"{__version__} ({os.path.dirname(os.path.abspath(gk.__file__))})"),
             ("python", f"{platform.python_version()} ({sys.executable})"),
             ("numpy", _pkg_version("numpy") or "not installed"),
@@ -67,7 +67,6 @@ def cmd_info(args):
     rows.append(("CUDA usable", "yes" if usable else f"no: {gk.cuda.why_unavailable()}"))
     rows.append(("default device", "cuda (pass device='cuda')" if usable else "cpu"))
     dot = shutil.which("dot")
-    from .viz import install_hint
     rows.append(("graphviz dot", dot if dot else f"not found (gk.viz.render needs it: "
                  f"{install_hint()})"))
     opt = [f"{m} {_pkg_version(m)}" if _pkg_version(m) else f"{m} (not installed)"
@@ -81,7 +80,6 @@ def cmd_info(args):
 
 # ----------------------------------------------------------------------- demo
 def _pick_device(name):
-    import gradkit as gk
     if name != "auto":
         return name, ""
     if gk.cuda.is_available():
@@ -90,9 +88,6 @@ def _pick_device(name):
 
 
 def cmd_demo(args):
-    import gradkit as gk
-    from .demo import train_mlp, ascii_digit
-
     device, why = _pick_device(args.device)
     if device.startswith("cuda") and not gk.cuda.is_available():
         print(f"gradkit demo: --device {device} was asked for, but CUDA is not usable: "
@@ -143,7 +138,6 @@ def cmd_demo(args):
 # ---------------------------------------------------------------------- graph
 def founding_graph(device="cpu"):
     """The founding example's tensors: y = u*v, u = x1*x2, v = x3*x4."""
-    import gradkit as gk
     x1, x2, x3, x4 = (gk.tensor(v, dtype=gk.float64, device=device, requires_grad=True)
                       for v in (2.0, 3.0, 4.0, 5.0))
     u = x1 * x2
@@ -153,7 +147,6 @@ def founding_graph(device="cpu"):
 
 
 def cmd_graph(args):
-    from . import viz
     names = founding_graph()
     y = names["y"]
     print("y = u*v, u = x1*x2, v = x3*x4 with x1..x4 = 2, 3, 4, 5: y = "
@@ -183,8 +176,6 @@ def _ext(path):
 def _warm_workload(device, dtype):
     """Run a tiny model's forward, backward and one step of each optimizer, so
     that the CuPy kernels the usual paths use get compiled too."""
-    import gradkit as gk
-    from . import nn, optim
     F = nn.functional
     saved_default = gk.get_default_dtype()
     gk.set_default_dtype(dtype)  # the layers make their parameters in the default dtype
@@ -207,31 +198,24 @@ def _warm_workload(device, dtype):
 
 
 def cmd_warmup(args):
-    import gradkit as gk
     if not gk.cuda.is_available():
         print(f"gradkit warmup: CUDA is not usable here ({gk.cuda.why_unavailable()}); "
               "there are no GPU kernels to compile, nothing to do")
         return 0
-    from .backends import cuda_tools
     dtypes = ("float16", "float32", "float64")   # half too: it compiles on first use otherwise
     info = cuda_tools.describe()
     print(f"gradkit warmup: compiling gradkit's CuPy kernels for {', '.join(dtypes)} into "
           f"{info['cache_dir']}")
     t0 = time.perf_counter()
     failures = cuda_tools.warmup_kernels(dtypes)
-    try:
-        from . import nn, optim  # noqa: F401
-    except ImportError:
-        print("  (gk.nn / gk.optim not available: skipping the model warm-up)")
-    else:
-        for dt in dtypes:
-            try:
-                _warm_workload("cuda", getattr(gk, dt))
-                print(f"  {'model, 5 optimizer steps':<28} {dt:<8} ok")
-            except Exception as e:
-                failures.append(("model", dt, f"{type(e).__name__}: {e}"))
-                print(f"  {'model, 5 optimizer steps':<28} {dt:<8} FAILED: "
-                      f"{type(e).__name__}: {e}")
+    for dt in dtypes:
+        try:
+            _warm_workload("cuda", getattr(gk, dt))
+            print(f"  {'model, 5 optimizer steps':<28} {dt:<8} ok")
+        except Exception as e:
+            failures.append(("model", dt, f"{type(e).__name__}: {e}"))
+            print(f"  {'model, 5 optimizer steps':<28} {dt:<8} FAILED: "
+                  f"{type(e).__name__}: {e}")
     print(f"done in {time.perf_counter() - t0:.1f} s"
           + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0

@@ -1,28 +1,18 @@
-"""Creation functions, default dtype, seeding, DLPack exchange."""
+"""Creation functions, seeding, DLPack exchange (above the Tensor floor,
+below the ops: they make tensors, they record nothing)."""
+from . import backends
 from .backends import io as _io
 from .device import backend_of, device as _device
-from .tensor import Tensor, DType, to_dtype, float32, float64, GradkitError
-from .ops.core import const
-from .autograd.graph import mode
+from .dtypes import to_dtype, get_default_dtype, set_default_dtype, _default  # noqa: F401
+from .errors import GradkitError
+from .graph import host_sync_violation, mode
+from .tensor import Tensor, const
 
-_default = [float32]
 _seed = [None]
-
-
-def get_default_dtype():
-    return _default[0]
-
-
-def set_default_dtype(dt):
-    d = to_dtype(dt)
-    if not d.is_floating_point:
-        raise TypeError(f"gradkit.set_default_dtype: only floating point types are allowed, got {d}")
-    _default[0] = d
 
 
 def manual_seed(seed):
     """Seed every backend's generator (existing ones now, new ones when made)."""
-    from . import backends
     _seed[0] = int(seed)
     for B in list(backends._cache.values()):
         B.seed(int(seed))
@@ -78,7 +68,6 @@ def _convert(data, B, dtype, copy):
             arr = data.array
         else:
             if data._B.type != "cpu" and mode.host_sync_guard and B.type != data._B.type:
-                from .reliability import host_sync_violation
                 host_sync_violation(f"gradkit.tensor(..., device={B.device_str!r})")
             arr = B.to_device(data._B, data.array)
         if dtype is not None and arr.dtype != dtype:

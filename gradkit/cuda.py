@@ -1,5 +1,10 @@
 """``gk.cuda``: availability (lazy, never raises), device count, synchronize."""
+import sys
+
 from . import backends as _backends
+from . import device as _device_module  # noqa: F401  (imported; looked up late below)
+from .graph import mode
+from .reliability import host_sync_violation
 
 
 def is_available():
@@ -21,16 +26,13 @@ def synchronize(device=None):
     (``gk.set_index_checks``). A no-op without CUDA. Mirrors torch.cuda.synchronize."""
     if not is_available():
         return
-    from .autograd.graph import mode
     if mode.host_sync_guard:  # waiting on the device is what no_host_sync() forbids
-        from .reliability import host_sync_violation
         host_sync_violation("gk.cuda.synchronize()")
-    from .device import backend_of
     if device is None:
         device = "cuda"
     elif isinstance(device, int) and not isinstance(device, bool):
         device = f"cuda:{device}"
-    B = backend_of(device)
+    B = sys.modules["gradkit.device"].backend_of(device)   # looked up late: tests patch it
     B.synchronize()
 
 

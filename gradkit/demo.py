@@ -11,6 +11,11 @@ import gzip
 import os
 import random
 import time
+from . import nn, optim
+from .autograd import no_grad
+from .creation import manual_seed, randint
+from .creation import tensor
+from .tensor import float32, int64
 
 DIGITS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "digits.csv.gz")
 
@@ -21,8 +26,6 @@ def load_digits(device="cpu", test_fraction=0.2, seed=0):
     Pixels are scaled to [0, 1] (float32, shape (n, 64)); labels are int64.
     The split is a seeded shuffle, so it is the same on every run and device.
     """
-    from .creation import tensor
-    from .tensor import float32, int64
 
     if not os.path.exists(DIGITS_PATH):
         raise FileNotFoundError(f"gradkit: the digits data file is missing: {DIGITS_PATH}; "
@@ -58,9 +61,6 @@ def train_mlp(device="cpu", steps=600, batch_size=64, lr=3e-3, hidden=128, seed=
     Returns a dict: model, losses, test_accuracy, train_accuracy, seconds,
     device, and the data tensors.
     """
-    from . import nn, optim
-    from .autograd import no_grad
-    from .creation import manual_seed, randint
 
     manual_seed(seed)
     x_train, y_train, x_test, y_test = load_digits(device, seed=seed)

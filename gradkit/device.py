@@ -2,7 +2,7 @@
 ``"fake"`` accelerator. The device belongs to the data: each Tensor holds its
 backend, and ``Device`` is the user-facing name for it."""
 from . import backends as _B
-from .tensor import GradkitError
+from .errors import GradkitError
 
 
 class Device:
@@ -33,8 +33,14 @@ class Device:
         return hash(self._str)
 
 
-_KNOWN = ("cpu", "cuda", "fake")
+DEVICE_TYPES = ("cpu", "cuda", "fake")
 _devices = {}
+
+
+def is_device_spec(a):
+    """A Device, or a string naming one ('cpu', 'cuda:1' ...): how ``.to()``
+    tells a device argument from a dtype."""
+    return isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in DEVICE_TYPES)
 
 
 def device(spec):
@@ -52,7 +58,7 @@ def device(spec):
         else:
             raise TypeError(f"gradkit: a device must be a string like 'cpu' or 'cuda:0', got {spec!r}")
     type_, _, idx = spec.partition(":")
-    if type_ not in _KNOWN or (idx and not idx.isdigit()) or (type_ == "cpu" and idx not in ("", "0")):
+    if type_ not in DEVICE_TYPES or (idx and not idx.isdigit()) or (type_ == "cpu" and idx not in ("", "0")):
         raise GradkitError(f"gradkit: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
     if type_ == "cuda":
         d = Device("cuda", int(idx) if idx else 0)

@@ -266,7 +266,7 @@ def _jacobian_forward(outs, ins, create_graph, strict):
 
 def batch_jacobian(func, inputs, create_graph=False, strict=False):
     """Per-sample Jacobians of a function of a batch: for every output and input
-    shaped (B, ...), ``J[b] = d out[b] / d in[b]`` shaped (B, *out_row, *in_row).
+    shaped (B, ...), ``J[b] = d out[b] / d in[b]`` shaped ``(B, *out_row, *in_row)``.
 
     Assumes rows are independent (row b of each output depends only on row b of
     each input). One backward per element of an output row, each seeding that

@@ -13,7 +13,7 @@ guarded: on the host these conversions cost nothing. The guard sees gradkit's
 own conversion points; a synchronization hidden inside a CuPy call that gradkit
 makes is not reported.
 
-The guard is one per-thread flag (``gradkit.autograd.graph.mode``), so another
+The guard is one per-thread flag (``gradkit.graph.mode``), so another
 thread keeps working normally; the core reads it only at the conversion sites
 above, so it costs nothing while off.
 
@@ -24,55 +24,18 @@ float32 master gradients, keep the parameters in float32 and cast to float16
 inside the forward (``w.half()``): the cast's VJP casts the gradient back to
 float32 before it reaches the leaf.
 """
-import functools
-
-from .autograd.anomaly import creation_site
-from .autograd.graph import mode
+from .errors import HostSyncError  # noqa: F401  (one class, shared with the fake device)
+from .graph import FlagContext, host_sync_violation, mode  # noqa: F401
 
 
-from .backends.base import HostSyncError  # noqa: E402,F401  (one class, shared with the fake device)
-
-
-def host_sync_violation(what):
-    """Called by the core, only while the guard is on and only for a non-cpu
-    tensor: ``what`` names the conversion (``item``, ``float``, ``repr``...)."""
-    site = creation_site()
-    raise HostSyncError(
-        f"gradkit.no_host_sync: {what} copies a device tensor to the host (a device "
-        f"synchronization) at {site}. Keep the value on the device (use tensor ops such "
-        f"as gk.where instead of Python control flow), or move the conversion outside "
-        f"the `with gk.no_host_sync():` block")
-
-
-class no_host_sync:
+class no_host_sync(FlagContext):
     """Context manager and decorator: in this thread, raise
     :class:`HostSyncError` on any device -> host copy (see the module docstring)."""
+    flag = "host_sync_guard"
 
     def __init__(self, enabled=True):
-        self.enabled = bool(enabled)
-        self._prev = []
-
-    def __enter__(self):
-        self._prev.append(mode.host_sync_guard)
-        mode.host_sync_guard = self.enabled
-        return self
-
-    def __exit__(self, *exc):
-        mode.host_sync_guard = self._prev.pop()
-        return False
-
-    def __call__(self, fn):
-        enabled = self.enabled
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = mode.host_sync_guard
-            mode.host_sync_guard = enabled
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                mode.host_sync_guard = prev
-        return wrapper
+        super().__init__(bool(enabled))
+        self.enabled = self.value
 
 
 def is_host_sync_guarded():

@@ -16,6 +16,8 @@ import os
 
 from .backends import io as _io
 from .tensor import Tensor, GradkitError
+from .creation import _backend
+from .ops.core import const
 
 _FORMAT = "gradkit.save"
 _VERSION = 1
@@ -199,8 +201,6 @@ class _Reader:
         raise self.bad(f"unknown metadata node with keys {sorted(node)}")
 
     def tensor(self, node):
-        from .creation import _backend
-        from .ops.core import const
         arr = self.array(node["__tensor__"])
         dtype = node.get("dtype")
         if dtype not in _SUPPORTED:

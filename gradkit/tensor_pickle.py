@@ -8,8 +8,12 @@ values on its own device (no host round trip), ``requires_grad`` and ``.grad``; 
 non-leaf refuses, as torch. A parameter stays a parameter (``nn`` registers how to
 recognise and mark one: this module sits below ``nn``).
 """
-#: set by gradkit.nn.module: (is_parameter(t) -> bool, mark_parameter(t) -> t)
-parameter_kind = [None, None]
+import copy
+
+from . import cuda
+from .creation import tensor
+from .tensor import const
+from .tensor_repr import parameter_kind
 
 
 def _is_param(t):
@@ -19,10 +23,8 @@ def _is_param(t):
 
 def _rebuild(host, dtype, device, requires_grad, is_param=False):
     """Unpickle: a leaf with these values on ``device`` (by name)."""
-    from .creation import tensor
     dev = str(device)
     if dev.startswith("cuda"):
-        from . import cuda
         if not cuda.is_available():
             raise RuntimeError(
                 f"gradkit: this tensor was pickled on {dev}, but CUDA is not usable here "
@@ -53,14 +55,12 @@ def deepcopy_tensor(t, memo):
     k = id(t)
     if k in memo:
         return memo[k]
-    from .ops.core import const
     B = t._B
     c = const(B, B.copy(t.array))
     if t.requires_grad:
         c.requires_grad_(True)
     memo[k] = c
     if t.grad is not None:
-        import copy
         c.grad = copy.deepcopy(t.grad, memo)
     if _is_param(t) and parameter_kind[1] is not None:
         parameter_kind[1](c)

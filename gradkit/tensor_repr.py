@@ -8,8 +8,12 @@ summarised) to the host and so synchronizes.
 """
 import math
 
-from .autograd.graph import mode
-from .creation import get_default_dtype
+from .dtypes import get_default_dtype
+from .graph import host_sync_violation, mode
+
+#: set by gradkit.nn.module: (is_parameter(t) -> bool, mark_parameter(t) -> t); the
+#: repr prints a parameter as torch does, tensor_pickle keeps it a parameter
+parameter_kind = [None, None]
 
 PRECISION = 4
 THRESHOLD = 1000
@@ -140,7 +144,6 @@ def _add_suffixes(text, suffixes, indent):
 
 def tensor_repr(t):
     if mode.host_sync_guard and t._B.type != "cpu":
-        from .reliability import host_sync_violation
         host_sync_violation("repr")
     prefix = "tensor("
     indent = len(prefix)
@@ -166,7 +169,6 @@ def tensor_repr(t):
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
     text = _add_suffixes(prefix + body, suffixes, indent)
-    from .tensor_pickle import parameter_kind
     if parameter_kind[0] is not None and parameter_kind[0](t):
         return "Parameter containing:\n" + text   # as torch prints an nn.Parameter
     return text

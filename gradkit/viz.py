@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from weakref import ref as _WeakRef
 
-from .autograd.graph import FREED
+from .graph import FREED
 from .tensor import Tensor, GradkitError
 
 

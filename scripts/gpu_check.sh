@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything a GPU visit must verify, in one call (see ../shared/GPU.md):
+# Everything a GPU visit must verify, in one call:
 #   kernel warm-up (cold CuPy cache), the CUDA tests in parallel, the demo and the
 #   examples on cuda, the GPU benchmarks against torch CUDA in the same run, fused-kernel
 #   bandwidth against a device-to-device copy, the CUDA-graph replay, and a one-rank NCCL

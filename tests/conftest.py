@@ -1,5 +1,7 @@
 """The device fixture: cpu always, the fake accelerator always (array_api_strict
 is a test dependency, so it is required, never skipped), cuda when usable."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -44,8 +46,13 @@ def _skip_reason(report):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """One line saying why tests were skipped, e.g. '1003 skipped: 997 CUDA cases:
-    no GPU (cupy is not installed); 6 could not import 'torch''."""
+    """The fuzzer's tally (tests/test_fuzz.py), when it ran; and one line saying why
+    tests were skipped, e.g. '1003 skipped: 997 CUDA cases: no GPU (cupy is not
+    installed); 6 could not import 'torch''."""
+    fuzz = sys.modules.get("test_fuzz")
+    if fuzz is not None and fuzz.STATS["calls"]:
+        for line in fuzz.summary():
+            terminalreporter.write_line(line)
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:
         return

@@ -1,4 +1,4 @@
-"""The one op table (STYLE.md principle 10). Each record: a gradkit function, a
+"""The one op table (docs/ARCHITECTURE.md). Each record: a gradkit function, a
 NumPy reference, how to draw its inputs, and whether it is smooth enough for a
 second-derivative check. test_ops.py runs every record on every device."""
 import math
@@ -231,7 +231,7 @@ OPS = [
        lambda a: _sm(a, 1), [(3, 4)], ["distinct"]),
     Op("chain", lambda a: ((a * 0.5 + 0.1).tanh().exp() * a).sin().sum(0),
        lambda a: np.sin(np.exp(np.tanh(a * 0.5 + 0.1)) * a).sum(0), [(3, 4)]),
-    # ---------------------------------------------- the rest of API.md (issue 3)
+    # ---------------------------------------------- the rest of the public API
     # elementwise
     Op("log1p", gk.log1p, np.log1p, [(3, 4)], ["pos"]),
     Op("expm1", lambda a: a.expm1(), np.expm1, [(3, 4)]),
@@ -360,6 +360,39 @@ OPS = [
        [(3, 4), (4,)]),
     Op("clamp_", lambda a: _ip(a, "clamp_", -0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), [(4, 4)],
        ["distinct"]),
+    # the rest of the public op set (tests/test_registry.py checks that every
+    # primitive and public op is reached from this table)
+    Op("ne", gk.ne, np.not_equal, [(3, 4), (4,)], tags=("nograd",)),
+    Op("logical_or_not", lambda a, b: gk.logical_or(a > 0, gk.logical_not(b > 0)),
+       lambda a, b: np.logical_or(a > 0, ~(b > 0)), [(3, 4), (3, 4)], ["nonzero", "nonzero"],
+       tags=("nograd",)),
+    Op("bitwise_and_or", lambda a, b: gk.bitwise_or(gk.bitwise_and(a, b), a),
+       lambda a, b: (a & b) | a, [(3, 4), (3, 4)], [("int", 8), ("int", 8)], tags=("nograd",)),
+    Op("masked_fill", lambda a: a.masked_fill(a > 0, 0.5), lambda a: np.where(a > 0, 0.5, a),
+       [(3, 4)], ["nonzero"]),
+    Op("t", gk.t, lambda a: a.T, [(2, 3)]),
+    Op("detach_fn", lambda a: gk.detach(a) * 2.0, lambda a: a * 2.0, [(2, 3)], tags=("nograd",)),
+    Op("to_device_round_trip", lambda a: _round_trip(a) * 2.0, lambda a: a * 2.0, [(2, 3)]),
+    Op("isnan_isinf", lambda a: gk.logical_or(gk.isnan(a / a), gk.isinf(1.0 / (a - a))),
+       lambda a: np.isnan(a / a) | np.isinf(1.0 / (a - a)), [(3,)], ["zeros"], tags=("nograd",)),
+    Op("allclose", lambda a: gk.tensor(gk.allclose(a, a + 1e-9), device=a.device),
+       lambda a: np.array(True), [(3,)], tags=("nograd",)),
+    Op("is_floating_point_numel", lambda a: gk.tensor(
+        [float(gk.is_floating_point(a)), float(gk.numel(a))], dtype=a.dtype, device=a.device),
+       lambda a: np.array([1.0, float(a.size)], dtype=a.dtype), [(2, 3)], tags=("nograd",)),
+    Op("argwhere", lambda a: gk.argwhere(a > 0), lambda a: np.argwhere(a > 0), [(3, 4)],
+       ["nonzero"], tags=("nograd",)),
+    Op("detach_", lambda a: gk.detach_(a * 1.0) * 2.0, lambda a: a * 2.0, [(2, 3)],
+       tags=("nograd",)),
+    Op("msort", gk.msort, lambda a: np.sort(a, axis=0), [(4, 3)], ["distinct"]),
+    Op("reshape_as", lambda a, b: gk.reshape_as(a, b), lambda a, b: a.reshape(b.shape),
+       [(2, 6), (3, 4)], ["any", "any"]),
+    Op("take_along_dim_fn", lambda a, i: gk.take_along_dim(a, i, 1),
+       lambda a, i: np.take_along_axis(a, i, 1), [(3, 4), (3, 2)], ["any", ("int", 4)]),
+    Op("linear", lambda x, w: gk.nn.functional.linear(x, w), lambda x, w: x @ w.T,
+       [(3, 4), (2, 4)]),
+    Op("linear_bias_batched", lambda x, w, b: gk.nn.functional.linear(x, w, b),
+       lambda x, w, b: x @ w.T + b, [(2, 3, 4), (2, 4), (2,)]),
     # ---------------------------------------------- image layers (issue 13)
     *IMAGE_OPS,
 ]
@@ -482,6 +515,12 @@ def _ip(a, name, *args, **kwargs):
     c = a * 1.0
     getattr(c, name)(*args, **kwargs)
     return c
+
+
+def _round_trip(a):
+    """To another device and back: both copies are differentiable."""
+    other = "fake" if a.device == "cpu" else "cpu"
+    return a.to(other).to(a.device)
 
 
 def _setitem(a, b):

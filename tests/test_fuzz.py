@@ -531,13 +531,14 @@ def test_fitting_operator(name, dt, data):
     _check_call("method", name, *data.draw(fitting_calls("method", name, dt)))
 
 
-def test_zz_fuzz_summary():
-    """Runs last in this file: records how many cases were tried."""
-    print(f"\nfuzz: {STATS['calls']} calls ({STATS['function']} functions, "
-          f"{STATS['method']} methods over {len(FUNCS)} functions and {len(METHODS)} "
-          f"methods): {STATS['raised']} raised cleanly, {STATS['returned']} returned, "
-          f"{STATS['compared']} compared with "
-          f"{'torch' if torch is not None else 'NumPy (torch is not installed)'}")
+def summary():
+    """How many cases were tried: printed by conftest.py's terminal-summary hook
+    after the run (not a test: it asserts nothing)."""
+    lines = [f"fuzz: {STATS['calls']} calls ({STATS['function']} functions, "
+             f"{STATS['method']} methods over {len(FUNCS)} functions and {len(METHODS)} "
+             f"methods): {STATS['raised']} raised cleanly, {STATS['returned']} returned, "
+             f"{STATS['compared']} compared with "
+             f"{'torch' if torch is not None else 'NumPy (torch is not installed)'}"]
     if REPORT:
-        for k, v in sorted(NOTES.items()):
-            print(f"{v:4d}  {k}")
+        lines += [f"{v:4d}  {k}" for k, v in sorted(NOTES.items())]
+    return lines

@@ -1,4 +1,4 @@
-"""scripts/gpu_check.sh fits the GPU machine (../shared/GPU.md): exits 0 within a
+"""scripts/gpu_check.sh fits the GPU machine: exits 0 within a
 minute without a GPU saying what it skipped; with a (stand-in) GPU it runs every
 step past failures, keeps one shared deadline and leaves at most 8 files in $OUT."""
 import os

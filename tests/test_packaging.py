@@ -49,7 +49,7 @@ def test_tape_layer_imports_neither_numpy_nor_cupy():
         for i, line in enumerate(f.read_text().splitlines(), 1):
             if re.match(r"^\s*(import|from)\s+(numpy|cupy|cupyx)\b", line):
                 bad.append(f"{f.relative_to(ROOT)}:{i}: {line.strip()}")
-    assert not bad, "gradkit/ must not import numpy/cupy (DESIGN.md):\n" + "\n".join(bad)
+    assert not bad, "gradkit/ must not import numpy/cupy (docs/ARCHITECTURE.md):\n" + "\n".join(bad)
 
 
 def test_ci_runs_the_readme_test_command():

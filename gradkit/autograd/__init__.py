@@ -2,7 +2,7 @@
 from .engine import backward, grad
 from .grad_mode import no_grad, enable_grad, set_grad_enabled, is_grad_enabled
 from .anomaly import detect_anomaly, set_detect_anomaly, is_anomaly_enabled, AnomalyError
-from .graph import Node
+from ..graph import Node
 from .gradcheck import gradcheck, gradgradcheck, GradcheckError
 from .function import Function, FunctionCtx, once_differentiable
 from .gc_policy import set_gc_policy, gc_policy_enabled

@@ -1,21 +1,6 @@
 """Anomaly mode: record where each node was created (only while the mode is on,
 so it costs nothing otherwise) and raise when a backward produces NaN or inf."""
-import os
-import sys
-
-from .graph import mode
-
-_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def creation_site():
-    """'file:line in function' of the innermost frame outside gradkit."""
-    f = sys._getframe(1)
-    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG):
-        f = f.f_back
-    if f is None:
-        return "<unknown>"
-    return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+from ..graph import FlagContext, mode
 
 
 class AnomalyError(RuntimeError):
@@ -40,30 +25,14 @@ def check_grads(node, grads):
                 f"created at {where}")
 
 
-class detect_anomaly:
+class detect_anomaly(FlagContext):
     """Context manager/decorator: record creation sites and check every backward
     gradient for NaN/inf."""
+    flag = "anomaly"
 
     def __init__(self, check_nan=True):
+        super().__init__(bool(check_nan))
         self.check_nan = check_nan
-
-    def __enter__(self):
-        self.prev = mode.anomaly
-        mode.anomaly = bool(self.check_nan)
-        return self
-
-    def __exit__(self, *exc):
-        mode.anomaly = self.prev
-        return False
-
-    def __call__(self, fn):
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*a, **k):
-            with detect_anomaly(self.check_nan):
-                return fn(*a, **k)
-        return wrapper
 
 
 def set_detect_anomaly(mode_on):

@@ -8,14 +8,19 @@ and accumulated in place into ``.grad``, on the leaf's device, in its dtype.
 No recursion: a chain of any length works.
 """
 from heapq import heappush, heappop
-from threading import Lock as _Lock
 from sys import getrefcount as _refcount
 from weakref import ref as _WeakRef
 
-from .graph import Node, FREED, mode
-from ..tensor import Tensor, GradkitError, PostAccumulateGradHook, POST_ACCUMULATE_HOOKS
-from ..ops.core import const, _describe
-from .failures import out_of_memory, FreedGraphError, record_failure, failed_message
+from ..creation import as_tensor, zeros_like
+from ..errors import GradkitError
+from ..graph import FREED, Node, mode
+from ..ops import functional as _F
+from ..failures import FreedGraphError, failed_message, out_of_memory, record_failure
+from ..ops.core import _describe, method
+from ..tensor import POST_ACCUMULATE_HOOKS, Tensor, const
+from .accumulate import (_accumulate, _leaf_lock, _leaves_done, _post_hook_feeds,
+                         _run_hooks, _run_leaf_hooks, _run_post_accumulate_hooks, _wrap)
+from .anomaly import check_grads
 from .gc_policy import _state as _gc_state, release as _gc_release
 
 _FREED_MSG = (
@@ -26,11 +31,6 @@ _FREED_MSG = (
     "calling backward.")
 
 
-def _F():
-    from ..ops import functional
-    return functional
-
-
 def _seed(root, grad, i):
     """The starting gradient for one root, checked for shape, device and dtype."""
     B = root._B
@@ -39,7 +39,6 @@ def _seed(root, grad, i):
             raise GradkitError("gradkit.backward: grad can be implicitly created only for scalar outputs")
         return B.ones(root.array.shape, root.array.dtype)
     if grad.__class__ is not Tensor:
-        from ..creation import as_tensor
         grad = as_tensor(grad, device=root.device)
     if grad._B is not B:
         raise GradkitError(
@@ -56,7 +55,7 @@ def _seed(root, grad, i):
         if not B.is_floating(root.array.dtype):
             raise GradkitError(f"gradkit.backward: output {i} has dtype {root.dtype_name}; "
                                "only floating point outputs have gradients")
-        grad = _F().astype(grad, root.dtype_name)
+        grad = _F.astype(grad, root.dtype_name)
     return grad
 
 
@@ -101,7 +100,7 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     wanted. Returns {id(input): gradient} when ``inputs`` is given."""
     if retain_graph is None:
         retain_graph = create_graph
-    F = _F() if create_graph else None
+    F = _F if create_graph else None
     prev_mode = mode.enabled
     mode.enabled = bool(create_graph)
     try:
@@ -114,10 +113,6 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
         mode.enabled = prev_mode
         if _gc_state["frozen"]:   # gc_policy: the graph is consumed, hand objects back
             _gc_release()
-
-
-def _wrap(B, g):
-    return g if g.__class__ is Tensor else const(B, g)
 
 
 def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
@@ -209,13 +204,17 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 raise GradkitError(f"gradkit: error in the backward of '{node.p.name}' "
                                    f"created at {node.site}: {e}") from e
             raise
+        saved = node.saved
         if not retain_graph and saved:
-            v = node.saved[0]   # the common case inline: a saved array first
-            if (v is not None and v.__class__ is not tuple and v.__class__ is not list) \
-                    or _holds_values(node.saved):
-                node.saved = FREED   # as torch: only a node that saved a tensor refuses a rerun
+            # as torch: only a node that saved a value refuses a rerun (the first
+            # or second value decides in the common cases, without a call)
+            v0 = saved[0]
+            if v0 is None and len(saved) > 1:
+                v0 = saved[1]
+            if (v0 is not None and v0.__class__ is not tuple and v0.__class__ is not list) \
+                    or _holds_values(saved):
+                node.saved = FREED
         if anomaly:
-            from .anomaly import check_grads
             check_grads(node, out)
         g = None
         for e, gi in zip(node.edges, out):
@@ -288,18 +287,6 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
-
-
-_LOCK_MAKE = _Lock()
-
-
-def _leaf_lock(leaf):
-    """The lock that serialises accumulation into ``leaf.grad`` (made on first use)."""
-    with _LOCK_MAKE:
-        lock = getattr(leaf, "_glock", None)
-        if lock is None:
-            lock = leaf._glock = _Lock()
-    return lock
 
 
 def _vjp_args(B, g, saved):
@@ -385,130 +372,23 @@ def _add_leaf(leaf_buf, leaf, g, F):
         cur[1] = F.add(cur[1], g)
 
 
-def _accumulate(leaf, g, B, create_graph):
-    if create_graph:
-        g = _wrap(B, g)
-        leaf._grad = g if leaf._grad is None else leaf._grad + g
-        return
-    if g.__class__ is Tensor:
-        g = g.array
-    cur = leaf._grad
-    if cur is None:
-        # Steal the gradient when nothing else can see it (as torch does): it
-        # owns its memory (not a view) and only this call and its caller hold
-        # it. Otherwise copy, so .grad never aliases a user's or another
-        # leaf's array (``a + b`` hands the same g to both).
-        if getattr(g, "base", 1) is None and _refcount(g) <= 3:
-            leaf._grad = const(B, g)
-        else:
-            leaf._grad = const(B, B.copy(g))
-    elif cur.grad_fn is not None or cur.array.shape != g.shape:
-        leaf._grad = const(B, B.add(cur.array, g))
-    else:
-        B.iadd(cur.array, g)
-        cur._vc[0] += 1
-
-
-def _call_hook(fn, g, B, create_graph):
-    gt = _wrap(B, g)
-    r = fn(gt)
-    if r is None:
-        return g
-    if r.__class__ is not Tensor:
-        raise TypeError(f"gradkit: a hook must return a Tensor or None, got {type(r).__name__}")
-    if tuple(r.array.shape) != tuple(gt.array.shape):
-        raise GradkitError(f"gradkit: hook returned a gradient of shape {r.shape}, expected "
-                           f"{gt.shape}")
-    if r._B is not gt._B:
-        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} returned a gradient on "
-                           f"{r._B.device_str}, but the gradient it was given is on "
-                           f"{gt._B.device_str}; return it on that device (.to({gt._B.device_str!r}))")
-    if r.array.dtype != gt.array.dtype:
-        raise GradkitError(f"gradkit: hook {getattr(fn, '__name__', fn)!s} has changed the type of "
-                           f"the gradient (was {gt.dtype_name}, got {r.dtype_name}); return "
-                           f"it as {gt.dtype_name}")
-    return r if create_graph else r.array
-
-
-def _run_hooks(node, g, B, create_graph):
-    for oi, fn in list(node.hooks):
-        if node.nout > 1:
-            if g[oi] is not None:
-                g[oi] = _call_hook(fn, g[oi], B, create_graph)
-        else:
-            g = _call_hook(fn, g, B, create_graph)
-    return g
-
-
-def _run_leaf_hooks(leaf, g, B, create_graph):
-    for fn in list(leaf._hooks):
-        if fn.__class__ is not PostAccumulateGradHook:
-            g = _call_hook(fn, g, B, create_graph)
-    return g
-
-
-def _run_post_accumulate_hooks(leaf):
-    for h in list(leaf._hooks):
-        if h.__class__ is PostAccumulateGradHook:
-            h.fn(leaf)
-
-
-def _post_hook_feeds(root_nodes):
-    """For the leaves that have a post-accumulate-grad hook: ``feeds`` maps each
-    node with an edge into such a leaf to those leaves, ``pending`` counts for
-    each leaf (by id) the nodes still to run. (None, None) when there is none."""
-    feeds = {}
-    pending = {}
-    seen = set()
-    stack = list(root_nodes)
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        hooked = None
-        for e in n.edges:
-            if e is None:
-                continue
-            t = e[0]
-            if t.__class__ is Node:
-                if t not in seen:
-                    stack.append(t)
-                continue
-            if t.__class__ is _WeakRef:
-                t = t()
-            if t is not None and t._hooks and any(
-                    h.__class__ is PostAccumulateGradHook for h in t._hooks):
-                if hooked is None:
-                    hooked = {}
-                hooked[id(t)] = t
-        if hooked:
-            feeds[n] = list(hooked.values())
-            for k in hooked:
-                pending[k] = pending.get(k, 0) + 1
-    return (feeds, pending) if feeds else (None, None)
-
-
-def _leaves_done(leaves, pending, leaf_buf):
-    """One node feeding ``leaves`` has run: accumulate each leaf whose gradient is
-    now complete, then run its post-accumulate-grad hooks."""
-    for leaf in leaves:
-        k = id(leaf)
-        pending[k] -= 1
-        if pending[k] or k not in leaf_buf:
-            continue
-        leaf, g = leaf_buf.pop(k)
-        B = leaf._B
-        if leaf._hooks:
-            g = _run_leaf_hooks(leaf, g, B, False)
-        try:
-            lock = leaf._glock
-        except AttributeError:
-            lock = _leaf_lock(leaf)
-        with lock:   # threads sharing a leaf must not lose each other's +=
-            _accumulate(leaf, g, B, False)
-        g = None
-        _run_post_accumulate_hooks(leaf)
+def reattach(B, arr, target, oi):
+    """The one way a saved raw value becomes a Tensor connected to the graph
+    again under create_graph: ``target`` is where it came from (None: a
+    constant; a leaf Tensor, or a weak reference to one; a Node and its output
+    index ``oi``)."""
+    if target is None:
+        return const(B, arr)
+    if target.__class__ is Tensor:
+        return target
+    if target.__class__ is _WeakRef:
+        leaf = target()
+        return leaf if leaf is not None else const(B, arr)
+    t = const(B, arr)
+    t.grad_fn = target
+    t._oi = oi
+    t._rg = True
+    return t
 
 
 def _saved_tensors(node):
@@ -524,31 +404,14 @@ def _saved_tensors(node):
         e = node.edges[i]
         if v.__class__ in (int, float, bool) or v is None or v.__class__ is tuple:
             out.append(v)
-        elif e is None:
-            out.append(const(B, v))
-        elif e[0].__class__ is Tensor:
-            out.append(e[0] if e[0].array is v else _attached(B, v, e[0], 0, True))
-        elif e[0].__class__ is _WeakRef:
-            leaf = e[0]()
-            out.append(leaf if leaf is not None else const(B, v))
         else:
-            out.append(_attached(B, v, e[0], e[1], False))
+            out.append(reattach(B, v, None if e is None else e[0], 0 if e is None else e[1]))
     if p.out:
-        out.append(_attached(B, saved[k], node, 0, False))
+        out.append(reattach(B, saved[k], node, 0))
         k += 1
     for v in saved[k:]:
         out.append(v if v.__class__ in (int, float, bool, tuple) or v is None else const(B, v))
     return out
-
-
-def _attached(B, arr, target, oi, leaf):
-    t = const(B, arr)
-    if leaf:
-        return target
-    t.grad_fn = target
-    t._oi = oi
-    t._rg = True
-    return t
 
 
 # ------------------------------------------------------------------ public
@@ -567,7 +430,7 @@ def _as_list(x, what="backward"):
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """``gk.autograd.backward``; also ``Tensor.backward``."""
+    """``gk.autograd.backward``; ``Tensor.backward`` calls it."""
     roots = _as_list(tensors)
     grads = _as_list(grad_tensors) if grad_tensors is not None else [None] * len(roots)
     if len(grads) != len(roots):
@@ -603,7 +466,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         g = res.get(id(t))
         if g is None:
             if materialize_grads:
-                from ..creation import zeros_like
                 result.append(zeros_like(t))
                 continue
             if not allow_unused:
@@ -616,3 +478,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         else:
             result.append(g if g.__class__ is Tensor else const(t._B, g))
     return tuple(result)
+
+
+@method("backward")
+def tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    """``t.backward(...)``: ``gk.autograd.backward`` with torch's argument names."""
+    backward(self, gradient, retain_graph, create_graph, inputs)

@@ -15,7 +15,7 @@
     y = Exp.apply(x)
 
 ``apply`` makes the same Node type as the built-in ops (one way to make a node,
-STYLE.md principle 1): a per-class ``Prim`` whose VJP calls ``backward``, one
+docs/ARCHITECTURE.md): a per-class ``Prim`` whose VJP calls ``backward``, one
 edge per input, ``nout`` outputs. So hooks, ``retain_grad``, version counters
 of the saved tensors, ``retain_graph`` freeing and anomaly mode work unchanged.
 
@@ -33,9 +33,13 @@ of the saved tensors, ``retain_graph`` freeing and anomaly mode work unchanged.
 """
 import weakref
 
-from .graph import Node, mode
-from ..tensor import Tensor, _new
-from ..ops.core import Prim, const
+import functools
+
+from ..graph import FREED as _FREED, Node, mode
+from ..ops.core import Prim, edge
+from ..tensor import Tensor, const
+from .engine import reattach
+from .grad_mode import no_grad
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -83,15 +87,12 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
 
-from .graph import FREED as _FREED  # noqa: E402
-
-
 class _FunctionMeta(type):
     def __init__(cls, name, bases, ns):
         super().__init__(name, bases, ns)
         # one primitive per Function class: the node's name is the class name
         # (the base class is made before _function_vjp exists and needs none)
-        cls._prim = Prim(name, globals().get("_function_vjp"))
+        cls._prim = Prim(name, globals().get("_function_vjp"), kernel=None)
 
 
 class Function(metaclass=_FunctionMeta):
@@ -155,12 +156,11 @@ class Function(metaclass=_FunctionMeta):
                     raise RuntimeError(
                         f"gradkit.autograd.Function {cls.__name__}: a leaf tensor that requires "
                         "grad was modified in place in forward (mark_dirty); clone() it first")
-                fn = a.grad_fn
-                edges[i] = (a if fn is None else fn, a._oi, a.array.shape, a.array.dtype)
+                edges[i] = edge(a)
         meta = tuple((tuple(o.array.shape), o.array.dtype) if o.__class__ is Tensor else None
                      for o in outs)
-        node = Node(cls._prim, B, {"ctx": ctx, "cls": cls, "meta": meta}, (), (), edges, needs)
-        node.nout = len(outs)
+        node = Node(cls._prim, B, {"ctx": ctx, "cls": cls, "meta": meta}, (), (), edges, needs,
+                    len(outs))
         ctx._node = weakref.ref(node)
         for k, o in enumerate(outs):
             if diff[k]:
@@ -199,16 +199,10 @@ class Function(metaclass=_FunctionMeta):
 
 
 def _alias(t):
-    a = _new(Tensor)
-    a.array = t.array
-    a._B = t._B
-    a._grad = None
+    a = const(t._B, t.array, t._vc, True)
     a.grad_fn = t.grad_fn
     a._rg = t._rg
     a._oi = t._oi
-    a._hooks = None
-    a._vc = t._vc
-    a._view = True
     return a
 
 
@@ -223,16 +217,8 @@ def _unpack(packed, ctx, B, graph):
         kind, arr, target, oi = e
         if not graph or kind == 0:
             out.append(const(B, arr))
-            continue
-        if kind == 1 and target.__class__ is weakref.ref:
-            leaf = target()
-            out.append(leaf if leaf is not None else const(B, arr))
-            continue
-        t = const(B, arr)
-        t.grad_fn = target if kind == 1 else ctx._node()
-        t._oi = oi
-        t._rg = True
-        out.append(t)
+        else:
+            out.append(reattach(B, arr, target if kind == 1 else ctx._node(), oi))
     return tuple(out)
 
 
@@ -283,11 +269,8 @@ def _function_vjp(F, needs, g, packed, ctx=None, cls=None, meta=None):
 def once_differentiable(fn):
     """Marks a backward that is not itself differentiable: under create_graph
     its result is cut from the graph (it still gives first derivatives)."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(ctx, *grads):
-        from .grad_mode import no_grad
         with no_grad():
             res = fn(ctx, *grads)
         return res

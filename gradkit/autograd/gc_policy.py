@@ -31,7 +31,7 @@ import gc
 import os
 import weakref
 
-from .graph import Node
+from ..graph import Node
 
 #: the live graph (nodes reachable from the newest node) that makes a full
 #: collection be deferred

@@ -12,6 +12,7 @@ from .grad_mode import no_grad
 from .engine import grad as _grad
 from ..tensor import Tensor
 from ..backends import host_xp as _host_xp
+from ..creation import const_from_host
 
 
 class GradcheckError(RuntimeError):
@@ -37,7 +38,6 @@ def _dot(a, b):
 
 
 def _randn_like(t, gen):
-    from ..creation import const_from_host
     return const_from_host(t, gen.standard_normal(t.shape))
 
 
@@ -100,7 +100,6 @@ def _full_check(fn, inputs, wrt, outs, eps, atol, rtol, raise_exception, np):
     element) and row by row (analytic: one backward per output element, through
     one retained graph). Names the input, the worst element and both values;
     a NaN or inf on either side counts as a mismatch."""
-    from ..creation import const_from_host
     outs = _outputs(fn, inputs)   # a fresh graph: the fast check's was freed
     sizes = [int(np.prod(o.shape)) for o in outs]
     starts = np.cumsum([0] + sizes)

@@ -35,7 +35,8 @@ import os
 from datetime import timedelta
 
 from ..backends import nccl_comm
-from ..tensor import Tensor, GradkitError
+from ..errors import GradkitError
+from ..tensor import Tensor
 from ._group import (ProcessGroup, Work, DistError, DistBackendError, DistTimeoutError,
                      _seconds)
 
@@ -368,7 +369,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False, *, timeout=None)
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False, *,
                            timeout=None):
     """Gather every rank's ``input_tensor`` into ``output_tensor``, rank order,
-    either stacked (world_size, *input.shape) or concatenated along dim 0 (as
+    either stacked ``(world_size, *input.shape)`` or concatenated along dim 0 (as
     ``torch.distributed.all_gather_into_tensor``)."""
     pg = _get(group, "all_gather_into_tensor")
     _check(input_tensor, "all_gather_into_tensor", "input_tensor")
@@ -404,8 +405,8 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
                           timeout=None):
     """Reduce ``input`` over all ranks and give rank r the r-th block of the
     result in ``output`` (as ``torch.distributed.reduce_scatter_tensor``):
-    ``input`` is (world_size, *output.shape) or (world_size * output.shape[0],
-    *output.shape[1:])."""
+    ``input`` is ``(world_size, *output.shape)`` or ``(world_size * output.shape[0],
+    *output.shape[1:])``."""
     pg = _get(group, "reduce_scatter_tensor")
     _check(input, "reduce_scatter_tensor", "input")
     _check(output, "reduce_scatter_tensor", "output")

@@ -17,7 +17,7 @@ import traceback
 from array import array
 
 from ..backends import nccl_comm   # imports CuPy only when an "nccl" group is made
-from ..tensor import GradkitError
+from ..errors import GradkitError
 
 _mpi = None
 
@@ -27,7 +27,7 @@ def mpi():
     global _mpi
     if _mpi is None:
         try:
-            from mpi4py import MPI
+            from mpi4py import MPI  # optional dependency (the mpi extra): imported when first used
         except ImportError as e:
             raise GradkitError(
                 "gradkit.distributed needs mpi4py and an MPI library: pip install "

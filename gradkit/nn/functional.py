@@ -11,11 +11,13 @@ constant matrix, so no value is read back to the host.
 """
 import warnings
 
-from ..autograd.graph import mode as _mode
+from ..creation import as_tensor, rand
+from ..errors import GradkitError
+from ..graph import mode as _mode
 from ..ops import functional as _F
-from ..ops.core import apply, const, prim
-from ..tensor import Tensor, GradkitError
+from ..ops import nnfused as _nnfused
 from ..ops.torch_ops import one_hot  # noqa: F401  (torch.nn.functional.one_hot)
+from ..tensor import Tensor, const
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -47,14 +49,21 @@ def _reduce(loss, reduction):
 
 # ============================================================== activations
 def relu(input, inplace=False):
+    """``max(input, 0)`` elementwise, as ``gk.relu`` (``inplace`` is accepted for torch's
+    signature; the result is a new tensor). Differentiable; cpu and cuda.
+    PyTorch: mirrors ``torch.nn.functional.relu``."""
     return _F.relu(input)
 
 
 def tanh(input):
+    """Hyperbolic tangent elementwise, as ``gk.tanh``. Differentiable; cpu and cuda.
+    PyTorch: mirrors ``torch.nn.functional.tanh``."""
     return _F.tanh(input)
 
 
 def sigmoid(input):
+    """Logistic sigmoid elementwise, as ``gk.sigmoid``. Differentiable; cpu and cuda.
+    PyTorch: mirrors ``torch.nn.functional.sigmoid``."""
     return _F.sigmoid(input)
 
 
@@ -72,11 +81,17 @@ def _softmax_dim(name, ndim, dim):
 
 
 def softmax(input, dim=None, dtype=None):
+    """``exp(x) / sum(exp(x), dim)``, computed stably in one pass; ``dim=None`` picks torch's
+    legacy default (0 for 0-, 1- and 3-d input, else 1). Differentiable to any order;
+    cpu and cuda. PyTorch: mirrors ``torch.nn.functional.softmax``."""
     _check_tensor("softmax", input)
     return _F.softmax(input, _softmax_dim("softmax", input.ndim, dim), dtype)
 
 
 def log_softmax(input, dim=None, dtype=None):
+    """``log(softmax(input, dim))``, computed stably; ``dim=None`` as in ``softmax``.
+    Differentiable to any order; cpu and cuda. PyTorch: mirrors
+    ``torch.nn.functional.log_softmax``."""
     _check_tensor("log_softmax", input)
     return _F.log_softmax(input, _softmax_dim("log_softmax", input.ndim, dim), dtype)
 
@@ -93,7 +108,6 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
     B = x._B
     C = x.shape[cdim]
     if target.__class__ is not Tensor:
-        from ..creation import as_tensor
         target = as_tensor(target, device=x.device)
     if target._B is not B:
         raise GradkitError(f"gradkit.nn.functional.{name}: input is on {B.device_str} but "
@@ -244,37 +258,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 # ================================================================== layers
-@prim("linear", save=(0, 1))
-def _linear_vjp(F, n, g, x, w):
-    """VJP of ``y = x @ w.T``. The weight's gradient is computed as ``g.T @ x``,
-    directly in w's (out, in) layout: the composition ``x @ w.T`` yields the
-    transpose of an (in, out) product, and copying that view into ``.grad``
-    costs as much as the matmul itself (measured: 9 ms per 1024x1024 float32)."""
-    gx = F.matmul(g, w) if n[0] else None
-    gw = None
-    if n[1]:
-        if g.ndim != 2:
-            g = F.reshape(g, (-1, g.shape[-1]))
-            x = F.reshape(x, (-1, x.shape[-1]))
-        gw = F.matmul(F.mT(g), x)
-    return gx, gw
-
-
-def linear(input, weight, bias=None):
-    """``input @ weight.T + bias``; weight (out_features, in_features)."""
-    _check_tensor("linear", input)
-    _check_tensor("linear", weight, "weight")
-    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
-        raise GradkitError(f"gradkit.nn.functional.linear: input of shape {input.shape} has "
-                           f"{input.shape[-1] if input.ndim else 0} features, but weight of "
-                           f"shape {weight.shape} expects {weight.shape[-1]} "
-                           "(weight is (out_features, in_features))")
-    if weight.ndim == 2 and input._B is weight._B and input.array.dtype == weight.array.dtype:
-        out = apply(_linear_vjp, weight._B, (input, weight), (input.array, weight.array))
-    else:  # 1-D weight, or devices/dtypes that matmul reports or promotes
-        w = _F.transpose(weight, 0, 1) if weight.ndim == 2 else weight
-        out = _F.matmul(input, w)
-    return out if bias is None else _F.add(out, bias)
+linear = _nnfused.linear   # a primitive: gradkit/ops/nnfused.py
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -305,7 +289,6 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    from ..creation import rand
     B = input._B
     u = rand(*input.shape, dtype=input.dtype, device=input.device).array
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
@@ -320,14 +303,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     """Rows of ``weight`` at the integer indices ``input`` (any shape); the
     ``padding_idx`` row gets no gradient. With ``max_norm``, the rows that
     ``input`` uses and whose ``norm_type``-norm exceeds it are first scaled in
-    place to norm ``max_norm`` (as torch's embedding_renorm_). Not supported:
+    place to norm ``max_norm`` (as torch's ``embedding_renorm_``). Not supported:
     ``scale_grad_by_freq``, ``sparse``."""
     if scale_grad_by_freq or sparse:
         raise NotImplementedError("gradkit.nn.functional.embedding: scale_grad_by_freq and "
                                   "sparse gradients are not supported; leave them False")
     _check_tensor("embedding", weight, "weight")
     if input.__class__ is not Tensor:
-        from ..creation import as_tensor
         input = as_tensor(input, device=weight.device)
     B = weight._B
     if not B.is_integral(input.array.dtype) or input.array.dtype == B.bool_dtype:

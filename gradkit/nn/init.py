@@ -6,6 +6,7 @@ import warnings
 
 from ..autograd import no_grad
 from ..tensor import Tensor
+from ..creation import rand, randn
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -49,7 +50,6 @@ def _assign(t, arr):
 
 
 def _random(t, kind):
-    from ..creation import rand, randn
     with no_grad():
         fn = rand if kind == "uniform" else randn
         return fn(*t.shape, dtype=t.dtype, device=t.device).array
@@ -157,7 +157,7 @@ def _host(t, arr):
 def orthogonal_(tensor, gain=1, generator=None):
     """Fill with a (semi-)orthogonal matrix times ``gain``: the Q of the QR
     decomposition of a normal matrix, its columns' signs fixed by R's diagonal
-    (Saxe et al.; as torch.nn.init.orthogonal_). Tensors of 3+ dims are
+    (Saxe et al.; as ``torch.nn.init.orthogonal_``). Tensors of 3+ dims are
     treated as (size(0), numel / size(0)). The QR runs on the host (NumPy)."""
     _check("orthogonal_", tensor)
     if tensor.ndim < 2:
@@ -182,7 +182,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     again, on the device, for as many rounds as make a leftover less likely
     than 1e-20 per tensor (capped at 200 rounds; any leftover is clamped).
     torch draws by inverse CDF: the same distribution, not the same numbers.
-    As torch.nn.init.trunc_normal_."""
+    As ``torch.nn.init.trunc_normal_``."""
     _check("trunc_normal_", tensor)
     if not a < b:
         raise ValueError(f"gradkit.nn.init.trunc_normal_: a ({a}) must be less than b ({b})")
@@ -209,7 +209,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def eye_(tensor):
-    """Fill the 2-D ``tensor`` with the identity (as torch.nn.init.eye_)."""
+    """Fill the 2-D ``tensor`` with the identity (as ``torch.nn.init.eye_``)."""
     _check("eye_", tensor)
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
@@ -219,7 +219,7 @@ def eye_(tensor):
 
 def dirac_(tensor, groups=1):
     """Fill the 3-, 4- or 5-D ``tensor`` with the Dirac delta: a convolution
-    with it keeps its input channels (in ``groups``); as torch.nn.init.dirac_."""
+    with it keeps its input channels (in ``groups``); as ``torch.nn.init.dirac_``."""
     _check("dirac_", tensor)
     d = tensor.ndim
     if d not in (3, 4, 5):
@@ -239,7 +239,7 @@ def dirac_(tensor, groups=1):
 
 def sparse_(tensor, sparsity, std=0.01, generator=None):
     """Fill the 2-D ``tensor`` with N(0, std**2) and zero ``ceil(sparsity *
-    rows)`` random entries in every column (as torch.nn.init.sparse_)."""
+    rows)`` random entries in every column (as ``torch.nn.init.sparse_``)."""
     _check("sparse_", tensor)
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")

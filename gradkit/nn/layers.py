@@ -6,6 +6,7 @@ from ..creation import empty
 from . import functional as F
 from . import init
 from .module import Module, Parameter
+from ..autograd import no_grad
 
 
 class Identity(Module):
@@ -80,7 +81,6 @@ class Embedding(Module):
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            from ..autograd import no_grad
             with no_grad():
                 self.weight[self.padding_idx] = 0.0
 

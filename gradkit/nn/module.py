@@ -16,6 +16,12 @@ from collections import OrderedDict, namedtuple
 
 from ..tensor import Tensor, GradkitError
 from ..ops.core import const
+from ..creation import _backend
+from ..creation import as_tensor
+from ..creation import empty
+from ..device import is_device_spec
+from ..tensor import DType
+from ..tensor import to_dtype
 from . import hooks as _hooks
 from .. import tensor_pickle as _tensor_pickle
 
@@ -60,10 +66,8 @@ class Parameter(metaclass=_ParameterMeta):
 
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
-            from ..creation import empty
             data = empty(0)
         elif data.__class__ is not Tensor:
-            from ..creation import as_tensor
             data = as_tensor(data)
         t = const(data._B, data.array)
         t._vc = data._vc
@@ -95,8 +99,6 @@ def _to_backend(t, B, dtype):
 
 def _parse_to(args, kwargs):
     """Module.to's arguments -> (device or None, dtype or None)."""
-    from ..device import Device
-    from ..tensor import DType
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
     kwargs.pop("non_blocking", None)
     if kwargs:
@@ -104,7 +106,7 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
-        elif isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "fake")):
+        elif is_device_spec(a):
             device = a
         elif isinstance(a, (DType, str)) or a in (float, int, bool) or hasattr(a, "itemsize"):
             dtype = a
@@ -338,13 +340,11 @@ class Module:
         """Move (and/or cast floating point) parameters and buffers in place:
         every Parameter object stays the same, so optimizers built earlier keep
         working. ``to("cuda")``, ``to(gk.float64)``, ``to("cpu", gk.float32)``."""
-        from ..creation import _backend
         device, dtype = _parse_to(list(args), dict(kwargs))
         for t in list(self.parameters()) + list(self.buffers()):
             B = t._B if device is None else _backend(device)
             dt = None
             if dtype is not None and B.is_floating(t.array.dtype):
-                from ..tensor import to_dtype
                 dt = B.dtypes[to_dtype(dtype).name]
                 if not B.is_floating(dt):
                     raise TypeError(f"gradkit.nn.Module.to: only floating point dtypes are "
@@ -392,7 +392,6 @@ class Module:
         mismatched shapes, values that are not tensors) it raises an error that
         lists them, and the module is left unchanged. Returns
         ``(missing_keys, unexpected_keys)``."""
-        from ..creation import as_tensor
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -119,7 +119,7 @@ class InstanceNorm2d(_NormBase):
 
 
 class GroupNorm(Module):
-    """Normalizes (N, C, *) over groups of C / num_groups channels (and all other
+    """Normalizes ``(N, C, *)`` over groups of C / num_groups channels (and all other
     dims), then a per-channel affine (weight ones, bias zeros). Mirrors
     torch.nn.GroupNorm."""
 

@@ -13,7 +13,7 @@ import math
 
 from ..creation import empty, zeros
 from ..ops import functional as _F
-from ..ops.more import flip as _flip
+from ..ops.shape import flip as _flip
 from ..tensor import Tensor, GradkitError
 from . import functional as F
 from . import init

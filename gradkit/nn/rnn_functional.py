@@ -20,12 +20,17 @@ GRU G=3 with ``b_ih`` only, RNN G=1 with both biases), ``w_hh`` (G*H, H),
 recurrence directly instead of through a zero-padded full-size gradient.
 """
 from ..autograd.engine import grad as _grad
-from ..autograd.graph import Node, mode
+from ..errors import GradkitError
+from ..graph import mode
 from ..ops import functional as _F
-from ..ops.core import Prim, const, op_error
-from ..tensor import Tensor, GradkitError
+from ..ops.core import edges_of, op_error, prim, raw_only, record
+from ..tensor import Tensor, const
 
 __all__ = ["lstm_seq", "gru_seq", "rnn_seq"]
+
+# the VJPs call these fused backward recurrences only on raw arrays (under
+# create_graph they differentiate the composed recurrence instead)
+raw_only("lstm_seq_backward", "gru_seq_backward", "rnn_seq_backward")
 
 
 def _apply_seq(p, B, args, nout, params):
@@ -46,26 +51,15 @@ def _apply_seq(p, B, args, nout, params):
                                "convert with .to(dtype) (or the module with .double()/.float())")
     arrays = [None if a is None else a.array for a in args]
     try:
-        outs, res = getattr(B, p.name)(*arrays, **params)
+        outs, res = getattr(B, p.kernel)(*arrays, **params)
     except Exception as e:
         raise op_error(p.name, tuple(a for a in args if a is not None), e) from None
     ts = [const(B, o) for o in outs]
     if mode.enabled:
-        edges = [None] * len(args)
-        for i, a in enumerate(args):
-            if a is not None and a._rg:
-                fn = a.grad_fn
-                edges[i] = (a if fn is None else fn, a._oi, a.array.shape, a.array.dtype)
-        if any(e is not None for e in edges):
-            vers = tuple((a._vc, a._vc[0]) for a in args if a is not None) + tuple(
-                (t._vc, 0) for t in ts)
-            saved = tuple(arrays) + ((tuple(outs), res),)
-            node = Node(p, B, params, saved, vers, edges, tuple(e is not None for e in edges))
-            node.nout = nout
-            for k, t in enumerate(ts):
-                t.grad_fn = node
-                t._oi = k
-                t._rg = True
+        edges = edges_of(args)
+        if edges is not None:
+            node = record(p, B, ts, args, arrays, edges, params, (tuple(outs), res))
+            node.vers += tuple((t._vc, 0) for t in ts)   # the outputs are saved too
     return ts
 
 
@@ -98,7 +92,7 @@ def _lstm_vjp(F, n, gs, xg, w, h0, c0, saved, **params):
             dc if n[3] else None)
 
 
-_LSTM = Prim("lstm_seq", _lstm_vjp, save=(0, 1, 2, 3))
+_LSTM = prim("lstm_seq", save=(0, 1, 2, 3))(_lstm_vjp)
 
 
 def _lstm_composed(xg, w, h0, c0):
@@ -136,7 +130,7 @@ def _gru_vjp(F, n, gs, xg, w, b, h0, saved, **params):
             dh if n[3] else None)
 
 
-_GRU = Prim("gru_seq", _gru_vjp, save=(0, 1, 2, 3))
+_GRU = prim("gru_seq", save=(0, 1, 2, 3))(_gru_vjp)
 
 
 def _gru_composed(xg, w, b, h0):
@@ -174,7 +168,7 @@ def _rnn_vjp(F, n, gs, xg, w, h0, saved, relu=False):
     return dA if n[0] else None, dw if n[1] else None, dh if n[2] else None
 
 
-_RNN = Prim("rnn_seq", _rnn_vjp, save=(0, 1, 2))
+_RNN = prim("rnn_seq", save=(0, 1, 2))(_rnn_vjp)
 
 
 def _rnn_composed(xg, w, h0, relu=False):

@@ -15,7 +15,8 @@ from ..creation import arange, empty, full, zeros
 from ..ops import functional as _F
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.core import const
-from ..ops.more import softmax as _softmax, split as _split
+from ..ops.nnfused import softmax as _softmax
+from ..ops.shape import split as _split
 from ..tensor import Tensor, GradkitError
 from . import functional as F
 from . import init
@@ -436,7 +437,7 @@ class TransformerDecoder(Module):
 
 class Transformer(Module):
     """Encoder-decoder transformer as torch.nn.Transformer (final LayerNorms on
-    both stacks; every weight matrix re-initialised xavier_uniform_).
+    both stacks; every weight matrix re-initialised ``xavier_uniform_``).
     ``forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
     src_key_padding_mask=None, tgt_key_padding_mask=None,
     memory_key_padding_mask=None, ...)``: src (S, N, E), tgt (T, N, E) (or

@@ -1,5 +1,5 @@
-"""Primitives (forward kernel + VJP, one table) and the differentiable namespace."""
+"""The ops: the registry and recording path (``core``), the topic modules, and
+``functional``, the differentiable namespace ``F`` that gathers them."""
 from . import core, functional
-from .core import prims
 
-__all__ = ["core", "functional", "prims"]
+__all__ = ["core", "functional"]

@@ -15,21 +15,26 @@ same formula then differentiates again, to any order.
 """
 import math
 
-from ..tensor import Tensor, GradkitError
-from .core import prim, apply, const
-from . import functional as _f
-from .more import softmax as _softmax
+from ..creation import rand
+from ..errors import GradkitError
+from ..tensor import Tensor, const
+from .compare import where
+from .core import apply, prim
+from .elementwise import add, mul
+from .linalg import matmul
+from .nnfused import softmax as _softmax
+from .shape import mT
 
 
 def _probs(q, k, mask, scale, dead):
     """P as a differentiable function of q and k (Tensors)."""
-    s = _f.matmul(_f.mul(q, scale), _f.mT(k))
+    s = matmul(mul(q, scale), mT(k))
     if mask is not None:
-        s = _f.add(s, mask)
+        s = add(s, mask)
     if dead is None:
         return _softmax(s, s.ndim - 1)
     zero = const(q._B, q._B.zeros((), q.array.dtype))
-    return _f.where(dead, zero, _softmax(_f.where(dead, zero, s), s.ndim - 1))
+    return where(dead, zero, _softmax(where(dead, zero, s), s.ndim - 1))
 
 
 @prim("sdpa", save=(0, 1, 2), res=True)
@@ -139,7 +144,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     sc = float(scale) if scale is not None else 1.0 / math.sqrt(E) if E else 1.0
     drop = None
     if dropout_p > 0.0:
-        from ..creation import rand
         shape = tuple(_broadcast(query.shape[:-2], key.shape[:-2])) + (L, S)
         u = rand(*shape, dtype=query.dtype, device=query.device).array
         keep = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)

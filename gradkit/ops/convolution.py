@@ -14,14 +14,12 @@ extra code (the bilinear identity ``<conv(x, w), g> = <x, conv_input_grad(g, w)>
 
 Arguments are pre-checked by ``gradkit.nn.functional``'s public ops: ``stride``
 and ``dilation`` one int per spatial dim, ``padding`` one ``(lo, hi)`` pair per
-spatial dim. ``functional.py`` re-exports these names, so VJPs reach them as ``F.<name>``.
+spatial dim. Each is registered with ``@op`` (not public: ``gk.nn.functional`` has the user-facing
+forms), so VJPs reach them as ``F.<name>``.
 """
-from ..tensor import Tensor
-from ..autograd.graph import mode
-from .core import prim, apply, const, op_error
-
-__all__ = ["conv", "conv_input_grad", "conv_weight_grad", "max_pool", "pool_scatter",
-           "pool_gather"]
+from ..graph import mode
+from ..tensor import Tensor, const
+from .core import apply, op, op_error, prim
 
 
 @prim("conv_fwd", save=(0, 1), save_for=(1, 0), res=True)
@@ -61,6 +59,7 @@ def _geom(stride, padding, dilation, groups):
             "dilation": tuple(dilation), "groups": int(groups)}
 
 
+@op(public=False, method=False)
 def conv(x, w, stride, padding, dilation, groups):
     """Cross-correlation of ``x`` (N, C, *S) with ``w`` (O, C/groups, *K)."""
     p = _geom(stride, padding, dilation, groups)
@@ -69,6 +68,7 @@ def conv(x, w, stride, padding, dilation, groups):
                  {"xshape": tuple(x.array.shape), "wshape": tuple(w.array.shape)})
 
 
+@op(public=False, method=False)
 def conv_input_grad(g, w, stride, padding, dilation, groups, in_shape):
     """The adjoint of ``conv`` in its input (the transposed convolution)."""
     p = _geom(stride, padding, dilation, groups)
@@ -77,6 +77,7 @@ def conv_input_grad(g, w, stride, padding, dilation, groups, in_shape):
                  {"wshape": tuple(w.array.shape)})
 
 
+@op(public=False, method=False)
 def conv_weight_grad(x, g, stride, padding, dilation, groups, w_shape, cols=None):
     """The adjoint of ``conv`` in its weight (``cols``: a raw-kernel argument only;
     the differentiable form always rebuilds the im2col from ``x``)."""
@@ -102,6 +103,7 @@ def _pool_gather_vjp(F, n, h, idx, in_shape=None, overlap=True):
     return (F.pool_scatter(h, idx, in_shape, overlap) if n[0] else None), None
 
 
+@op(public=False, method=False)
 def max_pool(x, kernel, stride, padding, dilation):
     """(values, int64 flat indices into each input plane) of max pooling."""
     K, S, D = tuple(kernel), tuple(stride), tuple(dilation)
@@ -120,12 +122,14 @@ def max_pool(x, kernel, stride, padding, dilation):
     return v, const(B, v.grad_fn.saved[-1])
 
 
+@op(public=False, method=False)
 def pool_scatter(g, idx, in_shape, overlap=True):
     i = idx.array if idx.__class__ is Tensor else idx
     return apply(_pool_scatter_vjp, g._B, (g, idx), (g.array, i),
                  {"in_shape": tuple(in_shape), "overlap": overlap})
 
 
+@op(public=False, method=False)
 def pool_gather(x, idx):
     i = idx.array if idx.__class__ is Tensor else idx
     return apply(_pool_gather_vjp, x._B, (x, idx), (x.array, i), None,

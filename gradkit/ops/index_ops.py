@@ -3,12 +3,15 @@ nonzero, argwhere, where(cond), one_hot, isnan, isinf, isclose, allclose. None
 makes a graph (their results are integer or bool, or drawn at random); the few
 that must read a value back (a data-dependent size, a validation) say so.
 """
-from ..autograd.graph import mode
-from ..tensor import Tensor, GradkitError
+from ..graph import host_sync_violation, mode
+from ..errors import GradkitError
+from ..tensor import Tensor, const
 from ..creation import _backend, tensor as _tensor
 from ..generator import Generator
-from . import functional as _f
-from .core import const
+from .compare import eq, isfinite, le, logical_and, logical_not, logical_or, ne, where as _where3
+from .dispatch import _as_tensor_like, _device_error, _promote_pair, astype
+from .elementwise import absolute, add, mul, sub
+from .core import op
 
 __all__ = ["multinomial", "randperm", "isnan", "isinf", "isclose", "allclose", "nonzero",
            "argwhere", "where", "one_hot"]
@@ -41,6 +44,7 @@ def _host_checks(B):
 
 
 # ================================================================= sampling
+@op
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """``num_samples`` category indices (int64) per row of the 1-D or 2-D weights
     ``input`` (non-negative, not necessarily normalised), with or without
@@ -106,6 +110,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     return const(B, B.reshape(idx, (n,)) if input.array.ndim == 1 else idx)
 
 
+@op(method=False)
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
              pin_memory=False):
     """A random permutation of ``0 .. n-1`` (int64 by default) on ``device``, from
@@ -124,32 +129,35 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
         B = _backend(device)
         t = const(B, B.argsort(B.rand((n,), B.dtypes["float64"]), 0, False))
     if dtype is not None:
-        t = _f.astype(t, dtype)
+        t = astype(t, dtype)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
 # ============================================================== comparisons
+@op
 def isnan(input):
     """Bool mask of NaN elements, as torch.isnan."""
     _need("isnan", input)
-    return _f.ne(input, input)
+    return ne(input, input)
 
 
+@op
 def isinf(input):
     """Bool mask of +-inf elements, as torch.isinf."""
     _need("isinf", input)
-    return _f.logical_and(_f.logical_not(_f.isfinite(input)), _f.eq(input, input))
+    return logical_and(logical_not(isfinite(input)), eq(input, input))
 
 
+@op
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Elementwise ``|input - other| <= atol + rtol * |other|`` (infinities equal only
     to themselves; NaN equal to NaN with ``equal_nan``), broadcasting; bool, no
     gradient. Mixed dtypes are promoted (torch refuses them). As torch.isclose."""
     _need("isclose", input)
     if other.__class__ is not Tensor:
-        other = _f._as_tensor_like(other, input, "isclose")
+        other = _as_tensor_like(other, input, "isclose")
     for v, w in ((rtol, "rtol"), (atol, "atol")):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"gradkit.isclose: {w} must be a number, got {type(v).__name__}")
@@ -157,22 +165,23 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise GradkitError(f"gradkit.isclose: rtol ({rtol}) and atol ({atol}) must be "
                            "non-negative")
     if input._B is not other._B:
-        raise _f._device_error("isclose", input, other)
+        raise _device_error("isclose", input, other)
     with _no_graph():
         a, b = input.detach(), other.detach()
         if a.dtype_name != b.dtype_name:
-            a, b = _f._promote_pair("isclose", a, b)
+            a, b = _promote_pair("isclose", a, b)
         if not a._B.is_floating(a.array.dtype):
-            a, b = _f.astype(a, "float64"), _f.astype(b, "float64")
-        same = _f.logical_or(_f.eq(a, b), _f.logical_and(isnan(a), isnan(b))) if equal_nan \
-            else _f.eq(a, b)
-        fin = _f.logical_and(_f.isfinite(a), _f.isfinite(b))
-        a, b = _f.where(fin, a, 0.0), _f.where(fin, b, 0.0)   # no inf - inf warnings
-        close = _f.le(_f.abs(_f.sub(a, b)), _f.add(_f.mul(_f.abs(b), float(rtol)), float(atol)))
-        out = _f.logical_or(same, _f.logical_and(close, fin))
+            a, b = astype(a, "float64"), astype(b, "float64")
+        same = logical_or(eq(a, b), logical_and(isnan(a), isnan(b))) if equal_nan \
+            else eq(a, b)
+        fin = logical_and(isfinite(a), isfinite(b))
+        a, b = _where3(fin, a, 0.0), _where3(fin, b, 0.0)   # no inf - inf warnings
+        close = le(absolute(sub(a, b)), add(mul(absolute(b), float(rtol)), float(atol)))
+        out = logical_or(same, logical_and(close, fin))
     return out
 
 
+@op
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``isclose(...).all()`` as a Python bool (reads one value back). As
     torch.allclose."""
@@ -189,6 +198,7 @@ class _no_graph:
 
 
 # ==================================================================== index
+@op
 def nonzero(input, *, as_tuple=False):
     """Indices of the nonzero elements: an int64 tensor (n, ndim), or with
     ``as_tuple=True`` one 1-D index tensor per dim. Its size depends on the data,
@@ -196,7 +206,6 @@ def nonzero(input, *, as_tuple=False):
     _need("nonzero", input)
     B = input._B
     if mode.host_sync_guard and B.type != "cpu":
-        from ..reliability import host_sync_violation
         host_sync_violation("nonzero (the result's size depends on the data)")
     x = input.array
     if x.ndim == 0:
@@ -211,18 +220,20 @@ def nonzero(input, *, as_tuple=False):
     return const(B, B.xp.stack(idx, axis=1))
 
 
+@op
 def argwhere(input):
     """``nonzero(input)``: an int64 tensor (n, ndim). As torch.argwhere."""
     return nonzero(input)
 
 
+@op(method=False, namespace=False)   # F.where is the 3-argument one (compare)
 def where(condition, input=None, other=None):
     """``where(cond, input, other)``: elementwise choice, differentiable in both;
     ``where(cond)`` is ``nonzero(cond, as_tuple=True)``. As torch.where."""
     if input is None and other is None:
         _need("where", condition)
         return nonzero(condition, as_tuple=True)
-    return _f.where(condition, input, other)
+    return _where3(condition, input, other)
 
 
 def one_hot(tensor, num_classes=-1):

@@ -4,7 +4,7 @@ ran (``copy_`` runs ``expand``, ``gather`` runs ``getitem``, ``index_add`` runs
 prefix of an error raised inside it, keeping the exception's type."""
 from contextlib import contextmanager
 
-from ..tensor import GradkitError
+from ..errors import GradkitError
 
 __all__ = ["as_op"]
 

@@ -8,13 +8,13 @@ was not empty), and its version is bumped. As in torch, ``out=`` does not suppor
 autograd: it raises when grad mode is on and an argument or ``out`` requires grad.
 """
 import functools
+import inspect
 import warnings
 
-from ..autograd.graph import mode
-from ..tensor import Tensor, GradkitError
-
-_KIND = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
-         "float16": 2, "float32": 2, "float64": 2}
+from ..dtypes import KIND as _KIND
+from ..errors import GradkitError
+from ..graph import mode
+from ..tensor import Tensor
 
 
 def write_out(name, result, out):
@@ -52,16 +52,62 @@ def write_out(name, result, out):
 
 
 def with_out(fn, name=None):
-    """``fn`` with torch's ``out=`` keyword."""
+    """``fn`` with torch's ``out=`` keyword. The wrapper is written with ``fn``'s
+    own parameters (no ``*args, **kwargs`` packing): the function forms are on
+    the hot path of small-op chains."""
     name = name or fn.__name__
-
-    @functools.wraps(fn)
-    def f(*args, out=None, **kwargs):
-        r = fn(*args, **kwargs)
-        return r if out is None else write_out(name, r, out)
+    f = _lean_wrapper(fn, name)
+    if f is None:
+        @functools.wraps(fn)
+        def f(*args, out=None, **kwargs):
+            r = fn(*args, **kwargs)
+            return r if out is None else write_out(name, r, out)
+    else:
+        functools.update_wrapper(f, fn)
     f.__doc__ = (fn.__doc__ or f"gradkit.{name}.") + \
         "\n\n``out=``: write the result into this tensor, as torch (gradkit.ops.out)."
     return f
+
+
+def _lean_wrapper(fn, name):
+    """``def f(<fn's parameters>, *, out=None)`` calling ``fn`` with them, or None
+    when the signature has no plain form (then the generic wrapper is used)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    params, call, env = [], [], {"_fn": fn, "_write_out": write_out, "_name": name}
+    star = False
+    for i, p in enumerate(sig.parameters.values()):
+        if p.name == "out" or p.name.startswith("_"):
+            return None
+        d = ""
+        if p.default is not p.empty:
+            env[f"_d{i}"] = p.default
+            d = f"=_d{i}"
+        if p.kind is p.POSITIONAL_OR_KEYWORD:
+            params.append(p.name + d)
+            call.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            params.append("*" + p.name)
+            call.append("*" + p.name)
+            star = True
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                params.append("*")
+                star = True
+            params.append(p.name + d)
+            call.append(f"{p.name}={p.name}")
+        else:   # positional-only or **kwargs
+            return None
+    if not star:
+        params.append("*")
+    params.append("out=None")
+    src = (f"def {name}({', '.join(params)}):\n"
+           f"    r = _fn({', '.join(call)})\n"
+           f"    return r if out is None else _write_out(_name, r, out)\n")
+    exec(compile(src, f"<gradkit out= wrapper of {name}>", "exec"), env)  # noqa: S102
+    return env[name]
 
 
 #: public functions that take ``out=`` in torch (elementwise, reductions, matmul family)
@@ -75,5 +121,8 @@ OUT_NAMES = (
 
 
 def out_functions(namespace):
-    """{name: wrapped function} for every OUT_NAMES entry found in ``namespace``."""
-    return {n: with_out(namespace[n], n) for n in OUT_NAMES if n in namespace}
+    """{name: wrapped function} for every OUT_NAMES entry found in ``namespace``
+    that does not take ``out=`` itself (the unary elementwise ops do: their
+    dispatcher writes it, with no extra call frame)."""
+    return {n: with_out(namespace[n], n) for n in OUT_NAMES
+            if n in namespace and "out" not in inspect.signature(namespace[n]).parameters}

@@ -9,22 +9,24 @@ and comparison ops live in ``index_ops.py`` and are re-exported here.
 ``METHODS`` at the end is the one table of Tensor methods this module adds.
 """
 from collections import namedtuple
+from types import ModuleType
 
-from ..autograd.graph import mode
-from ..tensor import Tensor, GradkitError
+from ..graph import mode
+from ..errors import GradkitError
+from ..tensor import Tensor, const
 from .. import creation
-from . import functional as _f
-from .core import prim, apply, const
+from .compare import clamp, masked_fill, where as _where3
+from .dispatch import _device_error, astype, clone, norm_dim
+from .elementwise import add, mul
+from .indexing import gather, getitem, getitem_backward
+from .inplace import _inplace, copy_
+from .linalg import matmul
+from .reductions import reduce_sum
+from .shape import cat, expand, permute, reshape, view
+from .core import apply, method, op, prim
 from .index_ops import (_i64, _need, _need_int, multinomial, randperm, isnan, isinf,  # noqa: F401
                         isclose, allclose, nonzero, argwhere, where, one_hot)
 
-__all__ = ["tril", "triu", "topk", "sort", "argsort", "msort", "multinomial", "randperm",
-           "roll", "unbind", "select", "outer", "ger", "mm", "bmm", "addmm", "baddbmm",
-           "diag", "diagonal", "trace", "cumprod", "isclose", "allclose", "nonzero",
-           "argwhere", "one_hot", "masked_fill_", "where", "view_as", "reshape_as",
-           "isnan", "isinf", "numel", "take_along_dim", "detach_",
-           "clamp_", "fill_", "zero_", "index_select", "masked_select", "narrow", "clamp_min",
-           "clamp_max", "is_floating_point"]
 
 # torch.return_types.sort / topk: a tuple with .values and .indices
 sort_result = namedtuple("sort", ["values", "indices"])
@@ -48,15 +50,17 @@ def _tri(name, x, diagonal, upper):
     j = B.reshape(B.arange(0, m, 1, _i64(B)), (1, m))
     d = B.sub(j, i)
     keep = B.ge(d, diagonal) if upper else B.le(d, diagonal)
-    return _f.where(const(B, keep), x, _zero_like_scalar(x))
+    return _where3(const(B, keep), x, _zero_like_scalar(x))
 
 
+@op
 def tril(input, diagonal=0):
     """The lower triangle of the last two dims (elements with j - i <= diagonal),
     zeros elsewhere; same dtype and device; differentiable. As torch.tril."""
     return _tri("tril", input, diagonal, False)
 
 
+@op
 def triu(input, diagonal=0):
     """The upper triangle of the last two dims (j - i >= diagonal), zeros
     elsewhere; same dtype and device; differentiable. As torch.triu."""
@@ -78,32 +82,36 @@ def _argsort_raw(name, x, dim, descending):
                            f"{B.device_str} ({str(e).splitlines()[0]})") from None
 
 
+@op
 def argsort(input, dim=-1, descending=False, stable=False):
     """Indices (int64, input's shape) that sort ``input`` along ``dim``; the sort
     is always stable here (torch's ``stable=True``), NaN sorts as the largest
     value. Not differentiable. As torch.argsort."""
     _need("argsort", input)
-    d = _f.norm_dim("argsort", dim, input.array.ndim)
+    d = norm_dim("argsort", dim, input.array.ndim)
     return const(input._B, _argsort_raw("argsort", input, d, bool(descending)))
 
 
+@op
 def sort(input, dim=-1, descending=False, stable=False):
     """``(values, indices)`` of ``input`` sorted along ``dim`` (a namedtuple, as
     torch.return_types.sort); stable; values are differentiable (a gather), indices
     int64. As torch.sort."""
     _need("sort", input)
-    d = _f.norm_dim("sort", dim, input.array.ndim)
+    d = norm_dim("sort", dim, input.array.ndim)
     idx = const(input._B, _argsort_raw("sort", input, d, bool(descending)))
     if input.array.ndim == 0:
         return sort_result(input * 1 if input.requires_grad else input.clone(), idx)
-    return sort_result(_f.gather(input, d, idx), idx)
+    return sort_result(gather(input, d, idx), idx)
 
 
+@op
 def msort(input):
     """``sort(input, dim=0).values``, as torch.msort."""
     return sort(input, 0).values
 
 
+@op
 def topk(input, k, dim=-1, largest=True, sorted=True):
     """The ``k`` largest (or smallest) elements along ``dim`` as ``(values,
     indices)``, in order; values differentiable, indices int64. Equal values come in
@@ -111,7 +119,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     _need("topk", input)
     k = _need_int("topk", "k", k)
     nd = input.array.ndim
-    d = _f.norm_dim("topk", dim, nd)
+    d = norm_dim("topk", dim, nd)
     size = input.array.shape[d] if nd else 1
     if k < 0 or k > size:
         raise GradkitError(f"gradkit.topk: selected index k={k} out of range for dim {d} of "
@@ -122,20 +130,22 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
         idx = const(B, order)
         return topk_result(input * 1 if input.requires_grad else input.clone(), idx)
     idx = const(B, order[(slice(None),) * d + (slice(0, k), Ellipsis)])
-    return topk_result(_f.gather(input, d, idx), idx)
+    return topk_result(gather(input, d, idx), idx)
 
 
+@op(namespace=False)   # F.take_along_dim is the kernel-shaped one (reductions)
 def take_along_dim(input, indices, dim=None):
     """``input``'s values at ``indices`` along ``dim`` (both flattened when dim is
     None); differentiable in input. As torch.take_along_dim (without its
     broadcasting of the other dims: index sizes must not exceed input's)."""
     _need("take_along_dim", input)
     if dim is None:
-        return _f.gather(_f.reshape(input, (-1,)), 0, _f.reshape(indices, (-1,)))
-    return _f.gather(input, dim, indices)
+        return gather(reshape(input, (-1,)), 0, reshape(indices, (-1,)))
+    return gather(input, dim, indices)
 
 
 # ==================================================================== shape
+@op
 def roll(input, shifts, dims=None):
     """Elements shifted by ``shifts`` along ``dims`` (wrapping around); with
     ``dims=None`` the tensor is rolled flattened and reshaped back. Differentiable.
@@ -146,55 +156,60 @@ def roll(input, shifts, dims=None):
     if dims is None:
         if len(sh) != 1:
             raise GradkitError(f"gradkit.roll: with dims=None, shifts must be one int, got {sh}")
-        return _f.reshape(roll(_f.reshape(input, (-1,)), sh[0], 0), input.array.shape)
+        return reshape(roll(reshape(input, (-1,)), sh[0], 0), input.array.shape)
     ds = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(ds) != len(sh):
         raise GradkitError(f"gradkit.roll: shifts {sh} and dims {ds} must have the same length")
     out = input
     nd = input.array.ndim
     for s, d in zip(sh, ds):
-        d = _f.norm_dim("roll", d, nd)
+        d = norm_dim("roll", d, nd)
         size = out.array.shape[d]
         if size == 0 or s % size == 0:
             continue
         s %= size
         pre = (slice(None),) * d
-        out = _f.cat([_f.getitem(out, pre + (slice(size - s, None),)),
-                      _f.getitem(out, pre + (slice(0, size - s),))], d)
-    return out if out is not input else _f.clone(input)
+        out = cat([getitem(out, pre + (slice(size - s, None),)),
+                      getitem(out, pre + (slice(0, size - s),))], d)
+    return out if out is not input else clone(input)
 
 
+@op
 def select(input, dim, index):
     """``input`` indexed by ``index`` along ``dim`` (that dim removed); a
     differentiable view. As torch.select."""
     _need("select", input)
-    d = _f.norm_dim("select", dim, input.array.ndim)
-    return _f.getitem(input, (slice(None),) * d + (_need_int("select", "index", index),))
+    d = norm_dim("select", dim, input.array.ndim)
+    return getitem(input, (slice(None),) * d + (_need_int("select", "index", index),))
 
 
+@op
 def unbind(input, dim=0):
     """The slices of ``input`` along ``dim``, as a tuple of tensors (each a
     differentiable view). As torch.unbind."""
     _need("unbind", input)
     if input.array.ndim == 0:
         raise GradkitError("gradkit.unbind: dimension specified as 0 but tensor has no dimensions")
-    d = _f.norm_dim("unbind", dim, input.array.ndim)
+    d = norm_dim("unbind", dim, input.array.ndim)
     pre = (slice(None),) * d
-    return tuple(_f.getitem(input, pre + (i,)) for i in range(input.array.shape[d]))
+    return tuple(getitem(input, pre + (i,)) for i in range(input.array.shape[d]))
 
 
+@op
 def view_as(input, other):
     """``input.view(other.shape)``, as torch.Tensor.view_as."""
     _need("view_as", other)
-    return _f.view(input, other.array.shape)
+    return view(input, other.array.shape)
 
 
+@op
 def reshape_as(input, other):
     """``input.reshape(other.shape)``, as torch.Tensor.reshape_as."""
     _need("reshape_as", other)
-    return _f.reshape(input, other.array.shape)
+    return reshape(input, other.array.shape)
 
 
+@op(method=False)   # Tensor.numel is in tensor.py
 def numel(input):
     """The number of elements, as torch.numel."""
     _need("numel", input)
@@ -208,25 +223,25 @@ def _dims(name, x, nd, what):
         raise GradkitError(f"gradkit.{name}: {what} must be a {nd}-D tensor, got shape {tuple(x.shape)}")
 
 
+@op(aliases=("ger",))
 def outer(input, vec2):
     """The outer product of two 1-D tensors, shape (n, m); differentiable. As
     torch.outer (alias ger)."""
     _dims("outer", input, 1, "input")
     _dims("outer", vec2, 1, "vec2")
-    return _f.mul(_f.reshape(input, (-1, 1)), _f.reshape(vec2, (1, -1)))
+    return mul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
 
 
-ger = outer
-
-
+@op
 def mm(input, mat2):
     """Matrix product of two 2-D tensors; differentiable. As torch.mm (``matmul``
     broadcasts; this one refuses other ranks, as torch)."""
     _dims("mm", input, 2, "self")
     _dims("mm", mat2, 2, "mat2")
-    return _f.matmul(input, mat2, name="mm")
+    return matmul(input, mat2, name="mm")
 
 
+@op
 def bmm(input, mat2):
     """Batched matrix product of two 3-D tensors (b, n, m) @ (b, m, p); differentiable.
     As torch.bmm."""
@@ -234,7 +249,7 @@ def bmm(input, mat2):
     _dims("bmm", mat2, 3, "batch2")
     if input.array.shape[0] != mat2.array.shape[0]:
         raise GradkitError(f"gradkit.bmm: batch sizes differ: {tuple(input.shape)} and {tuple(mat2.shape)}")
-    return _f.matmul(input, mat2, name="bmm")
+    return matmul(input, mat2, name="bmm")
 
 
 def _addprod(name, input, prod, beta, alpha):
@@ -243,19 +258,20 @@ def _addprod(name, input, prod, beta, alpha):
             raise TypeError(f"gradkit.{name}: {w} must be a number, got {type(v).__name__}")
     _need(name, input)
     try:
-        base = _f.expand(input, prod.array.shape)
+        base = expand(input, prod.array.shape)
     except GradkitError:
         raise GradkitError(f"gradkit.{name}: input of shape {tuple(input.shape)} can't be broadcast "
                            f"to the product's shape {tuple(prod.shape)}") from None
     if alpha != 1:
-        prod = _f.mul(prod, alpha)
+        prod = mul(prod, alpha)
     if beta == 0:  # as torch: input's values are ignored (nan/inf do not propagate), its
         # gradient is zeros: a where that never picks it
         B = prod._B
-        return _f.where(const(B, B.full((), False, B.bool_dtype)), base, prod)
-    return _f.add(_f.mul(base, beta) if beta != 1 else base, prod)
+        return _where3(const(B, B.full((), False, B.bool_dtype)), base, prod)
+    return add(mul(base, beta) if beta != 1 else base, prod)
 
 
+@op
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat1 @ mat2)`` with 2-D mats and ``input``
     broadcastable to the product; ``beta=0`` ignores input. Differentiable. As
@@ -263,6 +279,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     return _addprod("addmm", input, mm(mat1, mat2), beta, alpha)
 
 
+@op
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * bmm(batch1, batch2)`` (3-D batches); differentiable.
     As torch.baddbmm."""
@@ -277,6 +294,7 @@ def _diag_index(B, n1, n2, offset):
     return B.add(ar, r0), B.add(ar, c0), k
 
 
+@op
 def diagonal(input, offset=0, dim1=0, dim2=1):
     """The diagonal ``offset`` of the matrices in dims (dim1, dim2), appended as the
     last dim; differentiable (a copy here, a view in torch). As torch.diagonal."""
@@ -286,18 +304,19 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     if nd < 2:
         raise GradkitError(f"gradkit.diagonal: input must have at least 2 dims, got shape "
                            f"{tuple(input.shape)}")
-    d1 = _f.norm_dim("diagonal", dim1, nd)
-    d2 = _f.norm_dim("diagonal", dim2, nd)
+    d1 = norm_dim("diagonal", dim1, nd)
+    d2 = norm_dim("diagonal", dim2, nd)
     if d1 == d2:
         raise GradkitError(f"gradkit.diagonal: diagonal dimensions cannot be identical "
                            f"({dim1}, {dim2})")
     rest = tuple(i for i in range(nd) if i not in (d1, d2))
-    x = _f.permute(input, rest + (d1, d2)) if rest + (d1, d2) != tuple(range(nd)) else input
+    x = permute(input, rest + (d1, d2)) if rest + (d1, d2) != tuple(range(nd)) else input
     B = input._B
     i, j, _ = _diag_index(B, input.array.shape[d1], input.array.shape[d2], offset)
-    return _f.getitem(x, (Ellipsis, const(B, i), const(B, j)))
+    return getitem(x, (Ellipsis, const(B, i), const(B, j)))
 
 
+@op
 def diag(input, diagonal=0):
     """1-D input: a square matrix with ``input`` on diagonal ``diagonal``; 2-D input:
     that diagonal as a 1-D tensor. Differentiable. As torch.diag."""
@@ -312,14 +331,15 @@ def diag(input, diagonal=0):
     B = input._B
     n = input.array.shape[0] + abs(offset)
     i, j, _ = _diag_index(B, n, n, offset)
-    return _f.getitem_backward(input, (n, n), (i, j), True)
+    return getitem_backward(input, (n, n), (i, j), True)
 
 
+@op
 def trace(input):
     """The sum of the main diagonal of a 2-D tensor; differentiable. Integer input
     sums to int64. As torch.trace."""
     _dims("trace", input, 2, "input")
-    return _f.sum(diagonal(input))
+    return reduce_sum(diagonal(input))
 
 
 # ================================================================== cumprod
@@ -331,14 +351,15 @@ def _cumprod_vjp(F, n, g, x, y, dim=None):
     # rcumsum(g y')_p, y' the cumprod with x_p replaced by 1; at the second zero q,
     # x_p * rcumsum(g y'')_q (y'': x_p and x_q replaced by 1), zero in value but
     # needed for the second derivative; past that, 0 to second order.
-    cp = cumprod if F is _f else F.cumprod   # F: the raw backend or this namespace
+    cp = F.cumprod   # F: the raw backend or the differentiable namespace
     z = F.eq(x, 0.0)
     cz = F.cumsum(F.astype(z, y.dtype), dim)
     first = F.logical_and(z, F.eq(cz, 1.0))
     a = F.div(_rcumsum(F, F.mul(g, y), dim), F.where(z, 1.0, x))
     b = _rcumsum(F, F.mul(g, cp(F.where(first, 1.0, x), dim)), dim)
     at_zero = F.where(first, b, 0.0)
-    if F is _f:   # create_graph: the second zero's term, for the next derivative
+    if F.__class__ is ModuleType:   # create_graph (F is gradkit.ops.functional): the
+        # second zero's term, for the next derivative
         second = F.logical_and(z, F.eq(cz, 2.0))
         ypq = cp(F.where(F.logical_or(first, second), 1.0, x), dim)
         xp = F.sum(F.where(first, x, 0.0), (dim,), True)
@@ -350,47 +371,51 @@ def _rcumsum(F, v, dim):
     return F.flip(F.cumsum(F.flip(v, (dim,)), dim), (dim,))
 
 
+@op
 def cumprod(input, dim, *, dtype=None):
     """Cumulative product along ``dim``; integer and bool inputs accumulate in int64.
     Differentiable (exact with zeros; any order). As torch.cumprod."""
     _need("cumprod", input)
-    x = input if dtype is None else _f.astype(input, dtype)
+    x = input if dtype is None else astype(input, dtype)
     B = x._B
     if not B.is_floating(x.array.dtype) and x.dtype_name != "int64":
-        x = _f.astype(x, "int64")
-    d = _f.norm_dim("cumprod", dim, x.array.ndim)
+        x = astype(x, "int64")
+    d = norm_dim("cumprod", dim, x.array.ndim)
     if x.array.ndim == 0:
-        return _f.reshape(cumprod(_f.reshape(x, (1,)), 0), ())
+        return reshape(cumprod(reshape(x, (1,)), 0), ())
     return apply(_cumprod_vjp, B, (x,), (x.array,), {"dim": d})
 
 
+@op(public=False)
 def masked_fill_(input, mask, value):
     """In place: ``input[mask] = value`` (mask bool, broadcast to input's shape);
-    bumps the version; as torch.Tensor.masked_fill_."""
+    bumps the version; as ``torch.Tensor.masked_fill_``."""
     _need("masked_fill_", input)
     if mask.__class__ is Tensor and mask.array.dtype != mask._B.bool_dtype:
         raise GradkitError(f"gradkit.masked_fill_: only supports boolean masks, but got mask "
                            f"with dtype {mask.dtype_name}")
-    return _f._inplace("masked_fill_", input, _f.masked_fill(input, mask, value))
+    return _inplace("masked_fill_", input, masked_fill(input, mask, value))
 
 
 # ================================================== more indexing and filling
+@op
 def index_select(input, dim, index):
     """The slices of ``input`` at the 1-D int64 ``index`` along ``dim`` (repeats
     allowed; their gradients add up). Differentiable in input. As torch.index_select."""
     _need("index_select", input)
     _need("index_select", index)
     if index._B is not input._B:
-        raise _f._device_error("index_select", input, index)
+        raise _device_error("index_select", input, index)
     if index.array.ndim > 1 or not index._B.is_integral(index.array.dtype):
         raise GradkitError(f"gradkit.index_select: index must be a 1-D integer tensor, got "
                            f"shape {tuple(index.shape)} and dtype {index.dtype_name}")
-    d = _f.norm_dim("index_select", dim, input.array.ndim)
+    d = norm_dim("index_select", dim, input.array.ndim)
     if input.array.ndim == 0:
-        return _f.getitem(_f.reshape(input, (1,)), _f.reshape(index, (-1,)))
-    return _f.getitem(input, (slice(None),) * d + (_f.reshape(index, (-1,)), Ellipsis))
+        return getitem(reshape(input, (1,)), reshape(index, (-1,)))
+    return getitem(input, (slice(None),) * d + (reshape(index, (-1,)), Ellipsis))
 
 
+@op
 def masked_select(input, mask):
     """The elements of ``input`` where the bool ``mask`` is True (both broadcast), as
     a 1-D tensor; differentiable in input; its size depends on the data (a read-back
@@ -401,9 +426,9 @@ def masked_select(input, mask):
         raise GradkitError(f"gradkit.masked_select: mask must be a bool tensor, got "
                            f"{mask.dtype_name}")
     shape = _broadcast_shape("masked_select", input.array.shape, mask.array.shape)
-    x = input if tuple(input.array.shape) == shape else _f.expand(input, shape)
-    m = mask if tuple(mask.array.shape) == shape else _f.expand(mask, shape)
-    return _f.getitem(x, m)
+    x = input if tuple(input.array.shape) == shape else expand(input, shape)
+    m = mask if tuple(mask.array.shape) == shape else expand(mask, shape)
+    return getitem(x, m)
 
 
 def _broadcast_shape(name, a, b):
@@ -417,11 +442,12 @@ def _broadcast_shape(name, a, b):
     return tuple(out)
 
 
+@op
 def narrow(input, dim, start, length):
     """``length`` elements of ``input`` from ``start`` along ``dim``: a differentiable
     view. As torch.narrow."""
     _need("narrow", input)
-    d = _f.norm_dim("narrow", dim, input.array.ndim)
+    d = norm_dim("narrow", dim, input.array.ndim)
     start, length = _need_int("narrow", "start", start), _need_int("narrow", "length", length)
     size = input.array.shape[d]
     if start < 0:
@@ -429,17 +455,19 @@ def narrow(input, dim, start, length):
     if start < 0 or length < 0 or start + length > size:
         raise GradkitError(f"gradkit.narrow: start ({start}) + length ({length}) exceeds "
                            f"dimension {d} of size {size}")
-    return _f.getitem(input, (slice(None),) * d + (slice(start, start + length), Ellipsis))
+    return getitem(input, (slice(None),) * d + (slice(start, start + length), Ellipsis))
 
 
+@op
 def clamp_min(input, min):
     """``clamp(input, min=min)``, as torch.clamp_min."""
-    return _f.clamp(input, min=min)
+    return clamp(input, min=min)
 
 
+@op
 def clamp_max(input, max):
     """``clamp(input, max=max)``, as torch.clamp_max."""
-    return _f.clamp(input, max=max)
+    return clamp(input, max=max)
 
 
 def _fill_random(name, self, draw):
@@ -456,44 +484,49 @@ def _fill_random(name, self, draw):
         new = draw(creation.empty_like(self, dtype=self.dtype))
     finally:
         mode.enabled = prev
-    return _f.copy_(self, new)
+    return copy_(self, new)
 
 
+@method("normal_")
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
     """In place: values drawn from N(mean, std^2) on the tensor's device, from
-    gradkit's generator (``gk.manual_seed``). As torch.Tensor.normal_."""
+    gradkit's generator (``gk.manual_seed``). As ``torch.Tensor.normal_``."""
     if generator is not None:
         raise TypeError("gradkit.normal_: generator= is not supported; use gk.manual_seed")
-    return _fill_random("normal_", self, lambda e: _f.add(_f.mul(creation.randn_like(e), std),
+    return _fill_random("normal_", self, lambda e: add(mul(creation.randn_like(e), std),
                                                           mean))
 
 
+@method("uniform_")
 def uniform_(self, a=0.0, b=1.0, *, generator=None):
     """In place: values drawn uniformly from [a, b) on the tensor's device. As
-    torch.Tensor.uniform_."""
+    ``torch.Tensor.uniform_``."""
     if generator is not None:
         raise TypeError("gradkit.uniform_: generator= is not supported; use gk.manual_seed")
-    return _fill_random("uniform_", self, lambda e: _f.add(_f.mul(creation.rand_like(e), b - a),
+    return _fill_random("uniform_", self, lambda e: add(mul(creation.rand_like(e), b - a),
                                                            a))
 
 
+@method("nelement")
 def _nelement(self):
     """The number of elements, as torch.Tensor.nelement."""
     return self.numel()
 
 
+@method("element_size")
 def _element_size(self):
     """Bytes per element, as torch.Tensor.element_size."""
     return self.dtype.itemsize
 
 
+@op
 def is_floating_point(input):
     """Whether the dtype is a floating point type, as torch.is_floating_point."""
     _need("is_floating_point", input)
     return input.dtype.is_floating_point
 
 
-# ======================================================== Tensor methods
+# ====================================================== methods only
 def _new_like(name, make):
     def method(self, *size, dtype=None, device=None, requires_grad=False):
         dt = self.dtype if dtype is None else dtype
@@ -504,57 +537,18 @@ def _new_like(name, make):
     return method
 
 
-def clamp_(input, min=None, max=None):
-    """In place: ``input.clamp_(min, max)``, as torch.clamp_."""
-    _need("clamp_", input)
-    return _f.clamp_(input, min, max)
+for _name, _make in (("new_zeros", "zeros"), ("new_ones", "ones"), ("new_empty", "empty")):
+    method(_name, _new_like(_name, _make))
 
 
-def fill_(input, value):
-    """In place: every element set to ``value``, as torch.fill_."""
-    _need("fill_", input)
-    return _f.fill_(input, value)
-
-
-def zero_(input):
-    """In place: every element set to zero, as torch.zero_."""
-    _need("zero_", input)
-    return _f.zero_(input)
-
-
+@op(method=False)   # Tensor.detach_ is in tensor.py
 def detach_(input):
-    """Detach ``input`` from the graph in place (it becomes a leaf), as torch.detach_."""
+    """Detach ``input`` from the graph in place (it becomes a leaf), as ``torch.detach_``."""
     _need("detach_", input)
     return input.detach_()
 
 
-# Tensor methods this module adds (self first), installed in the one loop at the end
-# of this file; each is the function of the same name unless noted.
-METHODS = {
-    # new ops
-    "tril": tril, "triu": triu, "topk": topk, "sort": sort, "argsort": argsort, "msort": msort,
-    "multinomial": multinomial, "roll": roll, "unbind": unbind, "select": select,
-    "outer": outer, "ger": ger, "mm": mm, "bmm": bmm, "addmm": addmm, "baddbmm": baddbmm,
-    "diag": diag, "diagonal": diagonal, "trace": trace, "cumprod": cumprod,
-    "isclose": isclose, "allclose": allclose, "nonzero": nonzero, "argwhere": argwhere,
-    "masked_fill_": masked_fill_, "view_as": view_as, "reshape_as": reshape_as,
-    "isnan": isnan, "isinf": isinf, "take_along_dim": take_along_dim,
-    "index_select": index_select, "masked_select": masked_select, "narrow": narrow,
-    "clamp_min": clamp_min, "clamp_max": clamp_max, "normal_": normal_, "uniform_": uniform_,
-    "nelement": _nelement, "element_size": _element_size,
-    "is_floating_point": is_floating_point,
-    # functions of the core namespace that torch also has as methods
-    "t": _f.t, "eq": _f.eq, "ne": _f.ne, "lt": _f.lt, "le": _f.le, "gt": _f.gt, "ge": _f.ge,
-    "logical_and": _f.logical_and, "logical_or": _f.logical_or,
-    "logical_not": _f.logical_not, "isfinite": _f.isfinite, "swapaxes": _f.transpose,
-    "clip": _f.clamp, "absolute": _f.abs, "negative": _f.neg, "multiply": _f.mul,
-    "subtract": _f.sub, "divide": _f.div, "true_divide": _f.div,
-    # torch methods with no function form
-    "new_zeros": _new_like("new_zeros", "zeros"), "new_ones": _new_like("new_ones", "ones"),
-    "new_empty": _new_like("new_empty", "empty"),
-}
-
-
+@method("new_full")
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """``gk.full(size, fill_value)`` with this tensor's dtype and device
     (torch.Tensor.new_full)."""
@@ -563,15 +557,9 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
                          requires_grad=requires_grad)
 
 
+@method("new_tensor")
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
     """``gk.tensor(data)`` with this tensor's dtype and device (torch.Tensor.new_tensor)."""
     return creation.tensor(data, dtype=self.dtype if dtype is None else dtype,
                            device=self.device if device is None else device,
                            requires_grad=requires_grad)
-
-
-METHODS["new_full"] = _new_full
-METHODS["new_tensor"] = _new_tensor
-
-for _name, _fn in METHODS.items():
-    setattr(Tensor, _name, _fn)

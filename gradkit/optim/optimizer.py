@@ -10,6 +10,8 @@ graph that saved the old value refuses to backward through it.
 from ..tensor import Tensor, GradkitError
 from ..ops.core import const
 from ..nn.module import _zero_grad
+from ..autograd import enable_grad
+from ..creation import as_tensor
 
 
 class _Required:
@@ -91,7 +93,6 @@ class Optimizer:
     def _closure(self, closure):
         if closure is None:
             return None
-        from ..autograd import enable_grad
         with enable_grad():
             return closure()
 
@@ -164,7 +165,6 @@ class Optimizer:
     def _cast_state(p, name, v):
         if v.__class__ is not Tensor:
             if hasattr(v, "shape") and hasattr(v, "dtype"):  # a host array from gk.load
-                from ..creation import as_tensor
                 v = as_tensor(v)
             else:
                 return v

@@ -21,7 +21,7 @@ import contextlib
 import time
 
 from ... import distributed as dist
-from ...autograd.graph import mode as _grad_mode, Node
+from ...graph import mode as _grad_mode, Node
 from ...creation import tensor as _tensor
 from ...ops.core import const
 from ...tensor import Tensor, GradkitError

@@ -53,7 +53,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                     foreach=None):
     """Scale the gradients of ``parameters`` in place so that their total
     ``norm_type``-norm is at most ``max_norm``; returns the total norm before
-    clipping, a 0-d tensor (torch.nn.utils.clip_grad_norm_). Not differentiable."""
+    clipping, a 0-d tensor (``torch.nn.utils.clip_grad_norm_``). Not differentiable."""
     grads = _grads(parameters, "clip_grad_norm_")
     total = get_total_norm(grads, norm_type, error_if_nonfinite, foreach)
     if not grads:
@@ -78,7 +78,7 @@ def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient of ``parameters`` into ``[-clip_value, clip_value]``
-    in place (torch.nn.utils.clip_grad_value_). Returns None."""
+    in place (``torch.nn.utils.clip_grad_value_``). Returns None."""
     if not isinstance(clip_value, (int, float)):
         raise GradkitError(f"gradkit.nn.utils.clip_grad_value_: clip_value must be a number, "
                            f"got {type(clip_value).__name__}")

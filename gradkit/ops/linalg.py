@@ -1,19 +1,104 @@
-"""einsum as a composition of differentiable ops (PyTorch's strategy).
+"""Linear algebra: matmul (batched, as NumPy) and einsum.
 
-Each operand first loses its repeated subscripts (diagonals, by advanced
-indexing with aranges), the subscripts no one else needs (a sum) and the
-size-1 dims that broadcast against a bigger one (a sum over one element).
-Operands are then contracted left to right, two at a time, as one batched
-matrix product: the pair is permuted to (batch, own, contracted) and
-(batch, contracted, own), reshaped to 3-D (2-D without batch dims) and
-multiplied, so NumPy runs it on BLAS, the fake accelerator on its namespace
-``matmul``, and the gradient (of any order) is the one of permute, reshape,
-sum, getitem and matmul: no einsum kernel, no einsum VJP.
+einsum is a composition of differentiable ops (PyTorch's strategy). Each
+operand first loses its repeated subscripts (diagonals, by advanced indexing
+with aranges), the subscripts no one else needs (a sum) and the size-1 dims
+that broadcast against a bigger one (a sum over one element). Operands are
+then contracted left to right, two at a time, as one batched matrix product:
+the pair is permuted to (batch, own, contracted) and (batch, contracted, own),
+reshaped to 3-D (2-D without batch dims) and multiplied, so NumPy runs it on
+BLAS, the fake accelerator on its namespace ``matmul``, and the gradient (of
+any order) is the one of permute, reshape, sum, getitem and matmul: no einsum
+kernel, no einsum VJP.
 """
-from ..tensor import Tensor, GradkitError
-from . import functional as _f
-from .core import const
+from ..dtypes import common_dtype_name
+from ..errors import GradkitError
+from ..tensor import Tensor, const
+from .core import apply, method, op, prim
+from .dispatch import _as_tensor_like, _device_error, astype
+from .indexing import getitem
+from .reductions import reduce_sum
+from .shape import permute, reshape
 
+
+# ================================================================ matmul
+@prim("matmul", save=(0, 1), save_for=(1, 0))
+def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
+    ga = gb = None
+    if an == 1 and bn == 1:
+        return (F.mul(g, b) if n[0] else None), (F.mul(g, a) if n[1] else None)
+    if an == 1:      # (k) @ (..., k, n) -> (..., n)
+        if n[0]:
+            ga = F.matmul(F.unsqueeze(g, -2), F.mT(b))
+        if n[1]:
+            gb = F.mul(F.unsqueeze(a, -1), F.unsqueeze(g, -2))
+        return ga, gb
+    if bn == 1:      # (..., m, k) @ (k) -> (..., m)
+        if n[0]:
+            ga = F.mul(F.unsqueeze(g, -1), b)
+        if n[1]:
+            gb = F.matmul(F.unsqueeze(g, -2), a)
+        return ga, gb
+    if n[0]:
+        ga = F.matmul(g, F.mT(b))
+    if n[1]:
+        if bn == 2 and an > 2:
+            # a batch against one matrix: fold the batch into one GEMM instead
+            # of a batched product summed afterwards
+            rows = 1
+            for s in a.shape[:-1]:
+                rows *= s   # not -1: a reshape can't infer it when a dim is 0
+            gb = F.matmul(F.mT(F.reshape(a, (rows, a.shape[-1]))), F.reshape(g, (rows, g.shape[-1])))
+        else:
+            gb = F.matmul(F.mT(a), g)
+    return ga, gb
+
+
+@op
+def matmul(a, b, *, name="matmul"):
+    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+        if a.__class__ is Tensor:
+            b = _as_tensor_like(b, a, name)
+        elif b.__class__ is Tensor:
+            a = _as_tensor_like(a, b, name)
+        else:
+            raise TypeError(f"gradkit.{name}: expected Tensor operands")
+    B = a._B
+    if b._B is not B:
+        raise _device_error(name, a, b)
+    ad, bd = a.array, b.array
+    if ad.ndim == 0 or bd.ndim == 0:
+        raise GradkitError(f"gradkit.{name}: both arguments need at least 1 dim, got shapes "
+                           f"{tuple(ad.shape)} and {tuple(bd.shape)}")
+    ka = ad.shape[-1]
+    kb = bd.shape[-2] if bd.ndim > 1 else bd.shape[0]
+    if ka != kb:
+        raise GradkitError(
+            f"gradkit.{name}: shapes {tuple(ad.shape)} and {tuple(bd.shape)} cannot be "
+            f"multiplied ({ka} != {kb}: the last dim of the first must equal the "
+            f"{'second-to-last' if bd.ndim > 1 else 'only'} dim of the second)")
+    if ad.dtype != bd.dtype:   # as torch: no promotion in matrix products
+        raise GradkitError(f"gradkit.{name}: expected both operands to have the same dtype, but "
+                           f"got {a.dtype_name} and {b.dtype_name}; convert one, e.g. "
+                           f"b.to(gk.{a.dtype_name})")
+    if ad.ndim > 2 and bd.ndim > 2 and ad.shape[:-2] != bd.shape[:-2]:
+        for i, j in zip(ad.shape[-3::-1], bd.shape[-3::-1]):
+            if i != j and i != 1 and j != 1:
+                raise GradkitError(
+                    f"gradkit.{name}: the batch dimensions of shapes {tuple(ad.shape)} and "
+                    f"{tuple(bd.shape)} do not broadcast ({i} vs {j}); make them equal or 1")
+    return apply(_matmul_vjp, B, (a, b), (ad, bd), None, {"an": ad.ndim, "bn": bd.ndim})
+
+
+method("__matmul__", matmul)
+
+
+@method("__rmatmul__")
+def _rmatmul(self, o):
+    return matmul(o, self)
+
+
+# ================================================================ einsum
 _LETTERS = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "abcdefghijklmnopqrstuvwxyz")}
 
@@ -41,14 +126,12 @@ def _parse_spec(eq, spec, ndim, where):
     return ([_LETTERS[c] for c in head] + list(range(-k, 0)) + [_LETTERS[c] for c in tail]), k
 
 
+@op(method=False)
 def einsum(equation, *operands):
     """``gk.einsum('ij,jk->ik', a, b)``, or with a list of operands, as torch."""
     if not isinstance(equation, str):
         raise TypeError(f"gradkit.einsum: the first argument must be the equation (a str), got "
                         f"{type(equation).__name__}")
-    if not isinstance(equation, str):
-        raise TypeError(f"gradkit.einsum: the first argument must be the equation string "
-                        f"(e.g. 'ij,jk->ik'), got {type(equation).__name__}")
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if not operands:
@@ -57,13 +140,11 @@ def einsum(equation, *operands):
         if t.__class__ is not Tensor:
             raise TypeError(f"gradkit.einsum: operand {i} is a {type(t).__name__}, not a Tensor")
         if t._B is not operands[0]._B:
-            raise _f._device_error("einsum", operands[0], t)
+            raise _device_error("einsum", operands[0], t)
     names = {t.dtype_name for t in operands}
     if len(names) > 1:
-        target = None
-        for nm in names:
-            target = nm if target is None else _f.result_dtype_name(target, nm)
-        operands = tuple(_f.astype(t, target) for t in operands)
+        target = common_dtype_name(names)
+        operands = tuple(astype(t, target) for t in operands)
 
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
@@ -118,7 +199,7 @@ def einsum(equation, *operands):
         drop = [d for d, c in enumerate(lab) if c not in others
                 or (t.array.shape[d] == 1 and sizes[c] != 1)]
         if drop:
-            t = _f.sum(t, tuple(drop))
+            t = reduce_sum(t, tuple(drop))
             lab = [c for d, c in enumerate(lab) if d not in drop]
         ops.append((t, lab))
 
@@ -133,10 +214,10 @@ def einsum(equation, *operands):
     # 3) what remains beyond the output is summed; then the output order
     extra = [d for d, c in enumerate(lab) if c not in out]
     if extra:
-        t = _f.sum(t, tuple(extra))
+        t = reduce_sum(t, tuple(extra))
         lab = [c for c in lab if c in out]
     if lab != out:
-        t = _f.permute(t, tuple(lab.index(c) for c in out))
+        t = permute(t, tuple(lab.index(c) for c in out))
     return t
 
 
@@ -153,7 +234,7 @@ def _diagonals(t, lab):
         rest = [d for d in range(len(lab)) if d not in (p, q)]
         n = min(t.array.shape[p], t.array.shape[q])
         ar = const(B, B.arange(0, n, 1, B.dtypes["int64"]))
-        t = _f.getitem(_f.permute(t, (p, q, *rest)), (ar, ar))
+        t = getitem(permute(t, (p, q, *rest)), (ar, ar))
         lab = [lab[p]] + [lab[d] for d in rest]
     return t, lab
 
@@ -178,11 +259,11 @@ def _contract(a, la, b, lb, keep):
         return n
 
     nb, na, nc, no = prod(batch), prod(aown), prod(con), prod(bown)
-    a = _f.permute(a, tuple(la.index(c) for c in batch + aown + con))
-    b = _f.permute(b, tuple(lb.index(c) for c in batch + con + bown))
+    a = permute(a, tuple(la.index(c) for c in batch + aown + con))
+    b = permute(b, tuple(lb.index(c) for c in batch + con + bown))
     if batch:
-        y = _f.matmul(_f.reshape(a, (nb, na, nc)), _f.reshape(b, (nb, nc, no)))
+        y = matmul(reshape(a, (nb, na, nc)), reshape(b, (nb, nc, no)))
     else:
-        y = _f.matmul(_f.reshape(a, (na, nc)), _f.reshape(b, (nc, no)))
-    return (_f.reshape(y, tuple(size[c] for c in batch + aown + bown)),
+        y = matmul(reshape(a, (na, nc)), reshape(b, (nc, no)))
+    return (reshape(y, tuple(size[c] for c in batch + aown + bown)),
             batch + aown + bown)

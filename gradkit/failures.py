@@ -12,7 +12,7 @@ MemoryErrors.
 """
 import weakref
 
-from ..tensor import GradkitError
+from .errors import GradkitError
 from .graph import Node, FREED
 
 __all__ = ["OutOfMemoryError", "out_of_memory", "FreedGraphError", "record_failure",
