@@ -377,6 +377,9 @@ OPS = [
        lambda a: np.isnan(a / a) | np.isinf(1.0 / (a - a)), [(3,)], ["zeros"], tags=("nograd",)),
     Op("allclose", lambda a: gk.tensor(gk.allclose(a, a + 1e-9), device=a.device),
        lambda a: np.array(True), [(3,)], tags=("nograd",)),
+    Op("equal", lambda a: gk.tensor([gk.equal(a, a * 1.0), gk.equal(a, a + 1.0),
+                                     gk.equal(a, a[:1])], device=a.device),
+       lambda a: np.array([True, False, False]), [(3,)], tags=("nograd",)),
     Op("is_floating_point_numel", lambda a: gk.tensor(
         [float(gk.is_floating_point(a)), float(gk.numel(a))], dtype=a.dtype, device=a.device),
        lambda a: np.array([1.0, float(a.size)], dtype=a.dtype), [(2, 3)], tags=("nograd",)),

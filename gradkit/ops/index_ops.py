@@ -13,7 +13,7 @@ from .dispatch import _as_tensor_like, _device_error, _promote_pair, astype
 from .elementwise import absolute, add, mul, sub
 from .core import op
 
-__all__ = ["multinomial", "randperm", "isnan", "isinf", "isclose", "allclose", "nonzero",
+__all__ = ["multinomial", "randperm", "isnan", "isinf", "isclose", "allclose", "equal", "nonzero",
            "argwhere", "where", "one_hot"]
 
 
@@ -186,6 +186,18 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """``isclose(...).all()`` as a Python bool (reads one value back). As
     torch.allclose."""
     return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
+
+
+@op
+def equal(input, other):
+    """``True`` if both tensors have the same shape and the same elements, else
+    ``False`` (a Python bool; reads one value back; NaN is never equal). Not
+    differentiable; cpu and cuda. As torch.equal."""
+    _need("equal", input)
+    _need("equal", other)
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return bool(eq(input, other).all().item())
 
 
 class _no_graph:
