@@ -112,7 +112,7 @@ class ConvKernels:
             cols = xp.reshape(cols, (N, groups, Cg * _prod(K), _prod(cols.shape[3:])))
         P = cols.shape[3]
         gm = xp.reshape(g, (N, groups, O // groups, P))
-        gw = xp.sum(xp.matmul(gm, xp.matrix_transpose(cols)), axis=0)
+        gw = xp.sum(xp.matmul(gm, self.mT(cols)), axis=0)
         return xp.reshape(gw, tuple(w_shape))
 
     def conv_input_grad(self, g, w, stride, padding, dilation, groups, in_shape):
@@ -123,7 +123,7 @@ class ConvKernels:
         OS = g.shape[2:]
         wm = xp.reshape(w, (groups, O // groups, Cg * _prod(K)))
         gm = xp.reshape(g, (N, groups, O // groups, _prod(OS)))
-        cols = xp.matmul(xp.matrix_transpose(wm), gm)  # (N, G, Cg*KK, P)
+        cols = xp.matmul(self.mT(wm), gm)  # (N, G, Cg*KK, P)
         cols = xp.reshape(cols, (N, groups * Cg, _prod(K)) + tuple(OS))
         return self.col2im(cols, tuple(in_shape), K, stride, padding, dilation)
 

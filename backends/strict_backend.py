@@ -250,7 +250,10 @@ class StrictBackend(Backend):
         """Device to device between fake devices (as CuPy's peer copy), through
         the host otherwise."""
         if src.type == self.type:
-            return a.to_device(self.xp_device)
+            try:
+                return a.to_device(self.xp_device)
+            except TypeError:  # array_api_strict on NumPy 1.26 (no np.asarray(copy=))
+                return type(a)._new(a._array.copy(), device=self.xp_device)
         return self.from_host(src.to_host(a))
 
     def item(self, a):
