@@ -6,6 +6,9 @@ import os
 import sys
 import time
 
+import gradkit as gk
+import gradkit.nn.functional as F
+
 from gradkit.argtypes import (check_device, device_name, nonnegative_float, nonnegative_int,
                               positive_int)
 
@@ -154,3 +157,41 @@ def sync(device):
     if str(device).startswith("cuda"):
         import gradkit as gk
         gk.cuda.synchronize()
+
+
+def train_classifier(model, opt, data, args, evaluate, augment=None):
+    """The digits examples' training loop: ``args.steps`` AdamW steps on random
+    batches (``augment`` applied to each), a progress bar, a held-out evaluation every
+    ``args.eval_every`` steps, then the report. Returns ``(losses, evals, test_acc)``."""
+    x_train, y_train, x_test, y_test = data
+    dev, n = args.device, x_train.shape[0]
+    losses, evals = [], ([], [])
+    bar = Progress(args.steps, "train")
+    t0 = time.perf_counter()
+    for step in range(1, args.steps + 1):
+        idx = gk.randint(0, n, (args.batch_size,), device=dev)
+        xb = x_train[idx]
+        loss = F.cross_entropy(model(augment(xb) if augment else xb), y_train[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        bar.update(losses[-1])
+        if step % args.eval_every == 0 and step < args.steps:
+            evals[0].append(step)
+            evals[1].append(evaluate(model, x_test, y_test)[0])
+    sync(dev)
+    seconds = time.perf_counter() - t0
+    bar.close()
+
+    test_loss, test_acc = evaluate(model, x_test, y_test)
+    evals[0].append(args.steps)
+    evals[1].append(test_loss)
+    _, train_acc = evaluate(model, x_train, y_train)
+    n_test = y_test.shape[0]
+    print(f"trained in {seconds:.1f} s ({1000 * seconds / args.steps:.2f} ms per step)")
+    print(f"final running loss {bar.running:.4f}; held-out loss {test_loss:.4f}")
+    print(f"train accuracy {100 * train_acc:.1f}%")
+    print(f"test accuracy {100 * test_acc:.1f}% ({round(test_acc * n_test)}/{n_test} held-out "
+          "images)")
+    return losses, evals, test_acc

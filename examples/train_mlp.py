@@ -21,14 +21,13 @@ for _v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse
-import time
 
 import gradkit as gk
 import gradkit.nn as nn
 import gradkit.nn.functional as F
 from gradkit.demo import load_digits
 
-from _common import Progress, add_common_args, parse, save_loss_curve, sync
+from _common import add_common_args, parse, save_loss_curve, train_classifier
 from gradkit.argtypes import nonnegative_float, positive_int
 
 
@@ -79,34 +78,8 @@ def main(argv=None):
           f"AdamW lr {args.lr}, batch {args.batch_size}, {args.steps} steps")
     opt = gk.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
-    losses, evals = [], ([], [])
-    bar = Progress(args.steps, "train")
-    t0 = time.perf_counter()
-    for step in range(1, args.steps + 1):
-        idx = gk.randint(0, n, (args.batch_size,), device=dev)
-        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        bar.update(losses[-1])
-        if step % args.eval_every == 0 and step < args.steps:
-            evals[0].append(step)
-            evals[1].append(evaluate(model, x_test, y_test)[0])
-    sync(dev)
-    seconds = time.perf_counter() - t0
-    bar.close()
-
-    test_loss, test_acc = evaluate(model, x_test, y_test)
-    evals[0].append(args.steps)
-    evals[1].append(test_loss)
-    _, train_acc = evaluate(model, x_train, y_train)
-    n_test = y_test.shape[0]
-    print(f"trained in {seconds:.1f} s ({1000 * seconds / args.steps:.2f} ms per step)")
-    print(f"final running loss {bar.running:.4f}; held-out loss {test_loss:.4f}")
-    print(f"train accuracy {100 * train_acc:.1f}%")
-    print(f"test accuracy {100 * test_acc:.1f}% ({round(test_acc * n_test)}/{n_test} held-out "
-          "images)")
+    losses, evals, test_acc = train_classifier(
+        model, opt, (x_train, y_train, x_test, y_test), args, evaluate)
 
     # gk.save / gk.load round trip: a fresh model with the loaded weights agrees.
     path = os.path.join(args.out_dir, "mlp_digits.npz")
