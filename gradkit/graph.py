@@ -18,12 +18,33 @@ from .errors import HostSyncError
 from .names import node_name
 
 
+#: ``QUIET[0]`` is True while every thread runs with the default modes (grad
+#: on, anomaly off, no host-sync guard). A thread-local read costs ~10x a list
+#: item, so the recording fast paths test ``QUIET[0]`` first and read ``mode``
+#: only when some thread changed a flag (``_Mode.__setattr__`` keeps it true).
+QUIET = [True]
+_not_quiet = set()   # ids of the threads whose flags are not the defaults
+_quiet_lock = threading.Lock()
+
+
 class _Mode(threading.local):
     """Per-thread flags, read where nodes are made. Class attributes are the
-    defaults every new thread starts with."""
+    defaults every new thread starts with. Every write goes through
+    ``__setattr__``, which keeps ``QUIET`` up to date."""
     enabled = True
     anomaly = False
     host_sync_guard = False
+
+    def __setattr__(self, name, value):
+        threading.local.__setattr__(self, name, value)
+        quiet = self.enabled is True and self.anomaly is False and self.host_sync_guard is False
+        tid = threading.get_ident()
+        with _quiet_lock:
+            if quiet:
+                _not_quiet.discard(tid)
+            else:
+                _not_quiet.add(tid)
+            QUIET[0] = not _not_quiet
 
 
 mode = _Mode()
@@ -153,7 +174,7 @@ class Node:
         self.seq = next_seq()
         self.hooks = None
         self.nout = nout
-        self.site = creation_site() if mode.anomaly else None
+        self.site = None if QUIET[0] or not mode.anomaly else creation_site()
 
     def name(self):
         """torch's name for this node, e.g. ``MulBackward0``."""

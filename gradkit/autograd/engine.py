@@ -217,7 +217,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         if anomaly:
             check_grads(node, out)
         g = None
-        for e, gi in zip(node.edges, out):
+        k = 0
+        for e in node.edges:   # an index, not zip(): no iterator object per node
+            gi = out[k]
+            k += 1
             if e is None or gi is None:
                 continue
             target, oi, shape, dtype = e

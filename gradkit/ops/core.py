@@ -17,7 +17,7 @@ and the name in ``F``. ``install_methods`` puts the method table on Tensor, once
 """
 from ..errors import GradkitError
 from ..failures import out_of_memory
-from ..graph import Node, mode
+from ..graph import QUIET, Node, creation_site, mode, next_seq
 from ..tensor import Tensor, const, _new
 
 PRIMS = {}      # name -> Prim
@@ -253,7 +253,7 @@ def apply_unary(p, x):
     t._hooks = None
     t._view = False
     vc = t._vc = [0]
-    if x._rg and mode.enabled:
+    if x._rg and (QUIET[0] or mode.enabled):
         fn = x.grad_fn
         e = (x if fn is None else fn, x._oi, xd.shape, xd.dtype)
         if p.out:
@@ -267,7 +267,19 @@ def apply_unary(p, x):
             saved, vers = (xd,), ((xv, xv[0]),)
         else:
             saved = vers = ()
-        t.grad_fn = Node(p, B, None, saved, vers, (e,), _NEED1)
+        n = _new(Node)   # Node(p, B, None, saved, vers, (e,), _NEED1), inlined
+        n.p = p
+        n.B = B
+        n.params = None
+        n.saved = saved
+        n.vers = vers
+        n.edges = (e,)
+        n.needs = _NEED1
+        n.seq = next_seq()
+        n.hooks = None
+        n.nout = 1
+        n.site = None if QUIET[0] or not mode.anomaly else creation_site()
+        t.grad_fn = n
         t._rg = True
         return t
     t.grad_fn = None
@@ -296,7 +308,7 @@ def apply_binary(p, B, a, b, ad, bd):
     t._hooks = None
     t._view = False
     vc = t._vc = [0]
-    if mode.enabled:
+    if QUIET[0] or mode.enabled:
         ra = a.__class__ is Tensor and a._rg
         rb = b.__class__ is Tensor and b._rg
         if ra or rb:
@@ -331,7 +343,19 @@ def apply_binary(p, B, a, b, ad, bd):
                 if p.out:
                     saved.append(out)
                     vers.append((vc, 0))
-            t.grad_fn = Node(p, B, None, saved, vers, edges, _NEEDS2[(ra, rb)])
+            n = _new(Node)   # Node(p, B, None, saved, vers, edges, needs), inlined
+            n.p = p
+            n.B = B
+            n.params = None
+            n.saved = saved
+            n.vers = vers
+            n.edges = edges
+            n.needs = _NEEDS2[(ra, rb)]
+            n.seq = next_seq()
+            n.hooks = None
+            n.nout = 1
+            n.site = None if QUIET[0] or not mode.anomaly else creation_site()
+            t.grad_fn = n
             t._rg = True
             return t
     t.grad_fn = None
