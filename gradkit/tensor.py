@@ -197,6 +197,10 @@ class Tensor:
         if value.device != self.device:
             raise RuntimeError(f"gradkit: can't assign .data on {self.device} from a tensor on "
                                f"{value.device}; move it with .to({str(self.device)!r}) first")
+        if self._rg and not self._B.is_floating(value.array.dtype):
+            raise RuntimeError(f"gradkit: data set to a tensor that requires gradients must be "
+                               f"floating point (as torch), got {value.dtype_name}; convert it "
+                               "with .float() first, or set requires_grad=False")
         self.array = value.array
 
     def detach(self):

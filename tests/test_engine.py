@@ -350,3 +350,7 @@ def test_data_is_a_detached_tensor_sharing_memory():
     assert p.tolist() == [5.0, 6.0] and p.requires_grad
     with pytest.raises(TypeError, match="must be assigned a Tensor"):
         p.data = [1.0, 2.0]
+    # as torch: a tensor that requires grad stays floating (the unary fast path relies on it)
+    with pytest.raises(RuntimeError, match="must be floating point"):
+        p.data = gk.tensor([1, 2])
+    assert p.dtype == gk.float32 and gk.tanh(p).dtype == gk.float32

@@ -94,7 +94,7 @@ def _binary(p, a, b):
                 a, b = _promote_pair(p.name, a, b)
                 ad, bd = a.array, b.array
         elif b.__class__ is float:
-            if ad.dtype not in B.float_dtypes:
+            if not a._rg and ad.dtype not in B.float_dtypes:   # requires grad: floating
                 a, b = _promote_pair(p.name, a, b)
                 ad = a.array
             bd = b
@@ -153,7 +153,9 @@ def _float_unary(p, x, out=None):
     """Unary ops defined on floats: integer inputs are promoted as torch does."""
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{p.name}: expected a Tensor, got {type(x).__name__}")
-    if x.array.dtype not in x._B.float_dtypes:
+    # a tensor that requires grad is floating (torch's invariant, kept by
+    # requires_grad and .data): no dtype lookup on the hot path
+    if not x._rg and x.array.dtype not in x._B.float_dtypes:
         x = astype(x, _default_float(x._B))
     t = apply_unary(p, x)
     return t if out is None else write_out(p.name, t, out)
