@@ -10,6 +10,7 @@ import functools
 from .base import Backend, check_host_sync as _check_host_sync
 from .conv_cupy import CupyConvKernels
 from .seq_kernels import CupySeqKernels
+from .norm_cupy import CupyNormKernels
 
 
 def _spec(in_params, out_params, operation, name, preamble=""):
@@ -208,7 +209,7 @@ def scatter_native(cupy_version):
     return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
 
 
-class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
+class CupyBackend(CupyConvKernels, CupySeqKernels, CupyNormKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):
