@@ -123,10 +123,11 @@ def raw_source(kind, dtype):
 def wgrad_spec(acc):
     """``sum(g * (x - mean) * rstd)`` over the reduced axes, accumulated (and
     returned) in ``acc`` (float32 or float64): ReductionKernel arguments."""
+    c = {"float32": "float", "float64": "double"}[acc]
     return dict(in_params=f"T g, T x, {acc} m, {acc} rs", out_params=f"{acc} y",
-                map_expr=f"({acc})g * ((({acc})x - m) * rs)", reduce_expr="a + b",
+                map_expr=f"({c})g * ((({c})x - m) * rs)", reduce_expr="a + b",
                 post_map_expr="y = a", identity="0", name=f"gk_norm_wgrad_{acc}",
-                reduce_type=acc)
+                reduce_type=c)
 
 
 @functools.lru_cache(maxsize=None)

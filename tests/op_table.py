@@ -61,6 +61,11 @@ def _const(a, arr):
 
 _RM, _RV = np.array([0.3, -0.2, 0.1]), np.array([0.5, 2.0, 1.5])
 
+
+def _layer_norm(x, k, eps=1e-5):
+    d = tuple(range(-k, 0))
+    return (x - x.mean(d, keepdims=True)) / np.sqrt(x.var(d, keepdims=True) + eps)
+
 # Image layers (issue 13): convolution, pooling, resampling, normalization
 IMAGE_OPS = [
     Op("conv2d", lambda x, w, b: _nnF.conv2d(x, w, b), lambda x, w, b: _ir.conv(x, w, b),
@@ -126,6 +131,18 @@ IMAGE_OPS = [
        lambda x, w, b: _ir.group_norm(x, 3, w, b), [(2, 3, 3, 4), (3,), (3,)]),
     Op("group_norm", lambda x, w, b: _nnF.group_norm(x, 2, w, b),
        lambda x, w, b: _ir.group_norm(x, 2, w, b), [(2, 6, 2, 3), (6,), (6,)]),
+    # the fused normalization primitive (gradkit/ops/norm.py): each layout, with and
+    # without the affine parameters
+    Op("layer_norm", lambda x, w, b: _nnF.layer_norm(x, (4,), w, b),
+       lambda x, w, b: _layer_norm(x, 1) * w + b, [(2, 3, 4), (4,), (4,)]),
+    Op("layer_norm_2d_plain", lambda x: _nnF.layer_norm(x, (3, 4)),
+       lambda x: _layer_norm(x, 2), [(2, 3, 4)]),
+    Op("layer_norm_weight_only", lambda x, w: _nnF.layer_norm(x, (2, 3), w),
+       lambda x, w: _layer_norm(x, 2) * w, [(4, 2, 3), (2, 3)]),
+    Op("batch_norm_train_plain", lambda x: _nnF.batch_norm(x, None, None, training=True),
+       lambda x: _ir.batch_norm(x), [(5, 3)]),
+    Op("group_norm_weight_only", lambda x, w: _nnF.group_norm(x, 3, w),
+       lambda x, w: _ir.group_norm(x, 3, w, np.zeros(6)), [(2, 6, 5), (6,)]),
 ]
 
 I = np.array([0, 2, 2, 1])  # repeated indices: their gradients must accumulate

@@ -67,7 +67,7 @@ def _elementwise_source(name, spec, dtype):
                                           k.operation, k.name, k.preamble)
 
 
-def _reduction_source(spec, dtype):
+def _reduction_source(spec, dtype, arrays=()):
     import cupy._core._kernel as K
     import cupy._core._reduction as R
     from cupy._core import _carray, _scalar
@@ -80,7 +80,7 @@ def _reduction_source(spec, dtype):
             infos.append(K._ArgInfo(2, _carray.Indexer, None, 1, True, True))
         elif p.name == "_block_stride":
             infos.append(K._ArgInfo(3, _scalar.CScalar, np.dtype("int32"), 0, True, True))
-        elif p.dtype is not None and p.is_const:       # lo, hi, ign, has_ign, seq, none
+        elif p.dtype is not None and p.is_const and p.name not in arrays:   # lo, hi, ...
             infos.append(K._ArgInfo(3, _scalar.CScalar, p.dtype, 0, True, True))
         else:
             infos.append(K._ArgInfo(1, cupy.ndarray, p.dtype if p.dtype is not None else dt,
@@ -169,3 +169,30 @@ def test_nvrtc_reports_a_broken_kernel():
                 name="gk_broken")
     with pytest.raises(AssertionError, match="undefined_fn"):
         _compile(nvrtc, _elementwise_source("broken", spec, "float32"), "90", include)
+
+
+def _norm_sources():
+    """The normalization kernels (backends/norm_cupy.py): the forward and
+    backward RawKernels and the weight-gradient ReductionKernel, per dtype."""
+    from gradkit.backends import norm_cupy as nc
+    out = []
+    for dt in FLOATS:
+        for kind in ("fwd", "bwd"):
+            out.append((f"norm_{kind}[{dt}]", nc.raw_source(kind, dt)))
+        acc = "float64" if dt == "float64" else "float32"
+        spec = nc.wgrad_spec(acc)
+        src = _reduction_source(spec, dt, arrays=("m", "rs"))
+        out.append((f"norm_wgrad[{dt}]", src.replace(f" {spec['name']}(",
+                                                     f" {spec['name']}__{dt}(", 1)))
+    return out
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_nvrtc_compiles_the_norm_kernels(arch):
+    nvrtc, include = _nvrtc(), _cuda_include()
+    sources = _norm_sources()
+    assert len(sources) == 3 * len(FLOATS)
+    log, cubin = _compile(nvrtc, _one_module(sources), arch, include)
+    assert len(cubin) > 0
+    warnings = [ln for ln in log.splitlines() if "warning" in ln]
+    assert not warnings, "\n".join(warnings[:20])
