@@ -133,8 +133,7 @@ def wgrad_spec(acc):
 @functools.lru_cache(maxsize=None)
 def _raw(kind, dtype):
     import cupy as cp  # optional dependency (CUDA): imported lazily
-    return cp.RawKernel(raw_source(kind, dtype), f"gk_norm_{kind}_{dtype}",
-                        options=("--std=c++17",))
+    return cp.RawKernel(raw_source(kind, dtype), f"gk_norm_{kind}_{dtype}")
 
 
 @functools.lru_cache(maxsize=None)
