@@ -160,3 +160,24 @@ def test_the_host_kernels_refuse_mixed_dtypes_as_cupy(kernels):
     HB = kh.host_cupy_backend(kernels, "float32")
     with pytest.raises(TypeError, match="Type is mismatched"):
         HB.tanh_backward(np.ones(3, np.float32), np.ones(3, np.float64))
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_batch_norm_elementwise_kernels_match_numpy(dt):
+    """Batch norm's fused passes (backends/norm_cupy.py) with per-channel values
+    broadcast, with and without the affine parameters, NaN included."""
+    from gradkit.backends import norm_cupy as nc
+    acc = dt
+    ks = kh.build((dt,), specs=nc.elementwise_specs(acc))
+    apply_, bwd = ks[(f"norm_apply_{acc}", dt)], ks[(f"norm_bn_backward_{acc}", dt)]
+    r = np.random.default_rng(0)
+    x, g = r.standard_normal((4, 3, 5)).astype(dt), r.standard_normal((4, 3, 5)).astype(dt)
+    x[0, 0, 0] = np.nan
+    m, rs, w, b, k, c1, c2 = (r.standard_normal((1, 3, 1)).astype(dt) for _ in range(7))
+    for hw in (0, 1):
+        for hb in (0, 1):
+            want = (x - m) * rs * (w if hw else 1) + (b if hb else 0)
+            _close(apply_(x, m, rs, np.broadcast_to(w, x.shape) if hw else x,
+                          np.broadcast_to(b, x.shape) if hb else x, hw, hb), want, dt,
+                   f"norm_apply hw={hw} hb={hb}")
+    _close(bwd(x, g, m, rs, k, c1, c2), k * (g - c1 - (x - m) * rs * c2), dt, "norm_bn_backward")

@@ -172,17 +172,23 @@ def test_nvrtc_reports_a_broken_kernel():
 
 
 def _norm_sources():
-    """The normalization kernels (backends/norm_cupy.py): the forward and
-    backward RawKernels and the weight-gradient ReductionKernel, per dtype."""
+    """The normalization kernels (backends/norm_cupy.py), per dtype: the
+    forward and backward RawKernels, the weight-gradient and centred-squares
+    ReductionKernels, batch norm's two ElementwiseKernels."""
     from gradkit.backends import norm_cupy as nc
     out = []
     for dt in FLOATS:
         for kind in ("fwd", "bwd"):
             out.append((f"norm_{kind}[{dt}]", nc.raw_source(kind, dt)))
         acc = "float64" if dt == "float64" else "float32"
-        spec = nc.wgrad_spec(acc)
-        src = _reduction_source(spec, dt, arrays=("m", "rs"))
-        out.append((f"norm_wgrad[{dt}]", src.replace(f" {spec['name']}(",
+        for label, spec, arrays in (("wgrad", nc.wgrad_spec(acc), ("m", "rs")),
+                                    ("sqdev", nc.sqdev_spec(acc), ("m",))):
+            src = _reduction_source(spec, dt, arrays=arrays)
+            out.append((f"norm_{label}[{dt}]", src.replace(f" {spec['name']}(",
+                                                           f" {spec['name']}__{dt}(", 1)))
+        for name, spec in nc.elementwise_specs(acc).items():
+            src = _elementwise_source(name, spec, dt)
+            out.append((f"{name}[{dt}]", src.replace(f" {spec['name']}(",
                                                      f" {spec['name']}__{dt}(", 1)))
     return out
 
@@ -191,7 +197,7 @@ def _norm_sources():
 def test_nvrtc_compiles_the_norm_kernels(arch):
     nvrtc, include = _nvrtc(), _cuda_include()
     sources = _norm_sources()
-    assert len(sources) == 3 * len(FLOATS)
+    assert len(sources) == 6 * len(FLOATS)
     log, cubin = _compile(nvrtc, _one_module(sources), arch, include)
     assert len(cubin) > 0
     warnings = [ln for ln in log.splitlines() if "warning" in ln]
