@@ -30,8 +30,9 @@ THREADS = 512
 _COMMON = r"""
 typedef long long ll;
 
-// the sum over the block (blockDim.x a multiple of 32, at most 1024); every
-// thread gets the result; sh holds 32 values and may be reused by the next call
+// the sum over the block (blockDim.x a multiple of 32, at most 1024; or 1, as
+// the host check runs it); every thread gets the result; sh holds 32 values
+// and may be reused by the next call
 __device__ __forceinline__ U gk_block_sum(U v, U* sh) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
   const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
@@ -39,7 +40,7 @@ __device__ __forceinline__ U gk_block_sum(U v, U* sh) {
   if (lane == 0) sh[wid] = v;
   __syncthreads();
   if (wid == 0) {
-    v = (threadIdx.x < (blockDim.x >> 5)) ? sh[lane] : (U)0;
+    v = (threadIdx.x < ((blockDim.x + 31) >> 5)) ? sh[lane] : (U)0;
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
     if (lane == 0) sh[0] = v;
   }

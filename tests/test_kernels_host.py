@@ -181,3 +181,106 @@ def test_batch_norm_elementwise_kernels_match_numpy(dt):
                           np.broadcast_to(b, x.shape) if hb else x, hw, hb), want, dt,
                    f"norm_apply hw={hw} hb={hb}")
     _close(bwd(x, g, m, rs, k, c1, c2), k * (g - c1 - (x - m) * rs * c2), dt, "norm_bn_backward")
+
+
+# ------------------------------------------------ the normalization RawKernels
+_RAW_PRELUDE = """
+#include <math.h>
+struct gk_dim3 { unsigned x; };
+static gk_dim3 threadIdx = {0}, blockIdx = {0}, blockDim = {1};
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+static inline void __syncthreads() {}
+template <class V> static inline V __shfl_down_sync(unsigned, V, int) { return V(0); }
+static inline float rsqrt(float x) { return 1.0f / sqrtf(x); }
+static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+"""
+
+
+def _raw_host_lib(dt):
+    """The forward and backward RawKernels of backends/norm_cupy.py compiled by
+    g++ as one-thread blocks (the block sum then adds one value), with a driver
+    that runs block r = 0..R-1: the index math, the two-pass statistics, the
+    affine and the closed-form backward run on the host."""
+    import ctypes
+    import os
+    import subprocess
+    import tempfile
+    from gradkit.backends import norm_cupy as nc
+    src = _RAW_PRELUDE
+    for kind in ("fwd", "bwd"):
+        body = nc.raw_source(kind, dt)
+        src += f"namespace k_{kind} {{\n{body}\n}}\n"
+    T = nc.CTYPES[dt][0]
+    U = nc.CTYPES[dt][1]
+    ll = "long long"
+    geo = f"{ll} A, {ll} R, {ll} Bd, {ll} G, {ll} cpg, {ll} S"
+    src += f"""
+extern "C" void host_fwd(const {T}* x, const {T}* w, const {T}* b, {T}* y, {U}* m, {U}* rs,
+                         {U}* v, {geo}, double eps, int hw, int hb) {{
+  for ({ll} r = 0; r < R; r++) {{ blockIdx.x = (unsigned)r;
+    k_fwd::gk_norm_fwd_{dt}(x, w, b, y, m, rs, v, A, R, Bd, G, cpg, S, eps, hw, hb); }}
+}}
+extern "C" void host_bwd(const {T}* x, const {T}* w, const {T}* g, const {U}* m,
+                         const {U}* rs, {T}* gx, {geo}, int hw) {{
+  for ({ll} r = 0; r < R; r++) {{ blockIdx.x = (unsigned)r;
+    k_bwd::gk_norm_bwd_{dt}(x, w, g, m, rs, gx, A, R, Bd, G, cpg, S, hw); }}
+}}
+"""
+    d = tempfile.mkdtemp(prefix="gk_norm_host_")
+    cpp, so = os.path.join(d, "k.cpp"), os.path.join(d, "k.so")
+    with open(cpp, "w") as f:
+        f.write(src)
+    r = subprocess.run([kh.compiler(), "-O1", "-shared", "-fPIC", "-o", so, cpp],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return ctypes.CDLL(so)
+
+
+def _norm_geoms():
+    """(shape, geom) for each layout the layers use (as gradkit/nn/normalization.py)."""
+    out = []
+    for R, D in ((5, 7), (3, 40)):                                   # layer norm
+        out.append(((R, D), ((R, D), (1,), (1, D), (1, R, D, 1, D, 1), (D,), "ln")))
+    N, C, S = 4, 3, 6
+    out.append(((N, C, S), ((N, C, S), (0, 2), (1, C, 1), (N, C, S, C, 1, S), (C,), "bn")))
+    out.append(((N, C, S), ((N, C, S), (2,), (1, C, 1), (1, N * C, S, C, 1, S), (C,), "in")))
+    G, cpg = 2, 3
+    out.append(((N, G * cpg, S), ((N, G, cpg, S), (2, 3), (1, G, cpg, 1),
+                                  (1, N * G, cpg * S, G, cpg, S), (G * cpg,), "gn")))
+    return out
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_norm_raw_kernels_match_numpy(NB, dt):
+    import ctypes
+    lib = _raw_host_lib(dt)
+    r = np.random.default_rng(0)
+    P = ctypes.c_void_p
+    tol = dict(rtol=2e-5, atol=2e-5) if dt == "float32" else TOL[dt]
+    for shape, geom in _norm_geoms():
+        for aff in (True, False):
+            x = (r.standard_normal(shape) * 3 + 2).astype(dt)
+            g = r.standard_normal(shape).astype(dt)
+            w = (r.standard_normal(geom[4]) + 1).astype(dt)
+            b = r.standard_normal(geom[4]).astype(dt)
+            R = geom[3][1]
+            y = np.empty_like(x)
+            m, rs, v = (np.empty(R, dt) for _ in range(3))
+            ints = [ctypes.c_longlong(int(n)) for n in geom[3]]
+            lib.host_fwd(P(x.ctypes.data), P(w.ctypes.data), P(b.ctypes.data), P(y.ctypes.data),
+                         P(m.ctypes.data), P(rs.ctypes.data), P(v.ctypes.data), *ints,
+                         ctypes.c_double(1e-5), ctypes.c_int(aff), ctypes.c_int(aff))
+            ww, bb = (w, b) if aff else (None, None)
+            yn, (mn, rn, vn) = NB.fused_norm(x, ww, bb, geom, 1e-5)
+            what = f"{geom[5]} {shape} affine={aff}"
+            np.testing.assert_allclose(y, yn, err_msg=what, **tol)
+            for got, ref in ((m, mn), (rs, rn), (v, vn)):
+                np.testing.assert_allclose(got, ref.reshape(-1), err_msg=what, **tol)
+            gx = np.empty_like(x)
+            lib.host_bwd(P(x.ctypes.data), P(w.ctypes.data), P(g.ctypes.data), P(m.ctypes.data),
+                         P(rs.ctypes.data), P(gx.ctypes.data), *ints, ctypes.c_int(aff))
+            gxn = NB.fused_norm_backward(x, ww, g, mn, rn, geom, (True, False, False))[0]
+            np.testing.assert_allclose(gx, gxn, err_msg="backward " + what, **tol)
