@@ -643,6 +643,10 @@ OPS += [
     Op("sdpa_bool_mask", _sdpa_masked,
        lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_gqa", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True, enable_gqa=True),
+       lambda q, k, v: _np_sdpa(q, np.repeat(k, 2, -3), np.repeat(v, 2, -3), _np_causal(3, 3)),
+       [(2, 4, 3, 2), (2, 2, 3, 2), (2, 2, 3, 3)]),
     Op("sdpa_fully_masked_row", _sdpa_dead_row, _np_sdpa_dead_row,
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
     Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,

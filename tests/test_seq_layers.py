@@ -12,6 +12,7 @@ import gradkit.nn.functional as F
 from gradkit.autograd import gradcheck
 
 from helpers import to_np
+from gradkit.errors import GradkitError
 
 
 def _grads(model):
@@ -328,3 +329,23 @@ def test_fully_masked_rows_match_torch():
     go.sum().backward()
     for a, b in zip(gq, tq):
         np.testing.assert_allclose(to_np(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_sdpa_enable_gqa_matches_torch(device):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    q, k, v = rng.standard_normal((2, 6, 4, 3)), rng.standard_normal((2, 3, 5, 3)), \
+        rng.standard_normal((2, 3, 5, 2))
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    gs = [gk.tensor(a, device=device, requires_grad=True) for a in (q, k, v)]
+    to = torch.nn.functional.scaled_dot_product_attention(*ts, is_causal=True, enable_gqa=True)
+    go = F.scaled_dot_product_attention(*gs, is_causal=True, enable_gqa=True)
+    w = rng.standard_normal(tuple(to.shape))
+    to.backward(torch.tensor(w))
+    go.backward(gk.tensor(w, device=device))
+    np.testing.assert_allclose(to_np(go.detach()), to.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for t, g in zip(ts, gs):
+        np.testing.assert_allclose(to_np(g.grad), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(GradkitError, match="dividing query's 6"):
+        F.scaled_dot_product_attention(gs[0], gs[1][:, :2].repeat(1, 2, 1, 1), gs[2],
+                                       enable_gqa=True)
