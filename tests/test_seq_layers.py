@@ -153,7 +153,11 @@ def test_lstm_double_backward_through_module(rng):
     (lambda: F.scaled_dot_product_attention(gk.randn(3, 4), gk.randn(5, 4), gk.randn(5, 2),
                                             attn_mask=gk.ones(3, 5), is_causal=True),
      "either attn_mask or is_causal"),
-    (lambda: nn.LSTM(5, 4, proj_size=2), "proj_size is not supported"),
+    (lambda: nn.LSTM(5, 4, proj_size=4), "proj_size has to be smaller than hidden_size"),
+    (lambda: nn.RNNBase("GRU", 5, 4, proj_size=2), "only supported for LSTM"),
+    (lambda: nn.LSTM(5, 4, proj_size=-1), "positive integer or zero"),
+    (lambda: nn.LSTM(5, 4, proj_size=2)(gk.randn(3, 2, 5), (gk.zeros(1, 2, 4), gk.zeros(1, 2, 4))),
+     r"Expected hidden size \(1, 2, 2\)"),
 ])
 def test_errors_name_the_layer(call, match):
     with pytest.raises((gk.GradkitError, ValueError, TypeError), match=match):
@@ -165,6 +169,9 @@ TORCH_CASES = {
     "lstm": ("LSTM", (5, 4), dict(num_layers=2, bidirectional=True, batch_first=True,
                                   dropout=0.3), [(3, 6, 5)]),
     "lstm_h0": ("LSTM", (5, 4), {}, [(6, 3, 5)]),
+    "lstm_proj": ("LSTM", (5, 4), dict(num_layers=2, bidirectional=True, proj_size=3,
+                                       batch_first=True), [(3, 6, 5)]),
+    "lstm_proj_h0": ("LSTM", (5, 4), dict(proj_size=2), [(6, 3, 5)]),
     "gru": ("GRU", (5, 4), dict(num_layers=2, bidirectional=True, dropout=0.3), [(6, 3, 5)]),
     "rnn": ("RNN", (5, 4), dict(nonlinearity="relu", num_layers=2), [(6, 3, 5)]),
     "rnn_unbatched": ("RNN", (5, 4), {}, [(6, 5)]),
@@ -200,6 +207,7 @@ def test_module_matches_torch(case):
     torch.manual_seed(0)
     t = getattr(torch.nn, cls)(*args, **kw).double()
     g = getattr(nn, cls)(*args, **kw).double()
+    assert repr(g) == repr(t)
     names = [n for n, _ in t.named_parameters()]
     assert [n for n, _ in g.named_parameters()] == names
     for (n, tp), (_, gp) in zip(t.named_parameters(), g.named_parameters()):
@@ -210,8 +218,9 @@ def test_module_matches_torch(case):
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(s) for s in shapes]
     extra = {}
-    if case == "lstm_h0":
-        h0, c0 = rng.standard_normal((1, 3, 4)), rng.standard_normal((1, 3, 4))
+    if case in ("lstm_h0", "lstm_proj_h0"):
+        h0 = rng.standard_normal((1, 3, kw.get("proj_size") or 4))
+        c0 = rng.standard_normal((1, 3, 4))
         extra = {"t": ((torch.tensor(h0), torch.tensor(c0)),), "g": ((gk.tensor(h0),
                                                                       gk.tensor(c0)),)}
     if case == "transformer":
