@@ -25,7 +25,9 @@ def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
     import cupy as cp  # optional dependency (CUDA): imported lazily
 
-    k = {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
+    # no FMA contraction: the same bits as the vector path (cuda_vector.OPTIONS)
+    k = {n: cp.ElementwiseKernel(**kw, options=cuda_vector.OPTIONS)
+         for n, kw in kernel_specs().items()}
     k["index_out_of_range"] = cp.ReductionKernel(**INDEX_CHECK)
     return k
 
