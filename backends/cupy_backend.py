@@ -239,7 +239,10 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
             "float16", "float32", "float64", "int8", "int16", "int32", "int64",
             "uint8", "bool")}
         self._index_dtypes()
-        self._scatter_add = cupyx.scatter_add
+        # CuPy 14 deprecates ndarray.scatter_add (cupyx.scatter_add's body) for
+        # ``cupy.add.at`` (the same atomicAdd scatter); 720 warnings in the H200 run
+        at = getattr(cp.add, "at", None)
+        self._scatter_add = cupyx.scatter_add if at is None else at
         self._scatter_native = scatter_native(cp.__version__)
         import cupyx.scipy.special as sp  # optional dependency (CUDA): imported lazily
         self._sp_erf = sp.erf   # loops e->d (CuPy 14) / e->f (13), f->f, d->d

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ti
                                 reason="needs bash and coreutils' timeout")
 
 STEPS = ("kernel warm-up", "CUDA tests", "demo --device cuda", "train_mlp.py", "char_transformer.py",
-         "computation_graph.py", "NCCL one-rank smoke", "benchmarks --device cuda", "fused kernels vs d2d copy",
+         "train_cnn.py", "computation_graph.py", "NCCL one-rank smoke", "benchmarks --device cuda", "fused kernels vs d2d copy",
          "CUDA-graph capture and replay")
 
 
