@@ -46,6 +46,12 @@ def _check_param(op, x, t, what, C):
                            f"{t._B.device_str}; move one with .to(device)")
 
 
+def _check_params(op, x, C, **params):
+    for what, t in params.items():
+        if t is not None:
+            _check_param(op, x, t, what, C)
+
+
 def _fusable(x, *params):
     """The fused kernels take x (float16/32/64, not empty) with parameters of
     its own dtype and device (or None)."""
@@ -111,13 +117,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if n <= 1:
             raise ValueError(f"{_name(op)}: Expected more than 1 value per channel when training, "
                              f"got input size {list(input.shape)}")
-        for t, what in ((running_mean, "running_mean"), (running_var, "running_var")):
-            if t is not None:
-                _check_param(op, input, t, what, C)
+        _check_params(op, input, C, running_mean=running_mean, running_var=running_var)
         if _fusable(input, weight, bias):
-            for t, what in ((weight, "weight"), (bias, "bias")):
-                if t is not None:
-                    _check_param(op, input, t, what, C)
+            _check_params(op, input, C, weight=weight, bias=bias)
             N, S = input.shape[0], n // input.shape[0]
             y, mean, var = fused_norm(input, weight, bias, _geom(
                 op, (N, C, S), (0, 2), (1, C, 1), (N, C, S, C, 1, S), (C,)), eps)
@@ -175,13 +177,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         if n <= 1:
             raise ValueError(f"{_name(op)}: Expected more than 1 spatial element when training, "
                              f"got input size {list(input.shape)}")
-        for t, what in ((running_mean, "running_mean"), (running_var, "running_var")):
-            if t is not None:
-                _check_param(op, input, t, what, C)
+        _check_params(op, input, C, running_mean=running_mean, running_var=running_var)
         if _fusable(input, weight, bias):
-            for t, what in ((weight, "weight"), (bias, "bias")):
-                if t is not None:
-                    _check_param(op, input, t, what, C)
+            _check_params(op, input, C, weight=weight, bias=bias)
             N = input.shape[0]
             y, mean, var = fused_norm(input, weight, bias, _geom(
                 op, (N, C, n), (2,), (1, C, 1), (1, N * C, n, C, 1, n), (C,)), eps)
@@ -222,9 +220,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                            f"by num_groups, but got input of shape {list(input.shape)} and "
                            f"num_groups={num_groups}")
     if _fusable(input, weight, bias):
-        for t, what in ((weight, "weight"), (bias, "bias")):
-            if t is not None:
-                _check_param(op, input, t, what, C)
+        _check_params(op, input, C, weight=weight, bias=bias)
         G, cpg = num_groups, C // num_groups
         S = input.numel() // (N * C)
         y, _, _ = fused_norm(input, weight, bias, _geom(
