@@ -12,8 +12,10 @@ therefore calls cuBLAS itself, through ctypes, on CuPy's own handle:
   ``cuda.pathfinder``, else ``ctypes.util.find_library``);
 - the handle's stream is set to the capturing stream, its workspace to a buffer
   this module owns (32 MiB per device and stream, allocated with cudaMalloc on
-  the first matmul run eagerly on that stream, i.e. before the capture; kept
-  for the life of the process because captured graphs point into it), its
+  the first matmul run eagerly on that stream, i.e. before the capture, for the
+  first ``PREALLOCATE_STREAMS`` streams, else at the capture itself, which
+  CuPy's default relaxed capture mode allows; kept for the life of the process
+  because captured graphs point into it), its
   pointer mode to host (alpha = 1, beta = 0 are captured by value);
 - ``cublasGemmEx`` (one matrix) or ``cublasGemmStridedBatchedEx`` (a batch;
   broadcast batch dims are stride 0 when they collapse) computes row-major
@@ -42,6 +44,7 @@ OP_N, OP_T = 0, 1
 POINTER_MODE_HOST = 0
 GEMM_DEFAULT = -1
 WORKSPACE_BYTES = 32 << 20          # cuBLAS docs: 32 MiB suits Hopper
+PREALLOCATE_STREAMS = 4             # eager pre-allocation stops after this many streams
 _INT_MAX = 2 ** 31 - 1
 # dtype name -> (cudaDataType, cublasComputeType, ctypes scalar type for alpha/beta)
 CUDA_R_16F, CUDA_R_32F, CUDA_R_64F = 2, 0, 1
@@ -120,14 +123,14 @@ def plan_gemm(a_shape, a_strides, b_shape, b_strides):
 
 
 # ------------------------------------------------------------------ dispatch
-def make_matmul(eager, captured, stream_ptr, is_capturing, prepare=None):
+def make_matmul(eager, captured, current_stream, is_capturing, prepare=None):
     """The backend's ``matmul(a, b)``: ``captured`` while the current stream
-    (``stream_ptr()``, 0 for the legacy default stream, which cannot be
+    (``current_stream().ptr``, 0 for the legacy default stream, which cannot be
     captured) is capturing, else ``eager``; ``prepare(ptr)`` runs on eager
     calls on a non-default stream (it allocates that stream's workspace before
     any capture). Injected callables keep it testable without a GPU."""
     def matmul(a, b):
-        p = stream_ptr()
+        p = current_stream().ptr
         if p:
             if is_capturing(p):
                 return captured(a, b)
@@ -352,11 +355,12 @@ def backend_matmul(cp, device_index):
         if ptr in seen:
             return
         seen.add(ptr)
+        if len(seen) > PREALLOCATE_STREAMS:   # a program making streams by the hundred
+            return                             # must not pay 32 MiB each: capture allocates
         try:
             gemm().prepare(ptr)
         except Exception:   # never break eager matmul: the capture path retries and reports
             pass
 
-    get_stream = cp.cuda.get_current_stream
-    return make_matmul(cp.matmul, captured, lambda: get_stream().ptr,
+    return make_matmul(cp.matmul, captured, cp.cuda.get_current_stream,
                        cp.cuda.runtime.streamIsCapturing, prepare)

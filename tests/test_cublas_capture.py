@@ -236,7 +236,7 @@ class FakeStreams:
 
 def _dispatcher(streams):
     return cc.make_matmul(lambda a, b: ("eager", a, b), lambda a, b: ("captured", a, b),
-                          lambda: streams.ptr, streams.is_capturing,
+                          lambda: streams, streams.is_capturing,
                           lambda p: streams.log.append(("prepare", p)))
 
 
@@ -279,7 +279,7 @@ def test_dispatcher_overhead_outside_capture_is_small():
     non-default stream, one capture query and one set lookup (fakes here: the
     figure for the real ones is in docs/gpus.md)."""
     import timeit
-    mm = cc.make_matmul(lambda a, b: None, None, lambda: 0, None)
+    mm = cc.make_matmul(lambda a, b: None, None, lambda: types.SimpleNamespace(ptr=0), None)
     bare = min(timeit.repeat(lambda: None, number=20000, repeat=3))
     wrapped = min(timeit.repeat(lambda: mm(1, 2), number=20000, repeat=3))
     assert wrapped - bare < 20000 * 5e-6       # well under 5 us a call even on a busy CPU
@@ -381,3 +381,28 @@ def test_cuda_graph_replays_a_linear_backward_sgd_step_like_eager(request):
         np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(),
                                    rtol=1e-5, atol=1e-5)
     assert abs(cl.item() - el.item()) < 1e-5
+
+
+def test_eager_workspace_preallocation_stops_after_a_few_streams(monkeypatch):
+    """A program that makes a stream per batch must not pay 32 MiB per stream:
+    past PREALLOCATE_STREAMS streams the workspace waits for a capture."""
+    made = []
+
+    class FakeGemm:
+        def __init__(self, cp, index):
+            self.workspaces = {}
+
+        def prepare(self, ptr):
+            made.append(ptr)
+
+    monkeypatch.setattr(cc, "CaptureGemm", FakeGemm)
+    stream = types.SimpleNamespace(ptr=0)
+    cuda = types.SimpleNamespace(get_current_stream=lambda: stream,
+                                 runtime=types.SimpleNamespace(
+                                     streamIsCapturing=lambda p: False, is_hip=False))
+    mm = cc.backend_matmul(types.SimpleNamespace(cuda=cuda, matmul=lambda a, b: None), 0)
+    for p in range(1, 10):
+        stream.ptr = p
+        mm(0, 0)
+        mm(0, 0)
+    assert made == list(range(1, cc.PREALLOCATE_STREAMS + 1))
