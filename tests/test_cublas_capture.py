@@ -6,6 +6,9 @@ real ``CaptureGemm.matmul`` against a NumPy emulation of cublasGemmEx /
 cublasGemmStridedBatchedEx over flat buffers, and the dispatcher is driven by a
 fake stream state. On a GPU (-k cuda): a linear + backward + SGD step captured
 into a CUDA graph and replayed matches the same steps run eagerly."""
+import ctypes
+import shutil
+import subprocess
 import types
 
 import numpy as np
@@ -406,3 +409,127 @@ def test_eager_workspace_preallocation_stops_after_a_few_streams(monkeypatch):
         mm(0, 0)
         mm(0, 0)
     assert made == list(range(1, cc.PREALLOCATE_STREAMS + 1))
+
+
+# ------------------------------------- the ctypes ABI against a C stand-in
+# A C library with libcublas's entry points (the signatures of cublas_api.h)
+# computing column-major GEMMs on host memory and recording the handle's state
+# at each call: the real CaptureGemm.gemm (ctypes argtypes, argument order,
+# alpha/beta as float or double, stream/workspace/pointer-mode set and
+# restored) runs through it. Needs a C compiler; skips without one.
+SHIM = r"""
+#include <stdlib.h>
+#include <stddef.h>
+typedef struct { void *stream, *ws; size_t wsz; int mode;
+                 void *g_stream, *g_ws; size_t g_wsz; int g_mode, calls; } H;
+void *shim_create(void) { H *h = calloc(1, sizeof(H)); h->stream = (void *)0x77;
+                          h->mode = 1; return h; }
+int cublasSetStream_v2(H *h, void *s) { h->stream = s; h->ws = NULL; h->wsz = 0; return 0; }
+int cublasGetStream_v2(H *h, void **s) { *s = h->stream; return 0; }
+int cublasSetWorkspace_v2(H *h, void *w, size_t n) { h->ws = w; h->wsz = n; return 0; }
+int cublasGetPointerMode_v2(H *h, int *m) { *m = h->mode; return 0; }
+int cublasSetPointerMode_v2(H *h, int m) { h->mode = m; return 0; }
+static double ld(int t, const void *p, long long i) {
+    return t == 0 ? ((const float *)p)[i] : ((const double *)p)[i]; }
+static void st(int t, void *p, long long i, double v) {
+    if (t == 0) ((float *)p)[i] = (float)v; else ((double *)p)[i] = v; }
+static int mx(int a) { return a > 1 ? a : 1; }
+static int gemm1(H *h, int ta, int tb, int m, int n, int k, const void *alpha,
+                 const char *A, int at, int lda, const char *B, int bt, int ldb,
+                 const void *beta, char *C, int ct, int ldc, int compute, int algo) {
+    if (h->mode != 0 || algo != -1 || at != bt || bt != ct) return 7;
+    if (!((at == 0 && compute == 68) || (at == 1 && compute == 70))) return 7;
+    if (lda < mx(ta == 0 ? m : k) || ldb < mx(tb == 0 ? k : n) || ldc < mx(m)) return 7;
+    double al = compute == 70 ? *(const double *)alpha : *(const float *)alpha;
+    double be = compute == 70 ? *(const double *)beta : *(const float *)beta;
+    if (al != 1.0 || be != 0.0) return 7;
+    for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
+        double s = 0;
+        for (int p = 0; p < k; p++)
+            s += ld(at, A, ta == 0 ? i + (long long)p * lda : p + (long long)i * lda)
+               * ld(bt, B, tb == 0 ? p + (long long)j * ldb : j + (long long)p * ldb);
+        st(ct, C, i + (long long)j * ldc, al * s);
+    }
+    h->g_stream = h->stream; h->g_ws = h->ws; h->g_wsz = h->wsz; h->g_mode = h->mode;
+    h->calls++;
+    return 0;
+}
+int cublasGemmEx(H *h, int ta, int tb, int m, int n, int k, const void *alpha,
+                 const void *A, int at, int lda, const void *B, int bt, int ldb,
+                 const void *beta, void *C, int ct, int ldc, int compute, int algo) {
+    return gemm1(h, ta, tb, m, n, k, alpha, A, at, lda, B, bt, ldb, beta, C, ct, ldc,
+                 compute, algo); }
+int cublasGemmStridedBatchedEx(H *h, int ta, int tb, int m, int n, int k,
+        const void *alpha, const void *A, int at, int lda, long long sa,
+        const void *B, int bt, int ldb, long long sb, const void *beta, void *C, int ct,
+        int ldc, long long sc, int batch, int compute, int algo) {
+    int size = at == 0 ? 4 : 8;
+    for (int b = 0; b < batch; b++) {
+        int r = gemm1(h, ta, tb, m, n, k, alpha, (const char *)A + b * sa * size, at, lda,
+                      (const char *)B + b * sb * size, bt, ldb, beta,
+                      (char *)C + b * sc * size, ct, ldc, compute, algo);
+        if (r) return r;
+    }
+    return 0; }
+"""
+
+
+class ShimHandle(ctypes.Structure):
+    """The stand-in's handle: its current state and the state seen by the last GEMM."""
+    _fields_ = [("stream", ctypes.c_void_p), ("ws", ctypes.c_void_p), ("wsz", ctypes.c_size_t),
+                ("mode", ctypes.c_int), ("g_stream", ctypes.c_void_p), ("g_ws", ctypes.c_void_p),
+                ("g_wsz", ctypes.c_size_t), ("g_mode", ctypes.c_int), ("calls", ctypes.c_int)]
+
+
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory):
+    cc_ = shutil.which("cc") or shutil.which("gcc")
+    if cc_ is None:
+        pytest.skip("no C compiler for the libcublas stand-in")
+    d = tmp_path_factory.mktemp("shim")
+    (d / "shim.c").write_text(SHIM)
+    r = subprocess.run([cc_, "-shared", "-fPIC", "-O1", "-o", str(d / "libshim.so"),
+                        str(d / "shim.c")], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"the libcublas stand-in does not compile: {r.stderr[-300:]}")
+    lib = ctypes.CDLL(str(d / "libshim.so"))
+    lib.shim_create.restype = ctypes.c_void_p
+    return lib
+
+
+class ShimGemm(EmulatedGemm):
+    """The real CaptureGemm.gemm, its cuBLAS calls going to the C stand-in."""
+    gemm = cc.CaptureGemm.gemm
+
+    def __init__(self, lib):
+        super().__init__()
+        self.fn = cc._bind(lib)
+        self.h = lib.shim_create()
+        self.cp.cuda = types.SimpleNamespace(
+            device=types.SimpleNamespace(get_cublas_handle=lambda: self.h))
+        self.workspaces = {1: 0xABC00}
+        self.state = ShimHandle.from_address(self.h)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sa,sb,la,lb", [
+    ((5, 7), (7, 4), "c", "c"), ((5, 7), (7, 4), "t", "t"), ((5, 7), (7, 4), "pad", "t"),
+    ((3, 5, 7), (7, 4), "c", "t"), ((3, 5, 7), (3, 7, 4), "t", "pad"), ((7,), (7, 4), "c", "c")])
+def test_ctypes_calls_reach_cublas_with_the_right_abi(shim, dtype, sa, sb, la, lb):
+    g = ShimGemm(shim)
+    rng = np.random.default_rng(4)
+    _check(g, _view(rng, sa, dtype, la, g), _view(rng, sb, dtype, lb, g))
+    st = g.state
+    assert st.calls == int(np.prod(np.broadcast_shapes(sa[:-2], sb[:-2])))   # one per matrix
+    assert (st.g_stream, st.g_ws, st.g_wsz, st.g_mode) == (1, 0xABC00, cc.WORKSPACE_BYTES, 0)
+    assert (st.stream, st.mode, st.ws) == (0x77, 1, None)    # the handle as CuPy left it
+
+
+def test_ctypes_cublas_error_is_reported_and_the_handle_restored(shim, monkeypatch):
+    g = ShimGemm(shim)
+    monkeypatch.setattr(cc, "GEMM_DEFAULT", 5)       # an algo the stand-in refuses
+    a = g.own(np.ones((2, 3), np.float32))
+    with pytest.raises(RuntimeError, match="cublasGemmEx failed with "
+                                           "CUBLAS_STATUS_INVALID_VALUE during CUDA graph"):
+        g.matmul(a, g.own(np.ones((3, 2), np.float32)))
+    assert (g.state.stream, g.state.mode) == (0x77, 1)
