@@ -82,6 +82,13 @@ IMAGE_OPS = [
     Op("conv_transpose2d", lambda x, w, b: _nnF.conv_transpose2d(x, w, b, stride=2, padding=1,
                                                                  output_padding=1),
        lambda x, w, b: _ir.conv_transpose2d(x, w, b, 2, 1, 1), [(2, 3, 3, 4), (3, 2, 3, 3), (2,)]),
+    # output_padding at or above the stride (allowed below the dilation, as torch), more
+    # than the padding in dim 0: rows no window reaches are zeros
+    Op("conv_transpose2d_output_padding_dilation",
+       lambda x, w: _nnF.conv_transpose2d(x, w, stride=(1, 2), padding=(1, 0),
+                                          output_padding=(2, 1), dilation=(3, 2)),
+       lambda x, w: _ir.conv_transpose2d(x, w, None, (1, 2), (1, 0), (2, 1), 1, (3, 2)),
+       [(2, 2, 3, 3), (2, 3, 2, 2)]),
     Op("conv_transpose2d_groups_dilation",
        lambda x, w: _nnF.conv_transpose2d(x, w, stride=(1, 2), groups=2, dilation=(2, 1)),
        lambda x, w: _ir.conv_transpose2d(x, w, None, (1, 2), 0, 0, 2, (2, 1)),
@@ -643,6 +650,10 @@ OPS += [
     Op("sdpa_bool_mask", _sdpa_masked,
        lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_gqa", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True, enable_gqa=True),
+       lambda q, k, v: _np_sdpa(q, np.repeat(k, 2, -3), np.repeat(v, 2, -3), _np_causal(3, 3)),
+       [(2, 4, 3, 2), (2, 2, 3, 2), (2, 2, 3, 3)]),
     Op("sdpa_fully_masked_row", _sdpa_dead_row, _np_sdpa_dead_row,
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
     Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,
