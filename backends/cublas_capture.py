@@ -176,11 +176,21 @@ def _bind(lib):
     }
     fns = {}
     for name, args in sig.items():
-        f = getattr(lib, name)
+        f = getattr(lib, name, None)
+        if f is None:   # reported when called: a 2-D capture needs no batched GEMM
+            fns[name] = _missing(name, lib)
+            continue
         f.argtypes = list(args)
         f.restype = ctypes.c_int
         fns[name] = f
     return fns
+
+
+def _missing(name, lib):
+    def call(*args):
+        raise RuntimeError(f"{lib._name} has no {name}: gradkit's capturable cuBLAS path "
+                           "cannot run this GEMM inside a CUDA graph capture")
+    return call
 
 
 class CaptureGemm:

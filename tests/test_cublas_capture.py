@@ -533,3 +533,19 @@ def test_ctypes_cublas_error_is_reported_and_the_handle_restored(shim, monkeypat
                                            "CUBLAS_STATUS_INVALID_VALUE during CUDA graph"):
         g.matmul(a, g.own(np.ones((3, 2), np.float32)))
     assert (g.state.stream, g.state.mode) == (0x77, 1)
+
+
+def test_a_missing_cublas_symbol_is_reported_when_used(shim):
+    class Lib:                      # the stand-in without the batched entry point
+        _name = "libcublas.so.99"
+
+        def __getattr__(self, name):
+            if name == "cublasGemmStridedBatchedEx":
+                raise AttributeError(name)
+            return getattr(shim, name)
+    g = ShimGemm(shim)
+    g.fn = cc._bind(Lib())
+    a, b = g.own(np.ones((2, 3), np.float32)), g.own(np.ones((3, 2), np.float32))
+    np.testing.assert_array_equal(g.matmul(a, b), np.full((2, 2), 3, np.float32))
+    with pytest.raises(RuntimeError, match="libcublas.so.99 has no cublasGemmStridedBatchedEx"):
+        g.matmul(g.own(np.ones((2, 2, 3), np.float32)), b)
