@@ -12,6 +12,7 @@ import functools
 from . import cuda_vector
 from .base import Backend, check_host_sync as _check_host_sync
 from .conv_cupy import CupyConvKernels
+from .cublas_capture import backend_matmul as _capturable_matmul
 from .seq_kernels import CupySeqKernels
 from .norm_cupy import CupyNormKernels
 
@@ -269,6 +270,9 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, CupyNormKernels, Backend):
         self.pow = cp.power
         self.square = cp.square
         self.reciprocal = cp.reciprocal
+        # matmul, linear, bmm, conv: cupy.matmul, or cuBLAS called directly while the
+        # current stream captures a CUDA graph (CuPy refuses cuBLAS then): cublas_capture.py
+        self.matmul = _capturable_matmul(cp, index)
         if int(cp.__version__.split(".")[0]) < 14:
             weak_scalars(self)
         with self.cuda_device:
