@@ -17,6 +17,7 @@ from ..errors import HostSyncError  # noqa: F401  (re-exported: the fake device 
 from ..graph import host_sync_violation, mode
 from .device_mixin import DeviceMixin
 from .seq_kernels import SeqKernels
+from .norm_kernels import NormKernels
 
 
 def _horner(c, t):
@@ -62,7 +63,7 @@ def check_host_sync(device_str):
         host_sync_violation(f"a copy from {device_str} to the host")
 
 
-class Backend(ConvKernels, SeqKernels, DeviceMixin):  # kernels: conv.py, seq_kernels.py
+class Backend(ConvKernels, SeqKernels, NormKernels, DeviceMixin):  # kernels: conv, seq, norm
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
 

@@ -62,7 +62,7 @@ class CupyConvKernels(ConvKernels):
         OS = cols.shape[3:]
         with self.cuda_device:
             cols = cols.reshape(N, groups, -1, _prod(OS))
-            y = cp.matmul(cp.ascontiguousarray(w).reshape(groups, O // groups, -1), cols)
+            y = self.matmul(cp.ascontiguousarray(w).reshape(groups, O // groups, -1), cols)
             return y.reshape((N, O) + tuple(OS)), (cols if keep else None)
 
     def conv_weight_grad(self, x, g, stride, padding, dilation, groups, w_shape, cols=None):
@@ -75,7 +75,7 @@ class CupyConvKernels(ConvKernels):
                 cols = self.im2col(x, K, stride, padding, dilation)
                 cols = cols.reshape(N, groups, -1, _prod(cols.shape[3:]))
             gm = cp.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
-            return cp.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(0).reshape(w_shape)
+            return self.matmul(gm, cols.transpose(0, 1, 3, 2)).sum(0).reshape(w_shape)
 
     def conv_input_grad(self, g, w, stride, padding, dilation, groups, in_shape):
         cp = self.cp
@@ -86,7 +86,7 @@ class CupyConvKernels(ConvKernels):
         with self.cuda_device:
             gm = cp.ascontiguousarray(g).reshape(N, groups, O // groups, -1)
             wm = cp.ascontiguousarray(w).reshape(groups, O // groups, -1)
-            cols = cp.matmul(wm.transpose(0, 2, 1), gm)
+            cols = self.matmul(wm.transpose(0, 2, 1), gm)
             cols = cols.reshape((N, groups * Cg, _prod(K)) + tuple(OS))
         return self.col2im(cols, tuple(in_shape), K, stride, padding, dilation)
 

@@ -1,15 +1,20 @@
 """The "cuda[:N]" backend: CuPy, imported only when a CUDA device is asked for.
 
 Fast paths are memoized ``cupy.ElementwiseKernel``s (one launch, no temporaries)
-for the elementwise backward kernels and ``cupyx.scatter_add`` for indexing
-backward. Every kernel that is not overridden here falls back to the reference
-in ``base.py``, written once against the namespace.
+for the elementwise backward kernels (through ``cuda_vector``'s RawKernels when
+every operand is C-contiguous with one shape: several elements per thread, vector
+loads) and ``cupyx.scatter_add`` for indexing backward. Every kernel that is not
+overridden here falls back to the reference in ``base.py``, written once against
+the namespace.
 """
 import functools
 
+from . import cuda_vector
 from .base import Backend, check_host_sync as _check_host_sync
 from .conv_cupy import CupyConvKernels
+from .cublas_capture import backend_matmul as _capturable_matmul
 from .seq_kernels import CupySeqKernels
+from .norm_cupy import CupyNormKernels
 
 
 def _spec(in_params, out_params, operation, name, preamble=""):
@@ -22,9 +27,20 @@ def _kernels():
     """Compile-on-first-use kernel table, shared by every CUDA device."""
     import cupy as cp  # optional dependency (CUDA): imported lazily
 
-    k = {n: cp.ElementwiseKernel(**kw) for n, kw in kernel_specs().items()}
+    # no FMA contraction: the same bits as the vector path (cuda_vector.OPTIONS)
+    k = {n: cp.ElementwiseKernel(**kw, options=cuda_vector.OPTIONS)
+         for n, kw in kernel_specs().items()}
     k["index_out_of_range"] = cp.ReductionKernel(**INDEX_CHECK)
     return k
+
+
+@functools.lru_cache(maxsize=None)
+def _vector_kernels():
+    """``_kernels()`` with each elementwise kernel behind a ``cuda_vector.VectorKernel``
+    (the same spec as a RawKernel for contiguous operands, the ElementwiseKernel else)."""
+    import cupy as cp  # optional dependency (CUDA): imported lazily
+
+    return cuda_vector.wrap(_kernels(), kernel_specs(), cp)
 
 
 #: the bounds check of integer-array indices (Backend.check_index): one fused
@@ -150,12 +166,13 @@ def warmup(dtypes=("float16", "float32", "float64"), device=0):
     import cupy as cp  # optional dependency (CUDA): imported lazily
 
     k = _kernels()
+    vec = _vector_kernels()
     with cp.cuda.Device(device):
         for dt in dtypes:
             x = cp.ones(4, dtype=dt)
             mask = cp.ones(4, dtype=cp.bool_)
-            for name in KERNEL_NAMES:
-                kern = k[name]
+            # each kernel twice: the ElementwiseKernel and the vector path (RawKernel)
+            for name, kern in [(n, t[n]) for n in KERNEL_NAMES for t in (k, vec)]:
                 if name == "mask_mul":
                     kern(x, mask)
                 elif name == "sgd_update":
@@ -208,7 +225,7 @@ def scatter_native(cupy_version):
     return frozenset({"float16", "float32", "float64", "int32", "uint32", "uint64"})
 
 
-class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
+class CupyBackend(CupyConvKernels, CupySeqKernels, CupyNormKernels, Backend):
     type = "cuda"
 
     def __init__(self, index=0):
@@ -224,11 +241,14 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
             "float16", "float32", "float64", "int8", "int16", "int32", "int64",
             "uint8", "bool")}
         self._index_dtypes()
-        self._scatter_add = cupyx.scatter_add
+        # CuPy 14 deprecates ndarray.scatter_add (cupyx.scatter_add's body) for
+        # ``cupy.add.at`` (the same atomicAdd scatter); 720 warnings in the H200 run
+        at = getattr(cp.add, "at", None)
+        self._scatter_add = cupyx.scatter_add if at is None else at
         self._scatter_native = scatter_native(cp.__version__)
         import cupyx.scipy.special as sp  # optional dependency (CUDA): imported lazily
         self._sp_erf = sp.erf   # loops e->d (CuPy 14) / e->f (13), f->f, d->d
-        k = _kernels()
+        k = _vector_kernels()
         self.tanh_backward = k["tanh_backward"]
         self.sigmoid_backward = k["sigmoid_backward"]
         self.relu_backward = k["relu_backward"]
@@ -250,6 +270,9 @@ class CupyBackend(CupyConvKernels, CupySeqKernels, Backend):
         self.pow = cp.power
         self.square = cp.square
         self.reciprocal = cp.reciprocal
+        # matmul, linear, bmm, conv: cupy.matmul, or cuBLAS called directly while the
+        # current stream captures a CUDA graph (CuPy refuses cuBLAS then): cublas_capture.py
+        self.matmul = _capturable_matmul(cp, index)
         if int(cp.__version__.split(".")[0]) < 14:
             weak_scalars(self)
         with self.cuda_device:

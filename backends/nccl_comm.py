@@ -42,6 +42,26 @@ def unique_id():
     return tuple(_nccl().get_unique_id())
 
 
+def pack_unique_id(uid):
+    """The unique id as 129 bytes for an MPI broadcast: its 128 values as unsigned
+    bytes, then 1 if CuPy gave them as signed chars (-128..127), else 0. CuPy's
+    ``get_unique_id`` returns plain ints whose sign convention follows how its
+    Cython build converts ``char``; the H200 run (cupy-cuda13x 14.2) gave values
+    above 127, which a signed ``array('b')`` refused."""
+    uid = tuple(int(v) for v in uid)
+    if len(uid) != 128 or any(v < -128 or v > 255 for v in uid):
+        raise ValueError("gradkit.distributed: an NCCL unique id is 128 byte values, got "
+                         f"{len(uid)} values in [{min(uid, default=0)}, {max(uid, default=0)}]")
+    return bytes(v & 0xFF for v in uid) + bytes([1 if any(v < 0 for v in uid) else 0])
+
+
+def unpack_unique_id(data):
+    """Inverse of :func:`pack_unique_id`: the tuple NcclCommunicator takes."""
+    data = bytes(data)
+    signed = data[128] == 1
+    return tuple(v - 256 if signed and v > 127 else v for v in data[:128])
+
+
 def device_count():
     import cupy as cp  # optional dependency (CUDA): imported lazily
     return cp.cuda.runtime.getDeviceCount()

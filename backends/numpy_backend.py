@@ -6,6 +6,7 @@ import numpy as np
 from .base import Backend, ERF_A, ERF_B, ERF_C, _horner
 from .conv_numpy import NumpyConvKernels
 from .seq_kernels import NumpySeqKernels
+from .norm_kernels import NumpyNormKernels
 from . import cpu_memory
 
 # A steady-state step reuses freed heap instead of taking fresh pages from the OS
@@ -142,7 +143,7 @@ def _select(mask, g, keep_where):
     return _arr(out).view(g.dtype)
 
 
-class NumpyBackend(NumpyConvKernels, NumpySeqKernels, Backend):
+class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend):
     type = "cpu"
 
     def __init__(self):

@@ -17,10 +17,14 @@ Rules a capture must follow (each broke the first version of this check):
 - parameters that require grad are read with ``.detach()`` first;
 - several eager warm-up steps run on the capture stream first (kernel compiles,
   cuBLAS workspaces, the .grad buffers, the index-check flags).
+
+CuPy refuses cuBLAS during capture; gradkit's GEMMs then call cuBLAS themselves
+(backends/cublas_capture.py, docs/gpus.md "CUDA graphs").
 """
 import argparse
 import json
 import sys
+import traceback
 
 import numpy as np
 
@@ -68,8 +72,10 @@ def run(steps=5, warmup=3):
             step(captured, copt, closs)
             step(eager, eopt, eloss)
     stream.synchronize()
+    from gradkit.backends.cublas_capture import find_libcublas  # after CuPy loaded cuBLAS
     result = {"device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode(),
-              "warmup_steps": warmup}
+              "warmup_steps": warmup, "cupy": cp.__version__,
+              "libcublas": find_libcublas()}   # the capturable GEMM path's library
     try:
         with stream:
             stream.begin_capture()
@@ -79,7 +85,8 @@ def run(steps=5, warmup=3):
             finally:
                 graph = stream.end_capture()
     except Exception as e:  # a host sync inside the capture lands here
-        result.update(status="FAILED", why=f"capture failed: {type(e).__name__}: {e}")
+        result.update(status="FAILED", why=f"capture failed: {type(e).__name__}: {e}",
+                      trace=traceback.format_exc().splitlines()[-12:])
         return result
     try:
         for _ in range(steps):
@@ -88,7 +95,8 @@ def run(steps=5, warmup=3):
                 step(eager, eopt, eloss)
         stream.synchronize()
     except Exception as e:
-        result.update(status="FAILED", why=f"replay failed: {type(e).__name__}: {e}")
+        result.update(status="FAILED", why=f"replay failed: {type(e).__name__}: {e}",
+                      trace=traceback.format_exc().splitlines()[-12:])
         return result
     gk.cuda.synchronize()
     worst = 0.0

@@ -16,7 +16,12 @@ out="${OUT:-/tmp/gradkit-gpu}"
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 py="${PYTHON:-python3}"
-budget="${GRADKIT_GPU_DEADLINE:-450}"
+# GRADKIT_GPU_SHORT=1: a visit with under 4 minutes of device time left (190 s):
+# no separate warm-up (16 test workers compile in parallel), no demo/MLP/graph
+# examples, benchmarks gradkit vs torch CUDA only; step limits are given unscaled
+short="${GRADKIT_GPU_SHORT:-0}"
+budget="${GRADKIT_GPU_DEADLINE:-$([ "$short" = 1 ] && echo 190 || echo 450)}"
+base=$([ "$short" = 1 ] && echo "$budget" || echo 450)
 deadline=$((SECONDS + budget))
 summary="$out/summary.txt"
 : >"$summary"
@@ -29,7 +34,7 @@ say() { echo "$*" | tee -a "$summary"; }
 # run STEP_NAME MAX_SECONDS RESERVE_SECONDS LOGFILE CMD...: the step gets
 # min(MAX, time left - RESERVE) seconds (RESERVE: kept for the steps after it)
 run() {
-  local name=$1 max=$(($2 * budget / 450)) reserve=$(($3 * budget / 450)) log=$4
+  local name=$1 max=$(($2 * budget / base)) reserve=$(($3 * budget / base)) log=$4
   shift 4   # (the shares are set for 450 s and scale with the budget)
   local left=$((deadline - SECONDS - reserve))
   local lim=$((left < max ? left : max))
@@ -68,38 +73,64 @@ timeout 20 "$py" -m gradkit info >>"$summary" 2>&1 || true
 
 # 1. warm CuPy's kernel cache once (every kernel compiles on first use), before the
 #    parallel tests compile them eight times over
-run "kernel warm-up (float16/32/64)" 60 380 "$out/warmup-and-examples.log" "$py" -m gradkit warmup
+if [ "$short" != 1 ]; then
+  run "kernel warm-up (float16/32/64)" 60 360 "$out/warmup-and-examples.log" "$py" -m gradkit warmup
+fi
 
 # 2. the CUDA tests, in parallel; the ini's -q stays single so the summary line shows
-xdist=(); "$py" -c "import xdist" 2>/dev/null && xdist=(-n 8)
+xdist=(); "$py" -c "import xdist" 2>/dev/null && xdist=(-n $([ "$short" = 1 ] && echo 16 || echo 8))
 ptimeout=(); "$py" -c "import pytest_timeout" 2>/dev/null && ptimeout=(--timeout=120)
 # every test whose name or id says cuda (the device fixture's [cuda] cases included),
 # plus the NVRTC leg against this machine's own CUDA toolkit and NVRTC
-run "CUDA tests (pytest -k cuda/nvrtc ${xdist[*]})" 150 230 "$out/cuda-tests.log" \
+run "CUDA tests (pytest -k cuda/nvrtc ${xdist[*]})" 150 $([ "$short" = 1 ] && echo 95 || echo 230) \
+  "$out/cuda-tests.log" \
   "$py" -m pytest -p no:cacheprovider -k "cuda or nvrtc or kernels_host" -rfEs \
   "${xdist[@]}" "${ptimeout[@]}" tests
 [ -f "$out/cuda-tests.log" ] && grep -E "(passed|failed|error|skipped|deselected).* in [0-9.]+s" \
   "$out/cuda-tests.log" | tail -1 | sed 's/^/          pytest: /' | tee -a "$summary"
 
+if [ "$short" = 1 ]; then   # most telling first; the benchmarks take what is left
+  run "NCCL one-rank smoke (collectives, DDP step)" 20 75 "$out/warmup-and-examples.log" \
+    "$py" scripts/nccl_smoke.py
+  run "fused kernels vs d2d copy bandwidth" 20 60 "$out/benchmarks.log" \
+    "$py" -m benchmarks.gpu_kernels --json "$out/gpu-kernels.json"
+  run "CUDA-graph capture and replay" 20 50 "$out/benchmarks.log" \
+    "$py" -m benchmarks.cuda_graph_check --json "$out/cuda-graph.json"
+  run "examples/char_transformer.py --device cuda" 20 40 "$out/warmup-and-examples.log" \
+    "$py" examples/char_transformer.py --device cuda --steps 100 --no-plot --out-dir "$scratch"
+  run "examples/train_cnn.py --device cuda" 20 25 "$out/warmup-and-examples.log" \
+    "$py" examples/train_cnn.py --device cuda --steps 150 --no-plot --out-dir "$scratch"
+  run "benchmarks --device cuda --quick W2,W4,W6,W7 (gradkit, torch)" 80 0 "$out/benchmarks.log" \
+    "$py" -m benchmarks --device cuda --quick --only W2,W4,W6,W7 --impl gradkit,torch \
+    --json "$out/gpu-bench.json" --timeout 40
+  say "total $SECONDS s of the ${budget} s budget; files in \$OUT: $(find "$out" -type f | wc -l)"
+  exit $failed
+fi
+
 # 3. the demo and the examples on cuda
-run "demo --device cuda" 30 200 "$out/warmup-and-examples.log" "$py" -m gradkit demo --device cuda
-run "examples/train_mlp.py --device cuda" 20 180 "$out/warmup-and-examples.log" \
+run "demo --device cuda" 30 205 "$out/warmup-and-examples.log" "$py" -m gradkit demo --device cuda
+run "examples/train_mlp.py --device cuda" 20 190 "$out/warmup-and-examples.log" \
   "$py" examples/train_mlp.py --device cuda --no-plot --out-dir "$scratch"
-run "examples/char_transformer.py --device cuda" 25 155 "$out/warmup-and-examples.log" \
+run "examples/char_transformer.py --device cuda" 25 175 "$out/warmup-and-examples.log" \
   "$py" examples/char_transformer.py --device cuda --steps 200 --no-plot --out-dir "$scratch"
-run "examples/computation_graph.py --device cuda" 10 145 "$out/warmup-and-examples.log" \
+run "examples/train_cnn.py --device cuda" 30 155 "$out/warmup-and-examples.log" \
+  "$py" examples/train_cnn.py --device cuda --steps 300 --no-plot --out-dir "$scratch"
+run "examples/computation_graph.py --device cuda" 10 150 "$out/warmup-and-examples.log" \
   "$py" examples/computation_graph.py --device cuda --graph "$scratch/graph.svg"
 
 # NCCL with one rank: collectives on cuda, a DDP step, examples/train_ddp.py --device cuda
-run "NCCL one-rank smoke (collectives, DDP step)" 40 105 "$out/warmup-and-examples.log" \
+run "NCCL one-rank smoke (collectives, DDP step)" 40 130 "$out/warmup-and-examples.log" \
   "$py" scripts/nccl_smoke.py
 
-# 4. GPU benchmarks, gradkit against torch CUDA in the same run
-run "benchmarks --device cuda --quick (vs torch)" 55 50 "$out/benchmarks.log" \
-  "$py" -m benchmarks --device cuda --quick --json "$out/gpu-bench.json" --timeout 60
+# 4. GPU benchmarks, gradkit against hand-written CuPy and torch CUDA in the same run:
+#    the training steps (W2 MLP, W4/W4-e transformer block, W6 conv net, W7 LSTM); the
+#    per-op W1 is launch-bound on a GPU and the CPU suite covers it
+run "benchmarks --device cuda --quick W2,W4,W6,W7" 150 40 "$out/benchmarks.log" \
+  "$py" -m benchmarks --device cuda --quick --only W2,W4,W6,W7 --impl numpy,gradkit,torch \
+  --json "$out/gpu-bench.json" --timeout 60
 
 # 5. fused-kernel bandwidth against a device-to-device copy
-run "fused kernels vs d2d copy bandwidth" 25 25 "$out/benchmarks.log" \
+run "fused kernels vs d2d copy bandwidth" 25 20 "$out/benchmarks.log" \
   "$py" -m benchmarks.gpu_kernels --json "$out/gpu-kernels.json"
 
 # 6. a W2 step captured into a CUDA graph (no host sync), replayed against eager

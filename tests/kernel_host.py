@@ -15,7 +15,7 @@ import numpy as np
 
 from gradkit.backends import cupy_backend
 
-CTYPE = {"float32": "float", "float64": "double", "bool": "bool"}
+CTYPE = {"float32": "float", "float64": "double", "bool": "bool", "int32": "int"}
 #: kernels whose fixed-type parameters (float64 lr, bool maximize...) are Python
 #: scalars at every call site; elsewhere a fixed type is an array (bool m)
 SCALAR_KERNELS = ("sgd_update", "sgd_momentum_update", "adam_update", "adam_amsgrad_update")

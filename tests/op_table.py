@@ -61,6 +61,11 @@ def _const(a, arr):
 
 _RM, _RV = np.array([0.3, -0.2, 0.1]), np.array([0.5, 2.0, 1.5])
 
+
+def _layer_norm(x, k, eps=1e-5):
+    d = tuple(range(-k, 0))
+    return (x - x.mean(d, keepdims=True)) / np.sqrt(x.var(d, keepdims=True) + eps)
+
 # Image layers (issue 13): convolution, pooling, resampling, normalization
 IMAGE_OPS = [
     Op("conv2d", lambda x, w, b: _nnF.conv2d(x, w, b), lambda x, w, b: _ir.conv(x, w, b),
@@ -82,6 +87,13 @@ IMAGE_OPS = [
     Op("conv_transpose2d", lambda x, w, b: _nnF.conv_transpose2d(x, w, b, stride=2, padding=1,
                                                                  output_padding=1),
        lambda x, w, b: _ir.conv_transpose2d(x, w, b, 2, 1, 1), [(2, 3, 3, 4), (3, 2, 3, 3), (2,)]),
+    # output_padding at or above the stride (allowed below the dilation, as torch), more
+    # than the padding in dim 0: rows no window reaches are zeros
+    Op("conv_transpose2d_output_padding_dilation",
+       lambda x, w: _nnF.conv_transpose2d(x, w, stride=(1, 2), padding=(1, 0),
+                                          output_padding=(2, 1), dilation=(3, 2)),
+       lambda x, w: _ir.conv_transpose2d(x, w, None, (1, 2), (1, 0), (2, 1), 1, (3, 2)),
+       [(2, 2, 3, 3), (2, 3, 2, 2)]),
     Op("conv_transpose2d_groups_dilation",
        lambda x, w: _nnF.conv_transpose2d(x, w, stride=(1, 2), groups=2, dilation=(2, 1)),
        lambda x, w: _ir.conv_transpose2d(x, w, None, (1, 2), 0, 0, 2, (2, 1)),
@@ -126,6 +138,18 @@ IMAGE_OPS = [
        lambda x, w, b: _ir.group_norm(x, 3, w, b), [(2, 3, 3, 4), (3,), (3,)]),
     Op("group_norm", lambda x, w, b: _nnF.group_norm(x, 2, w, b),
        lambda x, w, b: _ir.group_norm(x, 2, w, b), [(2, 6, 2, 3), (6,), (6,)]),
+    # the fused normalization primitive (gradkit/ops/norm.py): each layout, with and
+    # without the affine parameters
+    Op("layer_norm", lambda x, w, b: _nnF.layer_norm(x, (4,), w, b),
+       lambda x, w, b: _layer_norm(x, 1) * w + b, [(2, 3, 4), (4,), (4,)]),
+    Op("layer_norm_2d_plain", lambda x: _nnF.layer_norm(x, (3, 4)),
+       lambda x: _layer_norm(x, 2), [(2, 3, 4)]),
+    Op("layer_norm_weight_only", lambda x, w: _nnF.layer_norm(x, (2, 3), w),
+       lambda x, w: _layer_norm(x, 2) * w, [(4, 2, 3), (2, 3)]),
+    Op("batch_norm_train_plain", lambda x: _nnF.batch_norm(x, None, None, training=True),
+       lambda x: _ir.batch_norm(x), [(5, 3)]),
+    Op("group_norm_weight_only", lambda x, w: _nnF.group_norm(x, 3, w),
+       lambda x, w: _ir.group_norm(x, 3, w, np.zeros(6)), [(2, 6, 5), (6,)]),
 ]
 
 I = np.array([0, 2, 2, 1])  # repeated indices: their gradients must accumulate
@@ -643,6 +667,10 @@ OPS += [
     Op("sdpa_bool_mask", _sdpa_masked,
        lambda q, k, v: _np_sdpa(q, k, v, np.where(_MASK, 0.0, -np.inf)),
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
+    Op("sdpa_gqa", lambda q, k, v: gk.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True, enable_gqa=True),
+       lambda q, k, v: _np_sdpa(q, np.repeat(k, 2, -3), np.repeat(v, 2, -3), _np_causal(3, 3)),
+       [(2, 4, 3, 2), (2, 2, 3, 2), (2, 2, 3, 3)]),
     Op("sdpa_fully_masked_row", _sdpa_dead_row, _np_sdpa_dead_row,
        [(2, 3, 4), (2, 5, 4), (2, 5, 3)]),
     Op("lstm_seq", lambda *a: _seq_all(gk.nn.rnn_functional.lstm_seq(*a)), _np_lstm_all,

@@ -91,6 +91,8 @@ def test_item1_seed_gradient_still_checked_for_shape_and_device(dev):
     x = gk.ones(3, device=dev, requires_grad=True)
     with pytest.raises(RuntimeError, match="shape"):
         (x * 2).backward(gk.ones(2, dtype=gk.float64, device=dev))
+    if dev == "cpu" and sb is None:
+        pytest.skip("array_api_strict is not installed (the fake accelerator)")
     other = "cpu" if dev != "cpu" else "fake"
     with pytest.raises(RuntimeError, match="device"):
         (x * 2).backward(gk.ones(3, device=other))
@@ -246,7 +248,10 @@ def test_item8_out_of_range_indices_raise_naming_the_op(dev, op, sync):
         y = _OOB[op](x, i)   # no sync: the check runs on the device
     with pytest.raises(IndexError, match=f"gradkit.*{op}.*out of range"):
         s = y.sum()
-        {"item": s.item, "numpy": s.numpy, "tolist": s.tolist, "cpu": s.cpu}[sync]()
+        # numpy(force=True): a cuda tensor's plain numpy() raises TypeError first, as
+        # torch's does (the H200 run caught the test calling it)
+        {"item": s.item, "numpy": lambda: s.numpy(force=True), "tolist": s.tolist,
+         "cpu": s.cpu}[sync]()
     assert gk.ones(1, device=dev).item() == 1.0   # reported once
 
 

@@ -42,10 +42,12 @@ def fake_cupy(log, current_device):
     nccl = types.ModuleType("cupy.cuda.nccl")
     nccl.available = True
     vars(nccl).update(CODES)
-    nccl.get_unique_id = lambda: tuple(range(128))
+    # values above 127, as cupy-cuda13x 14.2 gave on an H200 (a signed byte array broke)
+    nccl.get_unique_id = lambda: tuple(range(128, 256))
 
     class NcclCommunicator:
         def __init__(self, ndev, commId, rank):
+            assert all(0 <= v <= 255 for v in commId)
             log.append(("init", ndev, len(commId), rank, current_device[0]))
 
         def __getattr__(self, name):
@@ -97,6 +99,19 @@ def comm(monkeypatch):
     c = nccl_comm.NcclComm(4, nccl_comm.unique_id(), 2, device_index=1)
     assert log.pop() == ("init", 4, 128, 2, 1)     # made on its own device
     return c, log
+
+
+@pytest.mark.parametrize("uid", [tuple(range(128, 256)), tuple(range(-128, 0)),
+                                 tuple(range(128)), (255, 0, 127, 128) * 32])
+def test_unique_id_survives_the_byte_broadcast(uid):
+    # the 129 bytes rank 0 broadcasts give back the very values CuPy made, in its sign
+    # convention (the H200 run: values above 127 made array('b') raise OverflowError)
+    packed = nccl_comm.pack_unique_id(uid)
+    assert len(packed) == 129
+    from array import array
+    assert nccl_comm.unpack_unique_id(array("B", packed)) == uid
+    with pytest.raises(ValueError, match="128 byte values"):
+        nccl_comm.pack_unique_id(uid[:5])
 
 
 def test_calls_carry_pointers_counts_codes_and_the_current_stream(comm):

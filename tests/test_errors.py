@@ -22,7 +22,9 @@ def test_matmul_shape_mismatch(device):
 
 
 def test_device_mismatch_names_both(device):
-    other = "fake" if device != "fake" else "cpu"
+    other = "cpu" if device != "cpu" else "fake"
+    if other == "fake":
+        pytest.importorskip("array_api_strict")
     a = gk.ones(2, device=device)
     b = gk.ones(2, device=other)
     with pytest.raises(RuntimeError) as e:

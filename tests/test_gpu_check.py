@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ti
                                 reason="needs bash and coreutils' timeout")
 
 STEPS = ("kernel warm-up", "CUDA tests", "demo --device cuda", "train_mlp.py", "char_transformer.py",
-         "computation_graph.py", "NCCL one-rank smoke", "benchmarks --device cuda", "fused kernels vs d2d copy",
+         "train_cnn.py", "computation_graph.py", "NCCL one-rank smoke", "benchmarks --device cuda", "fused kernels vs d2d copy",
          "CUDA-graph capture and replay")
 
 
@@ -61,3 +61,28 @@ def test_the_script_installs_nothing_and_never_stops_at_the_first_failure():
     assert "pip install" not in text
     assert " -x" not in text and "--exitfirst" not in text
     assert "set -e" not in text
+
+
+def test_short_mode_fits_a_last_visit(tmp_path):
+    # GRADKIT_GPU_SHORT=1: under 4 minutes of device time left; every step still runs past
+    # failures within 190 s, without the warm-up, the demo, the MLP and the graph example
+    stub = tmp_path / "py"
+    stub.write_text('#!/bin/bash\ncase "$*" in\n  *is_available*) echo yes ;;\n'
+                    '  *"import xdist"*|*"import pytest_timeout"*) exit 0 ;;\n'
+                    '  *"gradkit info"*) exit 0 ;;\n'
+                    '  *pytest*"-n 16"*) echo "1 failed, 5 passed in 0.10s"; exit 1 ;;\n'
+                    '  *) sleep 0.2; exit 1 ;;\nesac\n')
+    stub.chmod(0o755)
+    r, dt, out = _run(tmp_path, {"PYTHON": str(stub), "GRADKIT_GPU_SHORT": "1"})
+    assert r.returncode == 1
+    summary = (out / "summary.txt").read_text()
+    assert "budget 190 s" in summary and "pytest: 1 failed, 5 passed" in summary, summary
+    short = ("CUDA tests", "NCCL one-rank smoke", "fused kernels vs d2d copy", "CUDA-graph capture",
+             "char_transformer.py", "train_cnn.py", "benchmarks --device cuda")
+    for step in short:
+        assert step in summary, summary
+    for step in ("kernel warm-up", "demo --device cuda", "train_mlp.py", "computation_graph.py"):
+        assert step not in summary, summary
+    assert "SKIPPED" not in summary and summary.count("FAILED") == len(short)
+    assert len([p for p in out.rglob("*") if p.is_file()]) <= 8
+    assert dt < 60

@@ -87,7 +87,8 @@ def test_module_matches_torch(case, train, device):
     gm = make(nn).to(device).double()
     tsd = tm.state_dict()
     assert list(gm.state_dict()) == list(tsd)      # same names, same order
-    assert repr(gm) == repr(tm)
+    if torch.__version__.split("+")[0] == "2.13.0":   # the reference; 2.11 (the GPU
+        assert repr(gm) == repr(tm)                   # machine's) prints norms without bias=
     for k, v in gm.state_dict().items():
         assert tuple(v.shape) == tuple(tsd[k].shape), k
     gm.load_state_dict({k: gk.tensor(v.numpy(), device=device) for k, v in tsd.items()})
@@ -182,7 +183,7 @@ def test_max_pool_indices_and_no_grad():
     (lambda: F.conv2d(gk.randn(1, 3, 5, 5), gk.randn(4, 3, 3, 3), gk.randn(3)),
      r"bias must have shape \(4,\)"),
     (lambda: F.conv_transpose2d(gk.randn(1, 3, 5, 5), gk.randn(3, 2, 3, 3), output_padding=1),
-     "output padding must be smaller than stride"),
+     "output padding must be smaller than either stride or dilation"),
     (lambda: F.max_pool2d(gk.randn(1, 1, 5, 5), 2, padding=2), "pad should be at most half"),
     (lambda: F.group_norm(gk.randn(2, 6, 3), 4), "divisible by num_groups"),
     (lambda: F.batch_norm(gk.randn(1, 3), None, None, training=True),

@@ -332,7 +332,7 @@ def test_cuda_optimizer_kernels_compile_and_match_numpy(tmp_path, monkeypatch):
         pytest.skip("g++ is not installed")
 
     class EK:  # records what the kernel table passes to cupy.ElementwiseKernel
-        def __init__(self, in_params, out_params, operation, name, preamble=""):
+        def __init__(self, in_params, out_params, operation, name, preamble="", options=()):
             self.ins, self.outs, self.op, self.name, self.preamble = (
                 in_params, out_params, operation, name, preamble)
 

@@ -12,6 +12,7 @@ import gradkit.nn.functional as F
 from gradkit.autograd import gradcheck
 
 from helpers import to_np
+from gradkit.errors import GradkitError
 
 
 def _grads(model):
@@ -152,7 +153,11 @@ def test_lstm_double_backward_through_module(rng):
     (lambda: F.scaled_dot_product_attention(gk.randn(3, 4), gk.randn(5, 4), gk.randn(5, 2),
                                             attn_mask=gk.ones(3, 5), is_causal=True),
      "either attn_mask or is_causal"),
-    (lambda: nn.LSTM(5, 4, proj_size=2), "proj_size is not supported"),
+    (lambda: nn.LSTM(5, 4, proj_size=4), "proj_size has to be smaller than hidden_size"),
+    (lambda: nn.RNNBase("GRU", 5, 4, proj_size=2), "only supported for LSTM"),
+    (lambda: nn.LSTM(5, 4, proj_size=-1), "positive integer or zero"),
+    (lambda: nn.LSTM(5, 4, proj_size=2)(gk.randn(3, 2, 5), (gk.zeros(1, 2, 4), gk.zeros(1, 2, 4))),
+     r"Expected hidden size \(1, 2, 2\)"),
 ])
 def test_errors_name_the_layer(call, match):
     with pytest.raises((gk.GradkitError, ValueError, TypeError), match=match):
@@ -164,6 +169,9 @@ TORCH_CASES = {
     "lstm": ("LSTM", (5, 4), dict(num_layers=2, bidirectional=True, batch_first=True,
                                   dropout=0.3), [(3, 6, 5)]),
     "lstm_h0": ("LSTM", (5, 4), {}, [(6, 3, 5)]),
+    "lstm_proj": ("LSTM", (5, 4), dict(num_layers=2, bidirectional=True, proj_size=3,
+                                       batch_first=True), [(3, 6, 5)]),
+    "lstm_proj_h0": ("LSTM", (5, 4), dict(proj_size=2), [(6, 3, 5)]),
     "gru": ("GRU", (5, 4), dict(num_layers=2, bidirectional=True, dropout=0.3), [(6, 3, 5)]),
     "rnn": ("RNN", (5, 4), dict(nonlinearity="relu", num_layers=2), [(6, 3, 5)]),
     "rnn_unbatched": ("RNN", (5, 4), {}, [(6, 5)]),
@@ -199,6 +207,7 @@ def test_module_matches_torch(case):
     torch.manual_seed(0)
     t = getattr(torch.nn, cls)(*args, **kw).double()
     g = getattr(nn, cls)(*args, **kw).double()
+    assert repr(g) == repr(t)
     names = [n for n, _ in t.named_parameters()]
     assert [n for n, _ in g.named_parameters()] == names
     for (n, tp), (_, gp) in zip(t.named_parameters(), g.named_parameters()):
@@ -209,8 +218,9 @@ def test_module_matches_torch(case):
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(s) for s in shapes]
     extra = {}
-    if case == "lstm_h0":
-        h0, c0 = rng.standard_normal((1, 3, 4)), rng.standard_normal((1, 3, 4))
+    if case in ("lstm_h0", "lstm_proj_h0"):
+        h0 = rng.standard_normal((1, 3, kw.get("proj_size") or 4))
+        c0 = rng.standard_normal((1, 3, 4))
         extra = {"t": ((torch.tensor(h0), torch.tensor(c0)),), "g": ((gk.tensor(h0),
                                                                       gk.tensor(c0)),)}
     if case == "transformer":
@@ -328,3 +338,23 @@ def test_fully_masked_rows_match_torch():
     go.sum().backward()
     for a, b in zip(gq, tq):
         np.testing.assert_allclose(to_np(a.grad), b.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_sdpa_enable_gqa_matches_torch(device):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    q, k, v = rng.standard_normal((2, 6, 4, 3)), rng.standard_normal((2, 3, 5, 3)), \
+        rng.standard_normal((2, 3, 5, 2))
+    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+    gs = [gk.tensor(a, device=device, requires_grad=True) for a in (q, k, v)]
+    to = torch.nn.functional.scaled_dot_product_attention(*ts, is_causal=True, enable_gqa=True)
+    go = F.scaled_dot_product_attention(*gs, is_causal=True, enable_gqa=True)
+    w = rng.standard_normal(tuple(to.shape))
+    to.backward(torch.tensor(w))
+    go.backward(gk.tensor(w, device=device))
+    np.testing.assert_allclose(to_np(go.detach()), to.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for t, g in zip(ts, gs):
+        np.testing.assert_allclose(to_np(g.grad), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(GradkitError, match="dividing query's 6"):
+        F.scaled_dot_product_attention(gs[0], gs[1][:, :2].repeat(1, 2, 1, 1), gs[2],
+                                       enable_gqa=True)

@@ -251,11 +251,13 @@ class ProcessGroup:
             device_id = self.local_rank % max(n, 1)
         elif hasattr(device_id, "index"):
             device_id = device_id.index or 0
-        uid = array("b", nccl_comm.unique_id() if self.rank == 0 else bytes(128))
+        uid = array("B", nccl_comm.pack_unique_id(nccl_comm.unique_id())
+                    if self.rank == 0 else bytes(129))
         req = self.comm.Ibcast(uid, root=0)
         wait_requests([req], "init_process_group", self.rank, self.timeout)
         self.device_id = int(device_id)
-        self.nccl = nccl_comm.NcclComm(self.size, tuple(uid), self.rank, self.device_id)
+        self.nccl = nccl_comm.NcclComm(self.size, nccl_comm.unpack_unique_id(uid), self.rank,
+                                       self.device_id)
 
     # ----------------------------------------------------------- abort on error
     def install_excepthook(self):

@@ -261,24 +261,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 linear = _nnfused.linear   # a primitive: gradkit/ops/nnfused.py
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Normalize over the last ``len(normalized_shape)`` dims with the biased
-    variance, then ``* weight + bias``."""
-    _check_tensor("layer_norm", input)
-    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    k = len(ns)
-    if k == 0 or input.ndim < k or input.shape[input.ndim - k:] != ns:
-        raise GradkitError(f"gradkit.nn.functional.layer_norm: normalized_shape {ns} doesn't "
-                           f"match the trailing dims of the input's shape {input.shape}")
-    dims = tuple(range(-k, 0))
-    xc = _F.sub(input, _F.mean(input, dims, keepdim=True))
-    var = _F.mean(_F.mul(xc, xc), dims, keepdim=True)
-    y = _F.mul(xc, _F.pow(_F.add(var, float(eps)), -0.5))
-    if weight is not None:
-        y = _F.mul(y, weight)
-    if bias is not None:
-        y = _F.add(y, bias)
-    return y
+# layer_norm: gradkit/nn/normalization.py (a fused primitive, like batch_norm)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

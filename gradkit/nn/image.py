@@ -17,6 +17,7 @@ from ..ops import functional as _F
 from ..ops.core import const
 from ..tensor import Tensor, GradkitError
 from ..creation import tensor as _tensor, ones as _ones
+from .functional_extra import pad as _pad
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
            "adaptive_avg_pool2d", "adaptive_max_pool2d", "pixel_shuffle", "pixel_unshuffle",
@@ -184,7 +185,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     input) of (N, C_in, H, W) with ``weight`` (C_in, C_out/groups, kH, kW). Output
     size ``(H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1``.
     Differentiable to any order; every device. Mirrors
-    torch.nn.functional.conv_transpose2d (output_padding must be smaller than stride)."""
+    torch.nn.functional.conv_transpose2d (output_padding must be smaller than stride or
+    dilation)."""
     op = "conv_transpose2d"
     x, unbatched = _batched(op, input, 2)
     _check_conv(op, x, weight, 2, groups, transposed=True)
@@ -196,17 +198,29 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if any(s < 1 for s in stride) or any(d < 1 for d in dilation) or any(p < 0 for p in pad):
         raise ValueError(f"{_name(op)}: stride and dilation must be positive and padding "
                          f"non-negative, got stride={stride}, dilation={dilation}, padding={pad}")
-    if any(o < 0 or o >= s for o, s in zip(opad, stride)):
-        raise ValueError(f"{_name(op)}: output padding must be smaller than stride, but got "
-                         f"output_padding={opad} and stride={stride}")
+    if any(o < 0 or o >= max(s, d) for o, s, d in zip(opad, stride, dilation)):
+        raise ValueError(f"{_name(op)}: output padding must be smaller than either stride or "
+                         f"dilation, but got output_padding={opad}, stride={stride} and "
+                         f"dilation={dilation}")
     out_sp = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1
                    for n, s, p, d, k, o in zip(x.shape[2:], stride, pad, dilation, K, opad))
     if any(v <= 0 for v in out_sp):
         raise GradkitError(f"{_name(op)}: the output size {out_sp} is not positive for input "
                            f"{list(x.shape)}, kernel {K}, stride {stride}, padding {pad}")
-    in_shape = (x.shape[0], weight.shape[1] * groups) + out_sp
-    y = _F.conv_input_grad(x, weight, stride, tuple((p, p) for p in pad), dilation, groups,
-                           in_shape)
+    # output_padding o adds rows at the high end. The first min(o, p) of them can
+    # receive contributions (the windows' high padding overlaps them): they are part
+    # of the adjoint's geometry, with the high pad reduced to p - min(o, p) so that
+    # conv(h, w) of the backward pass sweeps exactly the input's positions (o may
+    # reach the stride when dilation is larger: o < max(stride, dilation), as torch).
+    # The remaining max(0, o - p) rows get nothing and are zeros padded on after.
+    cut = tuple(min(o, p) for o, p in zip(opad, pad))
+    tail = tuple(o - c for o, c in zip(opad, cut))
+    in_shape = (x.shape[0], weight.shape[1] * groups) + tuple(
+        v - t for v, t in zip(out_sp, tail))
+    y = _F.conv_input_grad(x, weight, stride, tuple((p, p - c) for p, c in zip(pad, cut)),
+                           dilation, groups, in_shape)
+    if any(tail):
+        y = _pad(y, [v for t in reversed(tail) for v in (0, t)])
     y = _add_bias(op, y, bias, x)
     return _F.squeeze(y, 0) if unbatched else y
 

@@ -25,7 +25,24 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell"
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _run(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False):
+def _projected_lstm(xg, w_hh, w_hr, h, c):
+    """LSTM with projections (torch's ``proj_size``): per step ``h = (o * tanh(c))
+    @ w_hr^T``, so the recurrence runs on (N, P) states. Composed of
+    differentiable ops step by step (any order; slower than the fused
+    primitive, which has no projection)."""
+    H = c.shape[-1]
+    hs = []
+    for t in range(xg.shape[0]):
+        a = _F.add(xg[t], _F.linear(h, w_hh))
+        i, f, g, o = (_F.sigmoid(a[:, :H]), _F.sigmoid(a[:, H:2 * H]), _F.tanh(a[:, 2 * H:3 * H]),
+                      _F.sigmoid(a[:, 3 * H:]))
+        c = _F.add(_F.mul(f, c), _F.mul(i, g))
+        h = _F.linear(_F.mul(o, _F.tanh(c)), w_hr)
+        hs.append(h)
+    return _F.stack(hs, 0), h, c
+
+
+def _run(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False, w_hr=None):
     """One layer, one direction over x (T, N, I) -> (hs (T, N, H), h_T, c_T or None)."""
     if x.array.dtype != w_ih.array.dtype:   # before linear's matmul names itself
         raise GradkitError(f"gradkit.nn.{mode.split('_')[0]}: input and hidden tensors / weights "
@@ -40,7 +57,9 @@ def _run(mode, x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False):
     if reverse:
         xg = _flip(xg, (0,))
     c = None
-    if mode == "LSTM":
+    if w_hr is not None:
+        hs, h, c = _projected_lstm(xg, w_hh, w_hr, h0, c0)
+    elif mode == "LSTM":
         hs, h, c = lstm_seq(xg, w_hh, h0, c0)
     elif mode == "GRU":
         hs, h = gru_seq(xg, w_hh, b_hh, h0)
@@ -71,9 +90,15 @@ class RNNBase(Module):
             raise ValueError(f"gradkit.nn.{name}: dropout should be a number in range [0, 1] "
                              f"representing the probability of an element being zeroed, got "
                              f"{dropout!r}")
-        if proj_size:
-            raise GradkitError(f"gradkit.nn.{name}: proj_size is not supported (torch's LSTM "
-                               "projections); use proj_size=0")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"gradkit.nn.{name}: proj_size should be a positive integer or zero "
+                             f"to disable projections, got {proj_size!r}")
+        if proj_size and mode != "LSTM":
+            raise ValueError(f"gradkit.nn.{name}: proj_size argument is only supported for LSTM, "
+                             "not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError(f"gradkit.nn.{name}: proj_size has to be smaller than hidden_size, "
+                             f"got proj_size={proj_size} and hidden_size={hidden_size}")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -82,17 +107,20 @@ class RNNBase(Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
-        self.proj_size = 0
+        self.proj_size = proj_size
         G = _GATES[mode] * hidden_size
         D = 2 if bidirectional else 1
+        R = proj_size or hidden_size     # the recurrent state's size
         self._flat_weights_names = []
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else hidden_size * D
+            in_size = input_size if layer == 0 else R * D
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                names = [("weight_ih" + sfx, (G, in_size)), ("weight_hh" + sfx, (G, hidden_size))]
+                names = [("weight_ih" + sfx, (G, in_size)), ("weight_hh" + sfx, (G, R))]
                 if bias:
                     names += [("bias_ih" + sfx, (G,)), ("bias_hh" + sfx, (G,))]
+                if proj_size:
+                    names.append(("weight_hr" + sfx, (proj_size, hidden_size)))
                 for n, shape in names:
                     setattr(self, n, Parameter(empty(*shape, device=device, dtype=dtype)))
                     self._flat_weights_names.append(n)
@@ -108,7 +136,7 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         ws = [getattr(self, n) for n in self._flat_weights_names]
         return [ws[i:i + per] for i in range(0, len(ws), per)]
 
@@ -118,6 +146,11 @@ class RNNBase(Module):
         return (g(self, "weight_ih" + sfx), g(self, "weight_hh" + sfx),
                 g(self, "bias_ih" + sfx) if self.bias else None,
                 g(self, "bias_hh" + sfx) if self.bias else None)
+
+    def _proj(self, layer, d):
+        if not self.proj_size:
+            return None
+        return getattr(self, f"weight_hr_l{layer}" + ("_reverse" if d else ""))
 
     def _check_input(self, x):
         name = type(self).__name__
@@ -130,9 +163,9 @@ class RNNBase(Module):
             raise GradkitError(f"gradkit.nn.{name}: input.size(-1) must be equal to input_size. "
                                f"Expected {self.input_size}, got {x.shape[-1]}")
 
-    def _hidden(self, h, N, batched, x, what):
+    def _hidden(self, h, N, batched, x, what, size=None):
         D = 2 if self.bidirectional else 1
-        want = (self.num_layers * D, N, self.hidden_size)
+        want = (self.num_layers * D, N, size or self.hidden_size)
         if h is None:
             return zeros(*want, dtype=x.dtype, device=x.device)
         if h.__class__ is not Tensor:
@@ -164,7 +197,7 @@ class RNNBase(Module):
                 raise TypeError("gradkit.nn.LSTM: hx must be a tuple (h_0, c_0)")
             else:
                 h0, c0 = hx
-            h0 = self._hidden(h0, N, batched, x, "h_0")
+            h0 = self._hidden(h0, N, batched, x, "h_0", self.proj_size)
             c0 = self._hidden(c0, N, batched, x, "c_0")
         else:
             if isinstance(hx, (tuple, list)):
@@ -181,7 +214,8 @@ class RNNBase(Module):
             for d in range(D):
                 k = layer * D + d
                 hs, h, c = _run(self.mode, x, *self._weights(layer, d), h0[k],
-                                None if c0 is None else c0[k], reverse=d == 1)
+                                None if c0 is None else c0[k], reverse=d == 1,
+                                w_hr=self._proj(layer, d))
                 outs.append(hs)
                 hn.append(h)
                 cn.append(c)
@@ -199,6 +233,8 @@ class RNNBase(Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -232,7 +268,10 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Long short-term memory as torch.nn.LSTM (gates i, f, g, o): input (T, N, I),
     optional ``(h_0, c_0)`` each (L*D, N, H) -> (output (T, N, D*H), (h_n, c_n)).
-    ``proj_size`` is not supported."""
+    ``proj_size`` P > 0 (as torch): each step's hidden state is projected,
+    ``h_t = W_hr (o_t * tanh(c_t))`` with ``weight_hr_l{k}`` (P, H), so h_0/h_n
+    and the output carry P features (c_0/c_n keep H); that path runs step by step
+    through composed ops instead of the fused recurrence."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):

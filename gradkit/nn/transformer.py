@@ -46,6 +46,11 @@ def _mask_to_float(name, mask, dtype, B, what):
     return const(B, m if m.dtype == dtype else B.astype(m, dtype))
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under torch's name for MultiheadAttention's ``out_proj`` (so the
+    module prints as torch's; torch uses the class to keep quantization away)."""
+
+
 class MultiheadAttention(Module):
     """Multi-head attention as torch.nn.MultiheadAttention.
 
@@ -94,7 +99,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = Parameter(empty(3 * embed_dim, **kw))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **kw)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, **kw)
         if add_bias_kv:
             self.bias_k = Parameter(empty(1, 1, embed_dim, **kw))
             self.bias_v = Parameter(empty(1, 1, embed_dim, **kw))
@@ -239,8 +244,6 @@ class MultiheadAttention(Module):
             o = _F.transpose(o, 0, 1)
         return o, w
 
-    def extra_repr(self):
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
 
 
 def _pad_last(m):

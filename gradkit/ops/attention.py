@@ -23,7 +23,7 @@ from .core import apply, prim
 from .elementwise import add, mul
 from .linalg import matmul
 from .nnfused import softmax as _softmax
-from .shape import mT
+from .shape import expand, mT, reshape
 
 
 def _probs(q, k, mask, scale, dead):
@@ -109,7 +109,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     device.
     Differentiable in query, key and value (any order); the mask gets no
     gradient (torch's fused kernels give none either). One primitive whose
-    backward reuses the saved probabilities. ``enable_gqa`` is not supported.
+    backward reuses the saved probabilities. ``enable_gqa=True`` (grouped-query
+    attention): query (..., Hq, L, E) with key/value (..., H, S, *) where H divides
+    Hq; each key/value head serves Hq/H consecutive query heads (torch's
+    ``repeat_interleave`` on dim -3), and its gradient sums over them.
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.__class__ is not Tensor:
@@ -119,7 +122,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise _err(f"{name} must have at least 2 dims (..., seq, features), got shape "
                        f"{t.shape}")
     if enable_gqa:
-        raise _err("enable_gqa=True is not supported; repeat key/value heads explicitly")
+        key, value = _share_heads(query, key, value)
     B = query._B
     for t in (key, value):
         if t._B is not B:
@@ -157,6 +160,29 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             dead = None
     return apply(_sdpa_vjp, B, (query, key, value), (query.array, key.array, value.array),
                  {"mask": mask, "scale": sc, "drop": drop, "dead": dead})
+
+
+def _share_heads(query, key, value):
+    """``enable_gqa``: repeat each key/value head Hq/H times along dim -3, as
+    torch's ``repeat_interleave(Hq // H, -3)``, through expand + reshape (views
+    on the forward pass; the backward sums each group)."""
+    if min(query.ndim, key.ndim, value.ndim) < 3:
+        raise _err(f"enable_gqa=True needs query, key and value with a heads dim (..., heads, "
+                   f"seq, features), got shapes {query.shape}, {key.shape} and {value.shape}")
+    hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
+    if hk != hv or hk == 0 or hq % hk:
+        raise _err(f"enable_gqa=True: key and value must have the same number of heads, "
+                   f"dividing query's {hq}; got shapes {query.shape}, {key.shape} and "
+                   f"{value.shape}")
+    g = hq // hk
+    if g == 1:
+        return key, value
+
+    def rep(t):
+        lead, (s, e) = t.shape[:-3], t.shape[-2:]
+        t = expand(reshape(t, lead + (hk, 1, s, e)), lead + (hk, g, s, e))
+        return reshape(t, lead + (hq, s, e))
+    return rep(key), rep(value)
 
 
 def _broadcast(a, b):

@@ -6,7 +6,7 @@ modules below; this module only gathers them.
 """
 # each registers its ops on import
 from . import dispatch, compare, elementwise, shape, reductions, indexing, inplace  # noqa: F401
-from . import linalg, nnfused, attention, index_ops, torch_ops, convolution  # noqa: F401
+from . import linalg, nnfused, attention, index_ops, torch_ops, convolution, norm  # noqa: F401
 from .core import NAMESPACE
 
 globals().update(NAMESPACE)
