@@ -192,8 +192,16 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         try:
             if node.params:
                 out = node.p.vjp(fv, node.needs, g, *saved, **node.params)
-            else:
-                out = node.p.vjp(fv, node.needs, g, *saved)
+            else:   # the common lengths without *: a plain call, no argument tuple
+                ns = len(saved)
+                if ns == 1:
+                    out = node.p.vjp(fv, node.needs, g, saved[0])
+                elif ns == 2:
+                    out = node.p.vjp(fv, node.needs, g, saved[0], saved[1])
+                elif ns == 0:
+                    out = node.p.vjp(fv, node.needs, g)
+                else:
+                    out = node.p.vjp(fv, node.needs, g, *saved)
         except GradkitError:
             raise
         except MemoryError as e:
