@@ -110,9 +110,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     Differentiable in query, key and value (any order); the mask gets no
     gradient (torch's fused kernels give none either). One primitive whose
     backward reuses the saved probabilities. ``enable_gqa=True`` (grouped-query
-    attention): query (..., Hq, L, E) with key/value (..., H, S, *) where H divides
-    Hq; each key/value head serves Hq/H consecutive query heads (torch's
-    ``repeat_interleave`` on dim -3), and its gradient sums over them.
+    attention): query ``(..., Hq, L, E)``, key ``(..., H, S, E)`` and value
+    ``(..., H, S, Ev)``, where H divides Hq; each key/value head serves Hq/H
+    consecutive query heads (torch's ``repeat_interleave`` on dim -3), and its
+    gradient sums over them.
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         if t.__class__ is not Tensor:
