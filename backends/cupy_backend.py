@@ -14,7 +14,7 @@ from .base import Backend, check_host_sync as _check_host_sync
 from .conv_cupy import CupyConvKernels
 from .cublas_capture import backend_matmul as _capturable_matmul
 from .seq_kernels import CupySeqKernels
-from .norm_cupy import CupyNormKernels
+from .norm_cupy import CupyNormKernels, warm_raw_kernels
 
 
 def _spec(in_params, out_params, operation, name, preamble=""):
@@ -188,6 +188,7 @@ def warmup(dtypes=("float16", "float32", "float64"), device=0):
                     kern(x, x)
         for it in ("int64", "int32"):   # the index check (Backend.check_index)
             k["index_out_of_range"](cp.zeros(4, dtype=it), 0, 4, 0, False, 1, 0)
+        warm_raw_kernels(dtypes)        # layer/group/instance norm, forward and backward
         cp.cuda.Device(device).synchronize()
     return KERNEL_NAMES
 

@@ -193,6 +193,14 @@ def _raw(kind, dtype):
     return cp.RawKernel(raw_source(kind, dtype), f"gk_norm_{kind}_{dtype}")
 
 
+def warm_raw_kernels(dtypes):
+    """Compile the forward and backward norm RawKernels for ``dtypes`` (used by
+    ``gradkit warmup``: the binaries land in CuPy's kernel cache)."""
+    for dt in dtypes:
+        for kind in ("fwd", "bwd"):
+            _raw(kind, dt).compile()
+
+
 @functools.lru_cache(maxsize=None)
 def _wgrad(acc):
     import cupy as cp  # optional dependency (CUDA): imported lazily

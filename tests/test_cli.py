@@ -209,3 +209,27 @@ def test_demo_on_missing_cuda_is_a_clear_error(monkeypatch, capsys):
         pytest.skip("CUDA is usable here")
     assert cli.main(["demo", "--device", "cuda", "--steps", "1"]) == 2
     assert "CUDA is not usable" in capsys.readouterr().err
+
+
+def test_warmup_compiles_the_norm_raw_kernels(monkeypatch):
+    # `gradkit warmup` compiles layer/group/instance norm's RawKernels (forward and
+    # backward, each dtype) into CuPy's cache, like the elementwise table
+    from gradkit.backends import norm_cupy
+    compiled = []
+
+    class RawKernel:
+        def __init__(self, source, name):
+            self.name = name
+            assert "typedef" in source and name in source
+
+        def compile(self):
+            compiled.append(self.name)
+
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(RawKernel=RawKernel))
+    norm_cupy._raw.cache_clear()
+    try:
+        norm_cupy.warm_raw_kernels(("float16", "float32"))
+    finally:
+        norm_cupy._raw.cache_clear()
+    assert compiled == ["gk_norm_fwd_float16", "gk_norm_bwd_float16", "gk_norm_fwd_float32",
+                        "gk_norm_bwd_float32"]
