@@ -40,6 +40,8 @@ import ctypes
 import ctypes.util
 import os
 
+from ..shapes import broadcast_shapes
+
 OP_N, OP_T = 0, 1
 POINTER_MODE_HOST = 0
 GEMM_DEFAULT = -1
@@ -323,15 +325,10 @@ def _elems(strides, itemsize):
 
 def broadcast_batch(s, t):
     """NumPy's broadcast of two batch shapes (matmul's leading dims)."""
-    n = max(len(s), len(t))
-    s = (1,) * (n - len(s)) + tuple(s)
-    t = (1,) * (n - len(t)) + tuple(t)
-    out = []
-    for x, y in zip(s, t):
-        if x != y and 1 not in (x, y):
-            raise ValueError(f"matmul: batch dimensions {s} and {t} do not broadcast")
-        out.append(y if x == 1 else x)
-    return tuple(out)
+    out = broadcast_shapes(s, t)
+    if out is None:
+        raise ValueError(f"matmul: batch dimensions {tuple(s)} and {tuple(t)} do not broadcast")
+    return out
 
 
 def _tf32():

@@ -17,6 +17,7 @@ import math
 
 from ..creation import rand
 from ..errors import GradkitError
+from ..shapes import broadcast_shapes
 from ..tensor import Tensor, const
 from .compare import where
 from .core import apply, prim
@@ -187,13 +188,7 @@ def _share_heads(query, key, value):
 
 
 def _broadcast(a, b):
-    a, b = tuple(a), tuple(b)
-    n = max(len(a), len(b))
-    a = (1,) * (n - len(a)) + a
-    b = (1,) * (n - len(b)) + b
-    out = []
-    for x, y in zip(a, b):
-        if x != y and 1 not in (x, y):
-            raise _err(f"batch dims {a} and {b} do not broadcast")
-        out.append(max(x, y))
+    out = broadcast_shapes(a, b)
+    if out is None:
+        raise _err(f"batch dims {tuple(a)} and {tuple(b)} do not broadcast")
     return out

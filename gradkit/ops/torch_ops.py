@@ -13,6 +13,7 @@ from types import ModuleType
 
 from ..graph import mode
 from ..errors import GradkitError
+from ..shapes import broadcast_shapes
 from ..tensor import Tensor, const
 from .. import creation
 from .compare import clamp, masked_fill, where as _where3
@@ -432,14 +433,11 @@ def masked_select(input, mask):
 
 
 def _broadcast_shape(name, a, b):
-    n = max(len(a), len(b))
-    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
-    out = []
-    for x, y in zip(a, b):
-        if x != y and 1 not in (x, y):
-            raise GradkitError(f"gradkit.{name}: shapes {a} and {b} are not broadcastable")
-        out.append(y if x == 1 else x)
-    return tuple(out)
+    out = broadcast_shapes(a, b)
+    if out is None:
+        raise GradkitError(f"gradkit.{name}: shapes {tuple(a)} and {tuple(b)} are not "
+                           "broadcastable")
+    return out
 
 
 @op
