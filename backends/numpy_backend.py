@@ -63,6 +63,8 @@ def _scalar(s, arr):
     cache = _S32 if dt is _F32 else (_S64 if dt is _F64 else None)
     if cache is None:
         return s
+    if not s:    # 0.0 and -0.0 are equal keys: zeros keep NumPy's own conversion
+        return s
     z = cache.get(s)
     if z is None:
         if not -_F32_MAX <= s <= _F32_MAX:

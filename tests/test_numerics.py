@@ -173,3 +173,17 @@ def test_float16_compute_with_float32_master_weights_cpu():
     assert w.grad.dtype == gk.float32
     np.testing.assert_allclose(to_np(w.grad), np.broadcast_to(
         to_np(x).astype(np.float32).sum(0)[:, None], (4, 3)), rtol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_python_scalar_operands_match_numpy_bit_for_bit(device, dtype):
+    # the NumPy backend caches Python scalars as 0-d arrays (W1's overhead): the
+    # results must stay NumPy's, the sign of zero included (0.0 == -0.0 as keys)
+    x = np.array([-0.0, 0.0, 1.5, -2.0], dtype=dtype)
+    t = gk.tensor(x, device=device)
+    for s in (0.0, -0.0, 0.1, -3, 1e30):
+        for got, want in ((t * s, x * s), (t + s, x + s), (s - t, s - x), (t / 7, x / 7)):
+            got = to_np(got)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+            np.testing.assert_array_equal(got, want)
