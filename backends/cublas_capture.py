@@ -359,11 +359,9 @@ def backend_matmul(cp, device_index):
     seen = set()
 
     def prepare(ptr):
-        if ptr in seen:
-            return
-        seen.add(ptr)
-        if len(seen) > PREALLOCATE_STREAMS:   # a program making streams by the hundred
-            return                             # must not pay 32 MiB each: capture allocates
+        if ptr in seen or len(seen) >= PREALLOCATE_STREAMS:   # a program making streams
+            return      # by the hundred must not pay 32 MiB each (capture allocates), nor
+        seen.add(ptr)   # grow this set
         try:
             gemm().prepare(ptr)
         except Exception:   # never break eager matmul: the capture path retries and reports
