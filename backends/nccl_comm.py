@@ -38,27 +38,40 @@ def available():
 
 
 def unique_id():
-    """A new NCCL unique id: a tuple of 128 small ints (made on rank 0, sent to all)."""
-    return tuple(_nccl().get_unique_id())
+    """A new NCCL unique id, as CuPy gives it (made on rank 0, sent to all): bytes
+    on CuPy 14 (whose NcclCommunicator also takes bytes), a tuple of 128 chars as
+    ints on older CuPy."""
+    return _nccl().get_unique_id()
+
+
+# pack_unique_id's last byte: the form CuPy gave the id in, so every rank hands
+# NcclCommunicator that same form
+_TUPLE, _TUPLE_SIGNED, _BYTES = 0, 1, 2
 
 
 def pack_unique_id(uid):
     """The unique id as 129 bytes for an MPI broadcast: its 128 values as unsigned
-    bytes, then 1 if CuPy gave them as signed chars (-128..127), else 0. CuPy's
-    ``get_unique_id`` returns plain ints whose sign convention follows how its
-    Cython build converts ``char``; the H200 run (cupy-cuda13x 14.2) gave values
-    above 127, which a signed ``array('b')`` refused."""
-    uid = tuple(int(v) for v in uid)
-    if len(uid) != 128 or any(v < -128 or v > 255 for v in uid):
+    bytes, then the form CuPy gave it in (bytes; or a tuple of ints, signed chars
+    -128..127 or not). The H200 run (cupy-cuda13x 14.2) gave bytes, whose values
+    above 127 a signed ``array('b')`` refused, and its NcclCommunicator refused a
+    tuple."""
+    if isinstance(uid, (bytes, bytearray)):
+        form, vals = _BYTES, tuple(uid)
+    else:
+        vals = tuple(int(v) for v in uid)
+        form = _TUPLE_SIGNED if any(v < 0 for v in vals) else _TUPLE
+    if len(vals) != 128 or any(v < -128 or v > 255 for v in vals):
         raise ValueError("gradkit.distributed: an NCCL unique id is 128 byte values, got "
-                         f"{len(uid)} values in [{min(uid, default=0)}, {max(uid, default=0)}]")
-    return bytes(v & 0xFF for v in uid) + bytes([1 if any(v < 0 for v in uid) else 0])
+                         f"{len(vals)} values in [{min(vals, default=0)}, {max(vals, default=0)}]")
+    return bytes(v & 0xFF for v in vals) + bytes([form])
 
 
 def unpack_unique_id(data):
-    """Inverse of :func:`pack_unique_id`: the tuple NcclCommunicator takes."""
+    """Inverse of :func:`pack_unique_id`: the id in the form NcclCommunicator takes."""
     data = bytes(data)
-    signed = data[128] == 1
+    if data[128] == _BYTES:
+        return data[:128]
+    signed = data[128] == _TUPLE_SIGNED
     return tuple(v - 256 if signed and v > 127 else v for v in data[:128])
 
 
@@ -91,7 +104,7 @@ class NcclComm:
         self.size = world_size
         self._side = None
         with cp.cuda.Device(device_index):
-            self.comm = self.nccl.NcclCommunicator(world_size, tuple(uid), rank)
+            self.comm = self.nccl.NcclCommunicator(world_size, uid, rank)
 
     def _args(self, a, what):
         cp = self.cp

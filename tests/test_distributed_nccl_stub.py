@@ -42,12 +42,15 @@ def fake_cupy(log, current_device):
     nccl = types.ModuleType("cupy.cuda.nccl")
     nccl.available = True
     vars(nccl).update(CODES)
-    # values above 127, as cupy-cuda13x 14.2 gave on an H200 (a signed byte array broke)
-    nccl.get_unique_id = lambda: tuple(range(128, 256))
+    # bytes with values above 127, as cupy-cuda13x 14.2 gave on an H200 (a signed byte
+    # array broke, and its NcclCommunicator refused a tuple)
+    nccl.get_unique_id = lambda: bytes(range(128, 256))
 
     class NcclCommunicator:
         def __init__(self, ndev, commId, rank):
-            assert all(0 <= v <= 255 for v in commId)
+            if not isinstance(commId, bytes):
+                raise TypeError(f"Argument 'commId' has incorrect type (expected bytes, got "
+                                f"{type(commId).__name__})")
             log.append(("init", ndev, len(commId), rank, current_device[0]))
 
         def __getattr__(self, name):
@@ -96,13 +99,16 @@ def comm(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy.cuda", cp.cuda)
     monkeypatch.setitem(sys.modules, "cupy.cuda.nccl", cp.cuda.nccl)
     assert nccl_comm.available() and len(nccl_comm.unique_id()) == 128
-    c = nccl_comm.NcclComm(4, nccl_comm.unique_id(), 2, device_index=1)
+    # the id through the byte broadcast, as ProcessGroup._init_nccl does
+    uid = nccl_comm.unpack_unique_id(nccl_comm.pack_unique_id(nccl_comm.unique_id()))
+    c = nccl_comm.NcclComm(4, uid, 2, device_index=1)
     assert log.pop() == ("init", 4, 128, 2, 1)     # made on its own device
     return c, log
 
 
 @pytest.mark.parametrize("uid", [tuple(range(128, 256)), tuple(range(-128, 0)),
-                                 tuple(range(128)), (255, 0, 127, 128) * 32])
+                                 tuple(range(128)), (255, 0, 127, 128) * 32,
+                                 bytes(range(128, 256)), bytes(range(128))])
 def test_unique_id_survives_the_byte_broadcast(uid):
     # the 129 bytes rank 0 broadcasts give back the very values CuPy made, in its sign
     # convention (the H200 run: values above 127 made array('b') raise OverflowError)
