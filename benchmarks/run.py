@@ -194,7 +194,8 @@ def main(argv=None):
             from benchmarks import scale as scale_mod
             sizes = scale_mod.SIZES[:4] if a.quick else scale_mod.SIZES
             scale_mod.run(tuple(i for i in impls if i in ("gradkit", "torch")), sizes,
-                          repeat=3 if a.quick else None, timeout=a.timeout)
+                          repeat=3 if a.quick else None, timeout=a.timeout,
+                          rounds=1 if a.quick else 3)
             return
     workloads = select(",".join(only) if only else None)
 
@@ -241,7 +242,8 @@ def main(argv=None):
         from benchmarks import scale as scale_mod
         scale_mod.run(tuple(i for i in impls if i in ("gradkit", "torch")),
                       scale_mod.SIZES[:4] if a.quick else scale_mod.SIZES,
-                      repeat=3 if a.quick else None, timeout=a.timeout)
+                      repeat=3 if a.quick else None, timeout=a.timeout,
+                          rounds=1 if a.quick else 3)
     if a.json:
         doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                "args": vars(a), "env": info,

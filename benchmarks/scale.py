@@ -152,26 +152,47 @@ def _available(impl):
 
 
 def run(impls=("gradkit", "torch"), sizes=SIZES, gc_modes=("on",), repeat=None, out=print,
-        timeout=900):
-    rows = []
+        timeout=900, rounds=3):
+    """Every (impl, gc, N) cell runs in ``rounds`` separate processes, in
+    round-robin order (all cells once, then all again...), so that a slow spell
+    of a shared machine does not fall on one size only; a cell's min and median
+    are over the samples of all its processes."""
+    cells = []
     for impl in impls:
         if not _available(impl):
             out(f"SCALE {impl}: skipped ({impl} is not installed)")
             continue
-        for g in gc_modes:
-            for n in sizes:
-                r = repeat or (5 if n <= 100_000 else 3)
-                cmd = [sys.executable, "-m", "benchmarks.scale", "--cell", impl, str(n), g, str(r)]
-                try:
-                    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                                       timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    out(f"SCALE {impl} n={n} gc={g}: timed out after {timeout} s")
-                    continue
-                if p.returncode:
-                    out(f"SCALE {impl} n={n} gc={g}: FAILED\n{p.stderr[-2000:]}")
-                    continue
-                rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
+        cells += [(impl, g, n) for g in gc_modes for n in sizes]
+    merged = {}
+    for _ in range(max(1, rounds)):
+        for impl, g, n in cells:
+            r = repeat or (5 if n <= 100_000 else 3)
+            cmd = [sys.executable, "-m", "benchmarks.scale", "--cell", impl, str(n), g, str(r)]
+            try:
+                p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                                   timeout=timeout)
+            except subprocess.TimeoutExpired:
+                out(f"SCALE {impl} n={n} gc={g}: timed out after {timeout} s")
+                continue
+            if p.returncode:
+                out(f"SCALE {impl} n={n} gc={g}: FAILED\n{p.stderr[-2000:]}")
+                continue
+            row = json.loads(p.stdout.strip().splitlines()[-1])
+            prev = merged.get((impl, g, n))
+            if prev is None:
+                merged[(impl, g, n)] = row
+                continue
+            prev["samples"] = sorted(prev["samples"] + row["samples"])
+            if row["peak_mb"] is not None and (prev["peak_mb"] is None
+                                               or row["peak_mb"] > prev["peak_mb"]):
+                prev["peak_mb"] = row["peak_mb"]
+    rows = []
+    for key in cells:
+        row = merged.get(key)
+        if row is not None:
+            xs = row["samples"]
+            row["us_per_op_min"], row["us_per_op_median"] = xs[0], xs[len(xs) // 2]
+            rows.append(row)
     _table(rows, out)
     return rows
 
@@ -198,6 +219,8 @@ def main(argv=None):
                     help="comma-separated op counts (1e5 style accepted)")
     ap.add_argument("--gc", default="on", choices=("on", "off", "both"))
     ap.add_argument("--repeat", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="processes per cell, run round-robin (default 3)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--cell", nargs=4, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--ab-policy", action="store_true",
@@ -226,7 +249,7 @@ def main(argv=None):
         return
     sizes = [int(float(s)) for s in a.sizes.split(",") if s]
     modes = ("on", "off") if a.gc == "both" else (a.gc,)
-    rows = run(tuple(a.impl.split(",")), sizes, modes, a.repeat)
+    rows = run(tuple(a.impl.split(",")), sizes, modes, a.repeat, rounds=a.rounds)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
