@@ -66,6 +66,11 @@ def check_host_sync(device_str):
 class Backend(ConvKernels, SeqKernels, NormKernels, DeviceMixin):  # kernels: conv, seq, norm
     #: device type: "cpu", "cuda", "fake"
     type = "abstract"
+    #: the smallest gradient (elements) for which the engine hands this backend's
+    #: donating VJPs arrays to overwrite (``gradkit.ops.core.donating``); inf: never.
+    #: The NumPy backend only: on CuPy a fresh output costs no extra DRAM traffic
+    #: and the memory pool makes it cheap.
+    donate_min = float("inf")
 
     #: kernels that are the array namespace's own functions, bound once per
     #: backend in ``__init__``: kernel name -> namespace names (first found wins)

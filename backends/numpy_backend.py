@@ -147,6 +147,10 @@ def _select(mask, g, keep_where):
 
 class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend):
     type = "cpu"
+    # donation (base.Backend.donate_min) from 32K elements (128 KiB in float32):
+    # smaller arrays come from the allocator's hot bins, and W1's small ops skip
+    # the checks
+    donate_min = 1 << 15
 
     def __init__(self):
         super().__init__(np, "cpu")
@@ -335,6 +339,32 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
         np.subtract(1, t, out=t)
         np.multiply(t, g, out=t)
         return t
+
+    # donating forms (gradkit.ops.core.donating): the same ufunc calls, in the
+    # order the forms above make them, into a buffer the engine gave up
+    def tanh_backward_into_y(self, y, g):
+        """``tanh_backward(y, g)`` computed in ``y``'s own buffer."""
+        if y.shape != g.shape or y.dtype != g.dtype:
+            return self.tanh_backward(y, g)
+        np.multiply(y, y, out=y)
+        np.subtract(1, y, out=y)
+        np.multiply(y, g, out=y)
+        return y
+
+    def into(self, uf, a, b):
+        """``uf(a, b)`` (multiply or divide) written into ``a``, when the result has
+        ``a``'s shape and dtype without a cast; else None (the caller computes it
+        fresh). ``b``: a Python number (for a float/complex ``a``) or an array of
+        ``a``'s dtype that broadcasts to ``a``."""
+        c = b.__class__
+        if c is float or c is int:
+            if a.dtype.kind not in "fc":
+                return None
+        elif c is not _ndarray or b.dtype != a.dtype or (
+                b.shape != a.shape and (b.ndim > a.ndim
+                                        or np.broadcast_shapes(a.shape, b.shape) != a.shape)):
+            return None
+        return uf(a, b, out=a)
 
     def sigmoid_backward(self, y, g):
         t = _fresh(np.subtract, 1, y)

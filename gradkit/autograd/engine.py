@@ -190,7 +190,18 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         else:
             fv = B
         try:
-            if node.params:
+            dv = node.p.dvjp
+            if dv is not None and fv is B and g.size >= B.donate_min:
+                # donation: what this VJP may overwrite (see core.donating). The
+                # counts: g is held by this frame's `g` and getrefcount's argument;
+                # a saved value by the node's saved tuple, the loop variable and
+                # getrefcount's argument (_saved_free). More means someone else
+                # holds it (another node, a hook, the user's tensor, a view).
+                gf = dv[1] and g.base is None and _refcount(g) == 2 and g.flags.writeable
+                sf = dv[2] and not retain_graph and _saved_free(saved)
+                out = dv[0](fv, node.needs, g, gf, sf, *saved, **node.params) if node.params \
+                    else dv[0](fv, node.needs, g, gf, sf, *saved)
+            elif node.params:
                 out = node.p.vjp(fv, node.needs, g, *saved, **node.params)
             else:   # the common lengths without *: a plain call, no argument tuple
                 ns = len(saved)
@@ -257,10 +268,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
                     _add_node(buf, heap, target, oi, gi, F)
+        out = gi = None   # nothing but buf holds the next gradients (donation, stealing)
         if feeds is not None:
             done = feeds.get(node)
             if done is not None:
-                out = gi = None   # so that _accumulate may steal the leaf's gradient
                 _leaves_done(done, pending, leaf_buf)
 
     out = gi = g = None  # drop loop references: _accumulate counts them
@@ -298,6 +309,18 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _saved_free(saved):
+    """Whether every saved array is held only by the node's saved tuple (which
+    the backward frees after this VJP): owned memory, writeable, no other
+    reference (3: the tuple, ``v`` and getrefcount's argument)."""
+    for v in saved:
+        if v is None or v.__class__ is float or v.__class__ is int:
+            continue
+        if getattr(v, "base", 1) is not None or _refcount(v) != 3 or not v.flags.writeable:
+            return False
+    return True
 
 
 def _vjp_args(B, g, saved):

@@ -28,7 +28,7 @@ RAW_ONLY = set()  # F.<name> a VJP calls only on raw arrays (a backend kernel, n
 
 
 class Prim:
-    __slots__ = ("name", "vjp", "kernel", "save", "save_for", "out", "res", "view")
+    __slots__ = ("name", "vjp", "kernel", "save", "save_for", "out", "res", "view", "dvjp")
 
     def __init__(self, name, vjp, save=(), out=False, res=False, view=False, save_for=None,
                  kernel=""):
@@ -43,6 +43,8 @@ class Prim:
         self.out = out
         self.res = res
         self.view = view
+        # (fn, wants_g, wants_saved) from @donating, or None: see ``donating``
+        self.dvjp = None
 
     def __repr__(self):
         return f"<prim {self.name}>"
@@ -57,6 +59,26 @@ def prim(name, save=(), out=False, res=False, view=False, save_for=None, kernel=
         p = Prim(name, vjp, save, out, res, view, save_for, kernel)
         PRIMS[name] = p
         return p
+    return deco
+
+
+def donating(p, grad=False, saved=False):
+    """Give primitive ``p`` a second, donating VJP for the engine's raw path
+    (no ``create_graph``; gradients of at least the backend's ``donate_min``
+    elements, which only the NumPy backend sets):
+    ``fn(B, needs, g, g_free, saved_free, *saved, **params)``. ``g_free``: the
+    incoming gradient array may be overwritten (nothing but the engine holds it);
+    ``saved_free``: so may every saved array (the backward frees them after this
+    VJP and nothing else holds them). ``grad`` / ``saved`` say which of the two the
+    function uses, so the engine checks only those. The result must be
+    bit-identical to ``p.vjp``'s: donation only saves the fresh buffers (on the
+    CPU a fresh output costs a read for ownership of every cache line it writes;
+    hand-written NumPy works in place)."""
+    def deco(fn):
+        if p.dvjp is not None:
+            raise RuntimeError(f"gradkit: primitive {p.name!r} has two donating VJPs")
+        p.dvjp = (fn, bool(grad), bool(saved))
+        return fn
     return deco
 
 

@@ -12,7 +12,7 @@ from ..creation import zeros_like
 from ..dtypes import KIND
 from ..tensor import Tensor
 from .compare import bitwise_and, bitwise_or, clamp, gt, logical_and, logical_not, logical_or, where
-from .core import NAMESPACE, apply, method, op, prim
+from .core import NAMESPACE, apply, donating, method, op, prim
 from .dispatch import (_SCALARS, _binary, _check_bool_sub, _default_float, _float_unary, _unary, astype,
                        result_dtype_name)
 
@@ -68,6 +68,39 @@ def _log_scalar(s):
 @prim("neg")
 def _neg_vjp(F, n, g):
     return (F.neg(g),)
+
+
+# Donating VJPs (core.donating): on the CPU backend, for large arrays the engine
+# gave up, the same results written into the incoming gradient or a dead saved
+# value instead of a fresh buffer, as hand-written NumPy works in place.
+@donating(_mul_vjp, grad=True)
+def _mul_dvjp(B, n, g, g_free, s_free, a, b):
+    if g_free:
+        if n[0] and not n[1]:
+            r = B.into(B.xp.multiply, g, b)
+            if r is not None:
+                return r, None
+        elif n[1] and not n[0]:
+            r = B.into(B.xp.multiply, g, a)
+            if r is not None:
+                return None, r
+    return _mul_vjp.vjp(B, n, g, a, b)
+
+
+@donating(_div_vjp, grad=True)
+def _div_dvjp(B, n, g, g_free, s_free, a, b):
+    if g_free and n[0] and not n[1]:
+        r = B.into(B.xp.true_divide, g, b)
+        if r is not None:
+            return r, None
+    return _div_vjp.vjp(B, n, g, a, b)
+
+
+@donating(_neg_vjp, grad=True)
+def _neg_dvjp(B, n, g, g_free, s_free):
+    if g_free:
+        return (B.xp.negative(g, out=g),)
+    return (B.neg(g),)
 
 
 def _times_alpha(name, a, b, alpha):
@@ -153,6 +186,17 @@ def _exp_vjp(F, n, g, y):
     return (F.mul(g, y),)
 
 
+@donating(_exp_vjp, grad=True, saved=True)
+def _exp_dvjp(B, n, g, g_free, s_free, y):
+    if g_free:
+        r = B.into(B.xp.multiply, g, y)
+        if r is not None:
+            return (r,)
+    if s_free and y.shape == g.shape and y.dtype == g.dtype:
+        return (B.xp.multiply(g, y, out=y),)
+    return (B.mul(g, y),)
+
+
 @prim("log", save=(0,))
 def _log_vjp(F, n, g, x):
     return (F.div(g, x),)
@@ -181,6 +225,11 @@ def _cos_vjp(F, n, g, x):
 @prim("tanh", out=True)
 def _tanh_vjp(F, n, g, y):
     return (F.tanh_backward(y, g),)
+
+
+@donating(_tanh_vjp, saved=True)
+def _tanh_dvjp(B, n, g, g_free, s_free, y):
+    return (B.tanh_backward_into_y(y, g) if s_free else B.tanh_backward(y, g),)
 
 
 @prim("sigmoid", out=True)
