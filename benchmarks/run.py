@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -49,6 +50,30 @@ def run_child(args, timeout, extra_env=None):
             return json.loads(line[len(MARK):])
     tail = " | ".join((p.stderr or p.stdout).strip().splitlines()[-3:])
     return {"status": "error", "message": f"exit code {p.returncode}: {tail}"}
+
+
+def pool(prev, r, per_step):
+    """One cell's result over several rounds (``--rounds``): the samples of every
+    process pooled, the statistics recomputed over them, page faults averaged;
+    memory from the first round. A round that did not finish ok decides."""
+    if prev is None:
+        return r
+    if prev["status"] != "ok" or r["status"] != "ok":
+        return prev if prev["status"] != "ok" else r
+    samples = prev["samples_s"] + r["samples_s"]
+    rounds = prev.get("rounds", 1) + 1
+    med = statistics.median(samples)
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    out = {**r, **{k: prev[k] for k in ("peak_mb", "min_mb", "peak_over_min", "memory_method",
+                                        "memory_error") if k in prev}}
+    out.update(samples_s=samples, rounds=rounds, median_s=med, value=med * per_step,
+               min_s=min(samples), p25_s=q1, p75_s=q3, iqr_over_median=(q3 - q1) / med,
+               p75_over_p25=q3 / q1 if q1 > 0 else None,
+               grad_err=max(prev.get("grad_err") or 0, r.get("grad_err") or 0))
+    if prev.get("faults_per_step") is not None and r.get("faults_per_step") is not None:
+        out["faults_per_step"] = (prev["faults_per_step"] * (rounds - 1)
+                                  + r["faults_per_step"]) / rounds
+    return out
 
 
 # ---- the table ---------------------------------------------------------------------
@@ -121,7 +146,7 @@ def git_commit():
         return None
 
 
-def header(info, device, workloads, quick, repeat):
+def header(info, device, workloads, quick, repeat, rounds=1):
     if repeat or quick:
         samples = str(repeat or 3)
     else:
@@ -147,8 +172,9 @@ def header(info, device, workloads, quick, repeat):
         f"{vers}{' (git ' + info['git'] + ')' if info.get('git') else ''}; "
         f"torch threads {info.get('torch_threads')}{torch_blas}",
         f"BLAS/OpenMP: {blas}",
-        f"median of {samples} timed samples per cell; "
-        "(x) = median / hand-written NumPy median, this run"])
+        f"median of {samples} timed samples per cell"
+        + (f" and round, {rounds} rounds (round-robin, samples pooled)" if rounds > 1 else "")
+        + "; (x) = median / hand-written NumPy median, this run"])
 
 
 def footnotes(results, workloads):
@@ -180,6 +206,9 @@ def main(argv=None):
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per cell (default 600)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every cell this many times, round-robin over all cells, and "
+                         "pool their samples (default 1)")
     a = ap.parse_args(argv)
     if a.device != "cpu" and not a.device.startswith("cuda"):
         ap.error(f"--device must be cpu or cuda[:N], not {a.device!r}")
@@ -206,23 +235,25 @@ def main(argv=None):
     common = ["--device", a.device, "--seed", str(a.seed)] + (["--quick"] if a.quick else []) \
         + (["--repeat", str(a.repeat)] if a.repeat else [])
     results = {}
-    n, k = len(workloads) * len(impls), 0
-    for w in workloads:
-        for impl in impls:
-            k += 1
-            print(f"[{k}/{n}] {w.name} {impl} ...", end=" ", file=sys.stderr, flush=True)
-            t0 = time.time()
-            r = run_child([w.name, impl, *common], a.timeout)
-            if w.min_bytes and r["status"] == "ok":
-                m = run_child([w.name, impl, "--memory", *common], a.timeout, MEMORY_ENV)
-                keys = ("peak_mb", "min_mb", "peak_over_min", "memory_method")
-                r.update({key: m[key] for key in keys if key in m})
-                if m["status"] != "ok":
-                    r["memory_error"] = f"{m['status']}: {m.get('message')}"
-            r.update(workload=w.name, impl=impl, device=a.device)
-            results[(w.name, impl)] = r
-            shown = f"{_num(r['value'])} {w.unit}" if r["status"] == "ok" else r["status"]
-            print(f"{shown}  ({time.time() - t0:.1f} s)", file=sys.stderr, flush=True)
+    rounds = max(1, a.rounds)
+    n, k = len(workloads) * len(impls) * rounds, 0
+    for rnd in range(rounds):
+        for w in workloads:
+            for impl in impls:
+                k += 1
+                print(f"[{k}/{n}] {w.name} {impl} ...", end=" ", file=sys.stderr, flush=True)
+                t0 = time.time()
+                r = run_child([w.name, impl, *common], a.timeout)
+                if w.min_bytes and r["status"] == "ok" and rnd == 0:
+                    m = run_child([w.name, impl, "--memory", *common], a.timeout, MEMORY_ENV)
+                    keys = ("peak_mb", "min_mb", "peak_over_min", "memory_method")
+                    r.update({key: m[key] for key in keys if key in m})
+                    if m["status"] != "ok":
+                        r["memory_error"] = f"{m['status']}: {m.get('message')}"
+                r.update(workload=w.name, impl=impl, device=a.device)
+                results[(w.name, impl)] = pool(results.get((w.name, impl)), r, w.per_step)
+                shown = f"{_num(r['value'])} {w.unit}" if r["status"] == "ok" else r["status"]
+                print(f"{shown}  ({time.time() - t0:.1f} s)", file=sys.stderr, flush=True)
 
     for (wname, impl), r in results.items():  # ratios to hand-written NumPy, this run
         base = results.get((wname, "numpy"))
@@ -230,7 +261,7 @@ def main(argv=None):
             r["ratio_to_numpy"] = r["value"] / base["value"]
 
     print()
-    print(header(info, a.device, workloads, a.quick, a.repeat))
+    print(header(info, a.device, workloads, a.quick, a.repeat, rounds))
     print()
     print(table(results, workloads, impls))
     notes = footnotes(results, workloads)
