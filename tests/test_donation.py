@@ -201,3 +201,33 @@ def test_every_donating_prim_is_registered_once():
         assert callable(fn) and (wg or ws), p.name
     with pytest.raises(RuntimeError, match="two donating VJPs"):
         core.donating(EW._mul_vjp, grad=True)(lambda *a: None)
+
+
+def test_whole_buffer_view_donated(spy):
+    # permute's backward hands the next VJP a transposed view of a fresh array:
+    # the view is the only way to that memory, so it may be overwritten
+    x0, w0 = _arrays()
+
+    def build(x, w):
+        h = (x.reshape(256, -1) * w.reshape(256, -1)).permute(1, 0)
+        return gk.tanh(h * 0.5)
+
+    off = _grads(x0, w0, False, build, wgrad=True)
+    spy.clear()
+    on = _grads(x0, w0, True, build, wgrad=True)
+    for a, b in zip(on, off):
+        np.testing.assert_array_equal(a, b)
+    assert spy.count(("mul", True, False)) == 2   # h * 0.5, then x * w through the view
+
+
+def test_owns():
+    from gradkit.autograd.engine import _owns
+    a = np.ones((4, 6))
+    assert _owns(a)
+    whole = _owns(np.ones((4, 6)).T)               # a whole view nobody else reaches
+    assert whole                                   # (outside assert: pytest keeps parts)
+    t = a.T
+    assert not _owns(t)                            # `a` still reaches the memory
+    assert not _owns(np.ones((4, 6))[1:])          # part of a buffer
+    assert not _owns(np.broadcast_to(np.ones(6), (4, 6)))   # zero strides
+    assert not _owns(np.frombuffer(bytearray(48)))          # a base that is not an array

@@ -193,11 +193,12 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             dv = node.p.dvjp
             if dv is not None and fv is B and g.size >= B.donate_min:
                 # donation: what this VJP may overwrite (see core.donating). The
-                # counts: g is held by this frame's `g` and getrefcount's argument;
+                # counts: g is held by this frame's `g` and getrefcount's argument
+                # (and owns its memory, or is the only view of memory nobody owns);
                 # a saved value by the node's saved tuple, the loop variable and
                 # getrefcount's argument (_saved_free). More means someone else
                 # holds it (another node, a hook, the user's tensor, a view).
-                gf = dv[1] and g.base is None and _refcount(g) == 2 and g.flags.writeable
+                gf = dv[1] and _refcount(g) == 2 and g.flags.writeable and _owns(g)
                 sf = dv[2] and not retain_graph and _saved_free(saved)
                 out = dv[0](fv, node.needs, g, gf, sf, *saved, **node.params) if node.params \
                     else dv[0](fv, node.needs, g, gf, sf, *saved)
@@ -233,6 +234,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             if (v0 is not None and v0.__class__ is not tuple and v0.__class__ is not list) \
                     or _holds_values(saved):
                 node.saved = FREED
+            v0 = None   # else it holds a freed value into the next node (donation)
         if anomaly:
             check_grads(node, out)
         g = None
@@ -309,6 +311,18 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _owns(g):
+    """Whether ``g``'s memory is reachable through ``g`` only, given that nothing
+    else holds ``g``: it owns it, or it is a whole-buffer view (a permute or
+    reshape backward) of an owner that nothing but ``g`` holds (3: ``g.base``,
+    ``b`` and getrefcount's argument), without zero strides."""
+    b = g.base
+    if b is None:
+        return True
+    return getattr(b, "base", 1) is None and _refcount(b) == 3 and b.size == g.size \
+        and 0 not in g.strides
 
 
 def _saved_free(saved):

@@ -76,14 +76,16 @@ def _neg_vjp(F, n, g):
 @donating(_mul_vjp, grad=True)
 def _mul_dvjp(B, n, g, g_free, s_free, a, b):
     if g_free:
-        if n[0] and not n[1]:
+        if not n[1]:
             r = B.into(B.xp.multiply, g, b)
             if r is not None:
                 return r, None
-        elif n[1] and not n[0]:
+        else:   # g * b first (fresh), while g is intact; then g * a into g
+            ga = B.mul(g, b) if n[0] else None
             r = B.into(B.xp.multiply, g, a)
             if r is not None:
-                return None, r
+                return ga, r
+            return ga, B.mul(g, a)
     return _mul_vjp.vjp(B, n, g, a, b)
 
 
