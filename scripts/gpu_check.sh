@@ -2,8 +2,8 @@
 # Everything a GPU visit must verify, in one call:
 #   kernel warm-up (cold CuPy cache), the CUDA tests in parallel, the demo and the
 #   examples on cuda, the GPU benchmarks against torch CUDA in the same run, fused-kernel
-#   bandwidth against a device-to-device copy, the CUDA-graph replay, and a one-rank NCCL
-#   smoke test (collectives, a DDP step).
+#   bandwidth against a device-to-device copy, the CUDA-graph replay, a one-rank NCCL
+#   smoke test (collectives, a DDP step), and where W2's host time goes (gpu_host).
 # - installs nothing (PYTHONPATH=$PWD; no network on that machine);
 # - one shared deadline (GRADKIT_GPU_DEADLINE, default 450 s) across every step, each
 #   step capped by what is left; a failing step never stops the next one;
@@ -100,6 +100,8 @@ if [ "$short" = 1 ]; then   # most telling first; the benchmarks take what is le
     "$py" examples/char_transformer.py --device cuda --steps 100 --no-plot --out-dir "$scratch"
   run "examples/train_cnn.py --device cuda" 20 25 "$out/warmup-and-examples.log" \
     "$py" examples/train_cnn.py --device cuda --steps 150 --no-plot --out-dir "$scratch"
+  run "W2 host path on cuda (host vs wall, hidden syncs)" 15 60 "$out/benchmarks.log" \
+    "$py" -m benchmarks.gpu_host --device cuda --workload W2 --steps 20
   run "benchmarks --device cuda --quick W2,W4,W6,W7 (gradkit, torch)" 80 0 "$out/benchmarks.log" \
     "$py" -m benchmarks --device cuda --quick --only W2,W4,W6,W7 --impl gradkit,torch \
     --json "$out/gpu-bench.json" --timeout 40
@@ -125,9 +127,14 @@ run "NCCL one-rank smoke (collectives, DDP step)" 40 130 "$out/warmup-and-exampl
 # 4. GPU benchmarks, gradkit against hand-written CuPy and torch CUDA in the same run:
 #    the training steps (W2 MLP, W4/W4-e transformer block, W6 conv net, W7 LSTM); the
 #    per-op W1 is launch-bound on a GPU and the CPU suite covers it
-run "benchmarks --device cuda --quick W2,W4,W6,W7" 150 40 "$out/benchmarks.log" \
+run "benchmarks --device cuda --quick W2,W4,W6,W7" 150 55 "$out/benchmarks.log" \
   "$py" -m benchmarks --device cuda --quick --only W2,W4,W6,W7 --impl numpy,gradkit,torch \
   --json "$out/gpu-bench.json" --timeout 60
+
+# where W2's host time goes on cuda (host vs wall per step, the first hidden sync, a
+# profile): W2 was 2.46x torch CUDA in the second H200 run against 1.29x in the first
+run "W2 host path on cuda (host vs wall, hidden syncs)" 20 40 "$out/benchmarks.log" \
+  "$py" -m benchmarks.gpu_host --device cuda --workload W2 --steps 30
 
 # 5. fused-kernel bandwidth against a device-to-device copy
 run "fused kernels vs d2d copy bandwidth" 25 20 "$out/benchmarks.log" \

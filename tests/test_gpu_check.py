@@ -16,8 +16,8 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ti
                                 reason="needs bash and coreutils' timeout")
 
 STEPS = ("kernel warm-up", "CUDA tests", "demo --device cuda", "train_mlp.py", "char_transformer.py",
-         "train_cnn.py", "computation_graph.py", "NCCL one-rank smoke", "benchmarks --device cuda", "fused kernels vs d2d copy",
-         "CUDA-graph capture and replay")
+         "train_cnn.py", "computation_graph.py", "NCCL one-rank smoke", "benchmarks --device cuda", "W2 host path on cuda",
+         "fused kernels vs d2d copy", "CUDA-graph capture and replay")
 
 
 def _run(tmp_path, env):
@@ -78,7 +78,7 @@ def test_short_mode_fits_a_last_visit(tmp_path):
     summary = (out / "summary.txt").read_text()
     assert "budget 190 s" in summary and "pytest: 1 failed, 5 passed" in summary, summary
     short = ("CUDA tests", "NCCL one-rank smoke", "fused kernels vs d2d copy", "CUDA-graph capture",
-             "char_transformer.py", "train_cnn.py", "benchmarks --device cuda")
+             "char_transformer.py", "train_cnn.py", "W2 host path on cuda", "benchmarks --device cuda")
     for step in short:
         assert step in summary, summary
     for step in ("kernel warm-up", "demo --device cuda", "train_mlp.py", "computation_graph.py"):
