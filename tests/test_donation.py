@@ -231,3 +231,10 @@ def test_owns():
     assert not _owns(np.ones((4, 6))[1:])          # part of a buffer
     assert not _owns(np.broadcast_to(np.ones(6), (4, 6)))   # zero strides
     assert not _owns(np.frombuffer(bytearray(48)))          # a base that is not an array
+
+
+def test_ab_benchmark_gives_identical_gradients(capsys):
+    from benchmarks import ab_donation
+    assert ab_donation.main(["W5", "1"]) == 0
+    assert "gradients bit-identical: True" in capsys.readouterr().out
+    assert B.donate_min == MIN   # restored
