@@ -24,7 +24,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else "W3"
     rounds = int(argv[1]) if len(argv) > 1 else 8
-    (w,) = [x for x in select(name) if x.name == name.upper()]
+    # select() takes the base name (W4 also gives W4-e); match the variant here
+    (w,) = [x for x in select(name.split("-")[0]) if x.name.upper() == name.upper()]
     params, consts = w.make_inputs(np.random.default_rng(0))
     bench = frameworks.build("gradkit", w, "cpu", params, consts)
     import gradkit as gk

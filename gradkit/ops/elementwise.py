@@ -194,8 +194,10 @@ def _exp_dvjp(B, n, g, g_free, s_free, y):
         r = B.into(B.xp.multiply, g, y)
         if r is not None:
             return (r,)
-    if s_free and y.shape == g.shape and y.dtype == g.dtype:
-        return (B.xp.multiply(g, y, out=y),)
+    if s_free:   # y * g into y (an IEEE product is the same either way round)
+        r = B.into(B.xp.multiply, y, g)
+        if r is not None:
+            return (r,)
     return (B.mul(g, y),)
 
 
