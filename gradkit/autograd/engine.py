@@ -156,9 +156,22 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
     feeds = pending = None
     if POST_ACCUMULATE_HOOKS[0] and accumulate and inputs is None and not create_graph:
         feeds, pending = _post_hook_feeds([r.grad_fn for r in roots if r.grad_fn is not None])
-    while heap:
-        node = heappop(heap)[1]
-        g = buf.pop(node)
+    # A chain's next node skips the heap: when the heap is empty and a node's
+    # gradient goes to one fresh node, that node is the next to run (every other
+    # node that could feed it would be in the heap), so it is carried in
+    # ``nxt``/``nxt_g`` and never enters ``buf`` or the heap. Any further edge
+    # into a node first puts it there (``_flush``), so sums still meet in ``buf``.
+    nxt = nxt_g = None
+    while True:
+        if nxt is not None:
+            node = nxt
+            g = nxt_g
+            nxt = nxt_g = None
+        elif heap:
+            node = heappop(heap)[1]
+            g = buf.pop(node)
+        else:
+            break
         B = node.B
         if node.hooks:
             g = _run_hooks(node, g, B, create_graph)
@@ -258,11 +271,19 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if target is not None and (leaf_targets is None or id(target) in leaf_targets):
                     _add_leaf(leaf_buf, target, gi, F)
             elif expand is None or target in expand or (target, oi) in node_targets:
+                if nxt is not None:   # a second node target: the first joins the heap
+                    buf[nxt] = nxt_g
+                    heappush(heap, (-nxt.seq, nxt))
+                    nxt = nxt_g = None
                 if target.nout == 1:  # inlined _add_node: the common case
                     old = buf.get(target)
                     if old is None:
-                        buf[target] = gi
-                        heappush(heap, (-target.seq, target))
+                        if heap:
+                            buf[target] = gi
+                            heappush(heap, (-target.seq, target))
+                        else:
+                            nxt = target
+                            nxt_g = gi
                     elif add_to is None and getattr(old, "base", 1) is None and old.ndim \
                             and _refcount(old) <= 3:
                         target.B.iadd(old, gi)   # only buf holds it: sum in place (no new array)
