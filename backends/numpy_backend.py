@@ -50,6 +50,8 @@ def _weak(s, other):
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _S32, _S64 = {}, {}   # {Python number: 0-d array} of float32 and of float64
+_Z32, _Z64 = np.zeros((), _F32), np.zeros((), _F64)
+_Z32.flags.writeable = _Z64.flags.writeable = False
 _F32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -63,8 +65,9 @@ def _scalar(s, arr):
     cache = _S32 if dt is _F32 else (_S64 if dt is _F64 else None)
     if cache is None:
         return s
-    if not s:    # 0.0 and -0.0 are equal keys: zeros keep NumPy's own conversion
-        return s
+    if not s:    # 0.0 and -0.0 are equal keys: float zeros keep NumPy's own
+        # conversion; the int 0 (no sign) has its own constant
+        return (_Z32 if cache is _S32 else _Z64) if s.__class__ is int else s
     z = cache.get(s)
     if z is None:
         if not -_F32_MAX <= s <= _F32_MAX:
@@ -263,17 +266,17 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
     # elementwise fast paths
     def rsqrt(self, x):
         r = _arr(np.sqrt(x))
-        return np.divide(1, r, out=r)
+        return np.divide(_scalar(1, r), r, out=r)
 
     def sigmoid(self, x):
         # stable: 1/(1+exp(-x)) for x>=0, exp(x)/(1+exp(x)) for x<0, via one exp
         e = _arr(np.exp(-np.abs(x)))
-        out = _arr(np.where(x >= 0, 1.0, e)).astype(x.dtype, copy=False)
-        np.divide(out, 1.0 + e, out=out)
+        out = _arr(np.where(x >= _scalar(0, x), _scalar(1.0, e), e)).astype(x.dtype, copy=False)
+        np.divide(out, np.add(_scalar(1.0, e), e, out=e), out=out)
         return out
 
     def relu(self, x):
-        return np.maximum(x, 0, out=...) if _ELLIPSIS_OUT else _arr(np.maximum(x, 0))
+        return np.maximum(x, _scalar(0, x), out=...) if _ELLIPSIS_OUT else _arr(np.maximum(x, 0))
 
     def clamp(self, x, lo, hi):
         return _arr(np.clip(x, lo, hi))
@@ -336,7 +339,7 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
 
     def tanh_backward(self, y, g):
         t = _fresh(np.multiply, y, y)
-        np.subtract(1, t, out=t)
+        np.subtract(_scalar(1, t), t, out=t)   # a cached constant: ~1 us less per call
         np.multiply(t, g, out=t)
         return t
 
@@ -347,7 +350,7 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
         if y.shape != g.shape or y.dtype != g.dtype:
             return self.tanh_backward(y, g)
         np.multiply(y, y, out=y)
-        np.subtract(1, y, out=y)
+        np.subtract(_scalar(1, y), y, out=y)
         np.multiply(y, g, out=y)
         return y
 
@@ -367,7 +370,7 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
         return uf(a, b, out=a)
 
     def sigmoid_backward(self, y, g):
-        t = _fresh(np.subtract, 1, y)
+        t = _fresh(np.subtract, _scalar(1, y), y)
         np.multiply(t, y, out=t)
         np.multiply(t, g, out=t)
         return t
@@ -375,10 +378,10 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
     def relu_backward(self, y, g):
         # as torch's threshold_backward: 0 where y <= 0 (also for an inf or NaN g,
         # where a multiply by the mask gives NaN), g elsewhere (NaN y included)
-        return _select(np.less_equal(y, 0), g, keep_where=False)
+        return _select(np.less_equal(y, _scalar(0, y)), g, keep_where=False)
 
     def sqrt_backward(self, y, g):
-        t = _fresh(np.multiply, y, 2)
+        t = _fresh(np.multiply, y, _scalar(2, y))
         np.divide(g, t, out=t)
         return t
 

@@ -1,0 +1,77 @@
+"""The NumPy backend passes its own constants to ufuncs as cached 0-d arrays of
+the operand's dtype (``numpy_backend._scalar``): NumPy converts a Python scalar
+operand on every call, a few hundred ns per ufunc on a small array. The cast
+is the one NumPy's promotion (NEP 50) makes, so every result must be
+bit-identical to the same formula written with Python scalars."""
+import numpy as np
+import pytest
+
+from gradkit.backends import numpy_backend as nb
+
+B = nb.NumpyBackend()
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e-30, 30.0, -30.0, np.inf, -np.inf, np.nan]
+
+
+def _data(dtype):
+    rng = np.random.default_rng(1)
+    x = np.concatenate([np.array(SPECIAL), rng.standard_normal(20) * 3])
+    return x.astype(dtype)
+
+
+def _reference(name, x, g):
+    """The kernels' formulas with Python scalar constants (what they were)."""
+    with np.errstate(all="ignore"):
+        if name == "tanh_backward":
+            return (1 - x * x) * g
+        if name == "sigmoid_backward":
+            return (1 - x) * x * g
+        if name == "relu":
+            return np.maximum(x, 0)
+        if name == "relu_backward":
+            return nb._select(np.less_equal(x, 0), g, keep_where=False)
+        if name == "rsqrt":
+            return 1 / np.sqrt(x)
+        if name == "sqrt_backward":
+            return g / (x * 2)
+        if name == "sigmoid":
+            e = np.exp(-np.abs(x))
+            out = np.where(x >= 0, 1.0, e).astype(x.dtype, copy=False)
+            return out / (1.0 + e)
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("name", ["tanh_backward", "sigmoid_backward", "relu", "relu_backward",
+                                  "rsqrt", "sqrt_backward", "sigmoid"])
+def test_cached_constants_are_bit_identical(name, dtype):
+    x, g = _data(dtype), _data(dtype)[::-1].copy()
+    want = _reference(name, x.copy(), g.copy())
+    with np.errstate(all="ignore"):
+        fn = getattr(B, name)
+        got = fn(x.copy(), g.copy()) if name.endswith("backward") else fn(x.copy())
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+def test_tanh_backward_into_y_matches():
+    for dtype in ("float32", "float64"):
+        y, g = _data(dtype), _data(dtype)[::-1].copy()
+        want = B.tanh_backward(y, g)
+        with np.errstate(all="ignore"):
+            got = B.tanh_backward_into_y(y.copy(), g)
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+def test_scalar_cache_keeps_signed_zero_and_types():
+    a32 = np.ones(3, np.float32)
+    z = nb._scalar(0, a32)
+    assert z.dtype == np.float32 and z.ndim == 0 and not np.signbit(z) and not z.flags.writeable
+    assert nb._scalar(0, np.ones(3)).dtype == np.float64
+    # a float zero keeps NumPy's conversion: -0.0 and 0.0 are one dict key
+    assert nb._scalar(-0.0, a32) is not z and np.signbit(nb._scalar(-0.0, a32))
+    one = nb._scalar(1, a32)
+    assert one.dtype == np.float32 and float(one) == 1.0 and not one.flags.writeable
+    # other dtypes and overflowing values stay Python numbers
+    assert nb._scalar(1, np.ones(3, np.float16)) == 1 and type(nb._scalar(1, np.ones(3, np.float16))) is int
+    assert type(nb._scalar(1e300, a32)) is float
+    assert type(nb._scalar(0, np.ones(3, np.int64))) is int
