@@ -156,6 +156,10 @@ def host_sync_violation(what):
 class Node:
     """One recorded op.
 
+    ``vers`` is flat, ``(counter, version, counter, version, ...)``: the
+    version counter of each saved tensor and its value when saved (the engine
+    refuses a backward through a value modified since; one tuple per node, not
+    one per saved tensor, keeps the objects the collector tracks per op down).
     ``edges[i]`` is None for an input that needs no gradient, else a tuple
     ``(target, out_index, shape, dtype)`` where target is the input's producing
     Node or, for a leaf, the leaf Tensor itself.

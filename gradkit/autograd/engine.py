@@ -187,14 +187,18 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
         if saved is FREED:
             raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
                                   f"made by gradkit.{node.p.name})")
-        for vc, v in node.vers:
-            if vc[0] != v:
+        vers = node.vers   # flat: (counter, version at record, counter, version, ...)
+        k = 0
+        while k < len(vers):
+            if vers[k][0] != vers[k + 1]:
+                vc, v = vers[k], vers[k + 1]
                 raise GradkitError(
                     f"gradkit: one of the variables needed for gradient computation has been "
                     f"modified by an inplace operation: the input or output of "
                     f"'{node.p.name}' (node #{node.seq}) is at version {vc[0]}; expected "
                     f"version {v} instead. Use an out-of-place op, or clone() the tensor "
                     f"before modifying it.")
+            k += 2
         if create_graph:
             saved = _saved_tensors(node)
             if node.nout > 1:

@@ -172,7 +172,7 @@ class Function(metaclass=_FunctionMeta):
 
         # saved tensors: raw array + where it came from, and its version now
         out_pos = {id(o): k for k, o in enumerate(orig)}
-        packed, vers = [], []
+        packed, vers = [], ()
         for t in ctx._to_save:
             if t is None:
                 packed.append(None)
@@ -181,7 +181,7 @@ class Function(metaclass=_FunctionMeta):
             if k is not None and diff[k]:
                 o = outs[k]
                 packed.append((2, o.array, None, k))
-                vers.append((o._vc, o._vc[0]))
+                vers += (o._vc, o._vc[0])
                 continue
             i = ins.get(id(t))
             if i is not None and edges[i] is not None:
@@ -191,9 +191,9 @@ class Function(metaclass=_FunctionMeta):
                 packed.append((1, t.array, target, oi))
             else:
                 packed.append((0, t.array, None, 0))
-            vers.append((t._vc, t._vc[0]))
+            vers += (t._vc, t._vc[0])
         node.saved = (tuple(packed),)
-        node.vers = tuple(vers)
+        node.vers = vers
         ctx._to_save = ()
         return outs[0] if single else tuple(outs)
 

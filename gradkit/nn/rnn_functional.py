@@ -59,7 +59,8 @@ def _apply_seq(p, B, args, nout, params):
         edges = edges_of(args)
         if edges is not None:
             node = record(p, B, ts, args, arrays, edges, params, (tuple(outs), res))
-            node.vers += tuple((t._vc, 0) for t in ts)   # the outputs are saved too
+            for t in ts:   # the outputs are saved too
+                node.vers += (t._vc, 0)
     return ts
 
 

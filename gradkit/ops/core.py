@@ -200,15 +200,17 @@ def record(p, B, outs, args, arrays, edges, params=None, res=None):
     primitive reaches them)."""
     if p.save_for is None:
         saved = tuple([arrays[i] for i in p.save])
-        vers = tuple([(args[i]._vc, args[i]._vc[0]) for i in p.save
-                      if args[i].__class__ is Tensor])
+        vers = ()
+        for i in p.save:
+            if args[i].__class__ is Tensor:
+                vers += (args[i]._vc, args[i]._vc[0])
     else:
         saved, vers = _save_needed(p, args, arrays, edges)
     multi = outs.__class__ is list
     if p.out:
         t = outs[0] if multi else outs
         saved += (t.array,)
-        vers += ((t._vc, t._vc[0]),)
+        vers += (t._vc, t._vc[0])
     if res is not None:
         saved += (res,)
     node = Node(p, B, params, saved, vers, edges, tuple([e is not None for e in edges]),
@@ -222,16 +224,16 @@ def record(p, B, outs, args, arrays, edges, params=None, res=None):
 
 def _save_needed(p, args, arrays, edges):
     saved = []
-    vers = []
+    vers = ()
     for i, f in zip(p.save, p.save_for):
         if f is None or edges[f] is not None:
             saved.append(arrays[i])
             a = args[i]
             if a.__class__ is Tensor:
-                vers.append((a._vc, a._vc[0]))
+                vers += (a._vc, a._vc[0])
         else:
             saved.append(None)
-    return tuple(saved), tuple(vers)
+    return tuple(saved), vers
 
 
 def apply(p, B, args, arrays, params=None, extra=None):
@@ -281,12 +283,12 @@ def apply_unary(p, x):
         if p.out:
             if p.save:
                 xv = x._vc
-                saved, vers = (xd, out), ((xv, xv[0]), (vc, 0))
+                saved, vers = (xd, out), (xv, xv[0], vc, 0)
             else:
-                saved, vers = (out,), ((vc, 0),)
+                saved, vers = (out,), (vc, 0)
         elif p.save:
             xv = x._vc
-            saved, vers = (xd,), ((xv, xv[0]),)
+            saved, vers = (xd,), (xv, xv[0])
         else:
             saved = vers = ()
         n = _new(Node)   # Node(p, B, None, saved, vers, (e,), _NEED1), inlined
@@ -351,7 +353,7 @@ def apply_binary(p, B, a, b, ad, bd):
             else:
                 sf = p.save_for
                 saved = []
-                vers = []
+                vers = ()
                 args = (a, b)
                 arrays = (ad, bd)
                 for k, i in enumerate(save):
@@ -359,12 +361,12 @@ def apply_binary(p, B, a, b, ad, bd):
                         saved.append(arrays[i])
                         x = args[i]
                         if x.__class__ is Tensor:
-                            vers.append((x._vc, x._vc[0]))
+                            vers += (x._vc, x._vc[0])
                     else:
                         saved.append(None)
                 if p.out:
                     saved.append(out)
-                    vers.append((vc, 0))
+                    vers += (vc, 0)
             n = _new(Node)   # Node(p, B, None, saved, vers, edges, needs), inlined
             n.p = p
             n.B = B
