@@ -189,7 +189,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                                   f"made by gradkit.{node.p.name})")
         vers = node.vers   # flat: (counter, version at record, counter, version, ...)
         k = 0
-        while k < len(vers):
+        nv = len(vers) if vers else 0
+        while k < nv:
             if vers[k][0] != vers[k + 1]:
                 vc, v = vers[k], vers[k + 1]
                 raise GradkitError(
