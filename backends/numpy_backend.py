@@ -89,7 +89,10 @@ def _u2s(uf):
         c = b.__class__
         if c is float or c is int:
             if a.__class__ is _ndarray:
-                b = _scalar(b, a)
+                # _scalar's cache hit inlined (one call less per op on the W1 path)
+                dt = a.dtype
+                z = _S32.get(b) if dt is _F32 else (_S64.get(b) if dt is _F64 else None)
+                b = _scalar(b, a) if z is None or not b else z
         else:
             c = a.__class__
             if (c is float or c is int) and b.__class__ is _ndarray:

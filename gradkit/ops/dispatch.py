@@ -139,6 +139,25 @@ def _unary(p, x, out=None):
     return t if out is None else write_out(p.name, t, out)
 
 
+def unary_op(p, floating):
+    """The op function ``(x, *, out=None)`` of a one-input primitive: the common
+    call (a Tensor, floating or already requiring grad when ``floating``, no
+    ``out=``) goes straight to ``apply_unary``, one frame less per op on a chain
+    of small ops; everything else through ``_float_unary``/``_unary``."""
+    if floating:
+        def fn(x, *, out=None):
+            if out is None and x.__class__ is Tensor and (
+                    x._rg or x.array.dtype in x._B.float_dtypes):
+                return apply_unary(p, x)
+            return _float_unary(p, x, out)
+    else:
+        def fn(x, *, out=None):
+            if out is None and x.__class__ is Tensor:
+                return apply_unary(p, x)
+            return _unary(p, x, out)
+    return fn
+
+
 def _need_tensor(name, x):
     if x.__class__ is not Tensor:
         raise TypeError(f"gradkit.{name}: expected a Tensor, got {type(x).__name__}")

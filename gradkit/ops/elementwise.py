@@ -13,8 +13,8 @@ from ..dtypes import KIND
 from ..tensor import Tensor
 from .compare import bitwise_and, bitwise_or, clamp, gt, logical_and, logical_not, logical_or, where
 from .core import NAMESPACE, apply, donating, method, op, prim
-from .dispatch import (_SCALARS, _binary, _check_bool_sub, _default_float, _float_unary, _unary, astype,
-                       result_dtype_name)
+from .dispatch import (_SCALARS, _binary, _check_bool_sub, _default_float, _unary, astype,
+                       result_dtype_name, unary_op)
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 NAMESPACE["zeros_like"] = zeros_like   # sign's VJP: F.zeros_like on either side
@@ -177,9 +177,7 @@ def pow(a, b):
     return _binary(_pow_vjp, a, b)
 
 
-@op(aliases=("negative",))
-def neg(x, *, out=None):
-    return _unary(_neg_vjp, x, out)
+neg = op(unary_op(_neg_vjp, floating=False), name="neg", aliases=("negative",))
 
 
 # ======================================================= elementwise prims
@@ -276,49 +274,31 @@ def _mask_mul_vjp(F, n, gg, m):
     return (F.mask_mul(gg, m) if n[0] else None), None
 
 
-@op
-def exp(x, *, out=None):
-    return _float_unary(_exp_vjp, x, out)
+exp = op(unary_op(_exp_vjp, floating=True), name="exp")
 
 
-@op
-def log(x, *, out=None):
-    return _float_unary(_log_vjp, x, out)
+log = op(unary_op(_log_vjp, floating=True), name="log")
 
 
-@op
-def sqrt(x, *, out=None):
-    return _float_unary(_sqrt_vjp, x, out)
+sqrt = op(unary_op(_sqrt_vjp, floating=True), name="sqrt")
 
 
-@op(name="abs", aliases=("absolute",))
-def absolute(x, *, out=None):
-    return _unary(_abs_vjp, x, out)
+absolute = op(unary_op(_abs_vjp, floating=False), name="abs", aliases=("absolute",))
 
 
-@op
-def sin(x, *, out=None):
-    return _float_unary(_sin_vjp, x, out)
+sin = op(unary_op(_sin_vjp, floating=True), name="sin")
 
 
-@op
-def cos(x, *, out=None):
-    return _float_unary(_cos_vjp, x, out)
+cos = op(unary_op(_cos_vjp, floating=True), name="cos")
 
 
-@op
-def tanh(x, *, out=None):
-    return _float_unary(_tanh_vjp, x, out)
+tanh = op(unary_op(_tanh_vjp, floating=True), name="tanh")
 
 
-@op
-def sigmoid(x, *, out=None):
-    return _float_unary(_sigmoid_vjp, x, out)
+sigmoid = op(unary_op(_sigmoid_vjp, floating=True), name="sigmoid")
 
 
-@op
-def relu(x, *, out=None):
-    return _unary(_relu_vjp, x, out)
+relu = op(unary_op(_relu_vjp, floating=False), name="relu")
 
 
 @op(public=False, method=False)
@@ -395,24 +375,16 @@ def _erf_vjp(F, n, g, x):
     return (F.mul(g, F.mul(F.exp(F.neg(F.mul(x, x))), _TWO_OVER_SQRT_PI)),)
 
 
-@op
-def log1p(x, *, out=None):
-    return _float_unary(_log1p_vjp, x, out)
+log1p = op(unary_op(_log1p_vjp, floating=True), name="log1p")
 
 
-@op
-def expm1(x, *, out=None):
-    return _float_unary(_expm1_vjp, x, out)
+expm1 = op(unary_op(_expm1_vjp, floating=True), name="expm1")
 
 
-@op
-def rsqrt(x, *, out=None):
-    return _float_unary(_rsqrt_vjp, x, out)
+rsqrt = op(unary_op(_rsqrt_vjp, floating=True), name="rsqrt")
 
 
-@op
-def reciprocal(x, *, out=None):
-    return _float_unary(_reciprocal_vjp, x, out)
+reciprocal = op(unary_op(_reciprocal_vjp, floating=True), name="reciprocal")
 
 
 @op
@@ -422,14 +394,10 @@ def square(x, *, out=None):
     return _unary(_square_vjp, x, out)
 
 
-@op
-def tan(x, *, out=None):
-    return _float_unary(_tan_vjp, x, out)
+tan = op(unary_op(_tan_vjp, floating=True), name="tan")
 
 
-@op
-def erf(x, *, out=None):
-    return _float_unary(_erf_vjp, x, out)
+erf = op(unary_op(_erf_vjp, floating=True), name="erf")
 
 
 @op
