@@ -380,3 +380,15 @@ def test_data_is_a_detached_tensor_sharing_memory():
     with pytest.raises(RuntimeError, match="must be floating point"):
         p.data = gk.tensor([1, 2])
     assert p.dtype == gk.float32 and gk.tanh(p).dtype == gk.float32
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_version_check_covers_every_saved_value(device, which):
+    """mul saves both inputs (one flat version tuple of two pairs): an in-place
+    change to either one is refused, naming the op and both versions."""
+    x = gk.tensor([1.0, 2.0], device=device, requires_grad=True)
+    a, b = x * 1.0, x * 2.0
+    y = a * b
+    (a, b)[which].add_(1.0)
+    with pytest.raises(gk.GradkitError, match=r"'mul' .* is at version 1; expected version 0"):
+        y.sum().backward()

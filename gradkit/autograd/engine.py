@@ -191,18 +191,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
                                   f"made by gradkit.{node.p.name})")
         vers = node.vers   # flat: (counter, version at record, counter, version, ...)
-        k = 0
-        nv = len(vers) if vers else 0
-        while k < nv:
-            if vers[k][0] != vers[k + 1]:
-                vc, v = vers[k], vers[k + 1]
-                raise GradkitError(
-                    f"gradkit: one of the variables needed for gradient computation has been "
-                    f"modified by an inplace operation: the input or output of "
-                    f"'{node.p.name}' (node #{node.seq}) is at version {vc[0]}; expected "
-                    f"version {v} instead. Use an out-of-place op, or clone() the tensor "
-                    f"before modifying it.")
-            k += 2
+        if vers and (vers[0][0] != vers[1] or (len(vers) > 2 and _stale(vers))):
+            raise _version_error(node)
         if create_graph:
             saved = _saved_tensors(node)
             if node.nout > 1:
@@ -271,14 +261,14 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             gdt = gi.dtype
             if gdt is not dtype and gdt != dtype:
                 gi = (F or B).astype(gi, dtype)
-            if target.__class__ is Tensor:
-                if leaf_targets is None or id(target) in leaf_targets:
-                    _add_leaf(leaf_buf, target, gi, F)
-            elif target.__class__ is _WeakRef:   # a leaf edge made weak by _weaken_leaf_edges
-                target = target()
-                if target is not None and (leaf_targets is None or id(target) in leaf_targets):
-                    _add_leaf(leaf_buf, target, gi, F)
-            elif expand is None or target in expand or (target, oi) in node_targets:
+            if target.__class__ is Node:   # the common case first
+                if expand is not None and target not in expand and \
+                        (target, oi) not in node_targets:
+                    continue
+                if nxt is None and not heap and target.nout == 1:
+                    nxt = target   # the chain case (an empty heap means an empty buf)
+                    nxt_g = gi
+                    continue
                 if nxt is not None:   # a second node target: the first joins the heap
                     buf[nxt] = nxt_g
                     heappush(heap, (-nxt.seq, nxt))
@@ -286,12 +276,8 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if target.nout == 1:  # inlined _add_node: the common case
                     old = buf.get(target)
                     if old is None:
-                        if heap:
-                            buf[target] = gi
-                            heappush(heap, (-target.seq, target))
-                        else:
-                            nxt = target
-                            nxt_g = gi
+                        buf[target] = gi
+                        heappush(heap, (-target.seq, target))
                     elif add_to is None and getattr(old, "base", 1) is None and old.ndim \
                             and _refcount(old) <= 3:
                         target.B.iadd(old, gi)   # only buf holds it: sum in place (no new array)
@@ -299,6 +285,13 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                         buf[target] = add_to(old, gi) if add_to else target.B.add(old, gi)
                 else:
                     _add_node(buf, heap, target, oi, gi, F)
+            elif target.__class__ is Tensor:
+                if leaf_targets is None or id(target) in leaf_targets:
+                    _add_leaf(leaf_buf, target, gi, F)
+            elif target.__class__ is _WeakRef:   # a leaf edge made weak by _weaken_leaf_edges
+                target = target()
+                if target is not None and (leaf_targets is None or id(target) in leaf_targets):
+                    _add_leaf(leaf_buf, target, gi, F)
         out = gi = None   # nothing but buf holds the next gradients (donation, stealing)
         if feeds is not None:
             done = feeds.get(node)
@@ -340,6 +333,27 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
                 if accumulate:
                     _accumulate(t, captured[k], t._B, create_graph)
     return results
+
+
+def _stale(vers):
+    """Whether a saved value's version moved since it was saved (flat pairs)."""
+    for k in range(0, len(vers), 2):
+        if vers[k][0] != vers[k + 1]:
+            return True
+    return False
+
+
+def _version_error(node):
+    vers = node.vers
+    for k in range(0, len(vers), 2):
+        if vers[k][0] != vers[k + 1]:
+            return GradkitError(
+                f"gradkit: one of the variables needed for gradient computation has been "
+                f"modified by an inplace operation: the input or output of "
+                f"'{node.p.name}' (node #{node.seq}) is at version {vers[k][0]}; expected "
+                f"version {vers[k + 1]} instead. Use an out-of-place op, or clone() the tensor "
+                f"before modifying it.")
+    return None
 
 
 def _owns(g):
