@@ -342,7 +342,9 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
 
     def tanh_backward(self, y, g):
         t = _fresh(np.multiply, y, y)
-        np.subtract(_scalar(1, t), t, out=t)   # a cached constant: ~1 us less per call
+        if t.size == 1:   # in place on one element costs NumPy ~2x a fresh result
+            return _fresh(np.multiply, _fresh(np.subtract, _scalar(1, t), t), g)
+        np.subtract(_scalar(1, t), t, out=t)   # a cached constant: ~300 ns less per call
         np.multiply(t, g, out=t)
         return t
 
