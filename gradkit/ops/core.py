@@ -352,20 +352,19 @@ def apply_binary(p, B, a, b, ad, bd):
                 saved = vers = ()
             else:
                 sf = p.save_for
-                saved = []
-                vers = ()
+                saved = vers = ()   # tuples: a tuple of arrays leaves the collector's lists
                 args = (a, b)
                 arrays = (ad, bd)
                 for k, i in enumerate(save):
                     if sf is None or sf[k] is None or edges[sf[k]] is not None:
-                        saved.append(arrays[i])
+                        saved += (arrays[i],)
                         x = args[i]
                         if x.__class__ is Tensor:
                             vers += (x._vc, x._vc[0])
                     else:
-                        saved.append(None)
+                        saved += (None,)
                 if p.out:
-                    saved.append(out)
+                    saved += (out,)
                     vers += (vc, 0)
             n = _new(Node)   # Node(p, B, None, saved, vers, edges, needs), inlined
             n.p = p
