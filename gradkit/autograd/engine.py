@@ -163,7 +163,7 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
     # gradient goes to one fresh node, that node is the next to run (every other
     # node that could feed it would be in the heap), so it is carried in
     # ``nxt``/``nxt_g`` and never enters ``buf`` or the heap. Any further edge
-    # into a node first puts it there (``_flush``), so sums still meet in ``buf``.
+    # into a node first puts the carried one there, so sums still meet in ``buf``.
     nxt = nxt_g = None
     while True:
         if nxt is not None:
@@ -191,8 +191,10 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
             raise FreedGraphError(failed_message(node) or _FREED_MSG + f" (node: {node.name()}, "
                                   f"made by gradkit.{node.p.name})")
         vers = node.vers   # flat: (counter, version at record, counter, version, ...)
-        if vers and (vers[0][0] != vers[1] or (len(vers) > 2 and _stale(vers))):
-            raise _version_error(node)
+        if vers and (vers[0][0] != vers[1] or len(vers) > 2):
+            err = _version_error(node)   # the first pair differs, or more pairs to check
+            if err is not None:
+                raise err
         if create_graph:
             saved = _saved_tensors(node)
             if node.nout > 1:
@@ -335,15 +337,9 @@ def _run(roots, grads, retain_graph, create_graph, inputs, accumulate, F):
     return results
 
 
-def _stale(vers):
-    """Whether a saved value's version moved since it was saved (flat pairs)."""
-    for k in range(0, len(vers), 2):
-        if vers[k][0] != vers[k + 1]:
-            return True
-    return False
-
-
 def _version_error(node):
+    """The error for the first saved value whose version moved since it was
+    saved (``node.vers`` holds flat pairs), or None."""
     vers = node.vers
     for k in range(0, len(vers), 2):
         if vers[k][0] != vers[k + 1]:
