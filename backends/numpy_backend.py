@@ -138,17 +138,29 @@ else:  # pragma: no cover
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
-def _select(mask, g, keep_where):
-    """``g`` where ``mask`` (or where not ``mask``), +0 elsewhere, bit-exact (inf
-    and NaN in ``g`` are dropped, not multiplied): an AND with an all-ones/zero
-    bit mask, ~1.3x a multiply where ``np.where`` costs ~4x."""
+def _select(keep, g, out=None):
+    """``g`` where ``keep`` (a bool array that broadcasts to ``g``), +0 elsewhere,
+    bit-exact (inf and NaN in ``g`` are dropped, not multiplied): ``g``'s bits
+    times 0 or 1 in the unsigned integer type of its size, ~1.1x a float
+    multiply where ``np.where`` costs ~4x. ``out=g`` writes into ``g``."""
     u = _UINT.get(g.dtype.itemsize) if g.dtype.kind == "f" else None
     if u is None:
-        return _arr(np.where(mask if keep_where else ~mask, g, np.zeros((), g.dtype)))
-    m = np.asarray(mask).view(np.uint8)
-    keep = _arr(np.subtract(0, m, dtype=u) if keep_where else np.subtract(m, 1, dtype=u))
-    out = np.bitwise_and(keep, g.view(u), out=keep if keep.shape == g.shape else None)
-    return _arr(out).view(g.dtype)
+        r = _arr(np.where(keep, g, np.zeros((), g.dtype)))
+        if out is None:
+            return r
+        out[...] = r
+        return out
+    gu = g.view(u)
+    r = np.multiply(gu, np.asarray(keep).view(np.uint8), dtype=u,
+                    out=None if out is None else gu)
+    return _arr(r).view(g.dtype)
+
+
+def _relu_keep(y):
+    """Where torch's threshold_backward keeps the gradient: not ``y <= 0`` (NaN
+    ``y`` included)."""
+    m = _arr(np.less_equal(y, _scalar(0, y)))
+    return np.logical_not(m, out=m)
 
 
 class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend):
@@ -359,6 +371,12 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
         np.multiply(y, g, out=y)
         return y
 
+    def relu_backward_into_g(self, y, g):
+        """``relu_backward(y, g)`` computed in ``g``'s own buffer."""
+        if y.shape != g.shape:
+            return self.relu_backward(y, g)
+        return _select(_relu_keep(y), g, out=g)
+
     def into(self, uf, a, b):
         """``uf(a, b)`` (multiply or divide) written into ``a``, when the result has
         ``a``'s shape and dtype without a cast; else None (the caller computes it
@@ -383,7 +401,7 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
     def relu_backward(self, y, g):
         # as torch's threshold_backward: 0 where y <= 0 (also for an inf or NaN g,
         # where a multiply by the mask gives NaN), g elsewhere (NaN y included)
-        return _select(np.less_equal(y, _scalar(0, y)), g, keep_where=False)
+        return _select(_relu_keep(y), g)
 
     def sqrt_backward(self, y, g):
         t = _fresh(np.multiply, y, _scalar(2, y))
@@ -392,7 +410,7 @@ class NumpyBackend(NumpyConvKernels, NumpySeqKernels, NumpyNormKernels, Backend)
 
     def mask_mul(self, g, m):
         # a select, not a multiply: an inf or NaN g where m is False gives 0
-        return _select(m, g, keep_where=True)
+        return _select(m, g)
 
     def erf(self, x):
         # Backend.erf's pieces, each evaluated only on the elements it covers

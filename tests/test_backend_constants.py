@@ -28,7 +28,8 @@ def _reference(name, x, g):
         if name == "relu":
             return np.maximum(x, 0)
         if name == "relu_backward":
-            return nb._select(np.less_equal(x, 0), g, keep_where=False)
+            # torch's threshold_backward: +0 where x <= 0 (an inf or NaN g too)
+            return np.where(np.less_equal(x, 0), np.zeros((), g.dtype), g)
         if name == "rsqrt":
             return 1 / np.sqrt(x)
         if name == "sqrt_backward":
@@ -63,6 +64,24 @@ def test_tanh_backward_into_y_matches():
         with np.errstate(all="ignore"):
             got = B.tanh_backward_into_y(y.copy(), g)
         np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "complex64"])
+def test_relu_backward_into_g_matches(dtype):
+    """The donating form writes into g (its bits times the 0/1 mask) and gives
+    relu_backward's bits, for every float size, for complex (np.where), for 0-d."""
+    y, g = _data("float64").astype(dtype), _data("float64")[::-1].astype(dtype)
+    for yy, gg in ((y, g), (y[3], g[3]), (y[:1], g[:1])):
+        yy, gg = np.asarray(yy), np.asarray(gg)
+        want = B.relu_backward(yy, gg.copy())
+        buf = gg.copy()
+        got = B.relu_backward_into_g(yy, buf)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        if got.ndim:
+            assert np.shares_memory(got, buf)
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}") if got.dtype.kind == "f"
+                                      else got, want.view(f"u{want.itemsize}")
+                                      if want.dtype.kind == "f" else want)
 
 
 def test_scalar_cache_keeps_signed_zero_and_types():

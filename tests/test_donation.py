@@ -42,6 +42,7 @@ def _chain(x, w):
         h = gk.tanh(h * w + 0.1)
         h = h / w
         h = -h
+        h = gk.relu(h)
         h = h * 0.5
     return gk.exp(h * 0.1)
 
@@ -72,6 +73,7 @@ def test_bit_identical_and_used(spy, dtype):
     assert ("div", True, False) in used
     assert ("neg", True, False) in used
     assert ("tanh", False, True) in used
+    assert ("relu", True, False) in used
     # every registered donating VJP ran here with something to overwrite
     donated = {name for name, gf, sf in spy if gf or sf}
     assert donated == {p.name for p in core.PRIMS.values() if p.dvjp is not None}

@@ -244,6 +244,11 @@ def _relu_vjp(F, n, g, y):
     return (F.relu_backward(y, g),)
 
 
+@donating(_relu_vjp, grad=True)
+def _relu_dvjp(B, n, g, g_free, s_free, y):
+    return (B.relu_backward_into_g(y, g) if g_free else B.relu_backward(y, g),)
+
+
 # Fused backward kernels are primitives too, so double backward works through
 # them while the fast path runs one fused kernel.
 @prim("tanh_backward", save=(0, 1))
