@@ -131,6 +131,33 @@ def test_objects_the_collector_tracks_per_op():
     assert x.grad is not None
 
 
+def test_edges_share_interned_shapes(monkeypatch):
+    """An edge keeps its input's shape tuple; ``.shape`` makes a new tuple per
+    call, so the recorder interns it (~10% of a recorded chain's bytes). Equal
+    shapes are one object; once the table is full, shapes stay correct and
+    are simply not shared (the table never grows past its bound)."""
+    from gradkit.ops import core
+    x = gk.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    y = gk.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    a, b = gk.tanh(x), x * y
+    ea, eb = a.grad_fn.edges[0], b.grad_fn.edges[1]
+    assert ea[2] == (3, 4) and ea[2] is eb[2] is core._SHAPES[(3, 4)]
+    monkeypatch.setattr(core, "_SHAPES", {})
+    monkeypatch.setattr(core, "_MAX_SHAPES", 2)
+    z = x
+    for shape in ((12,), (2, 6), (6, 2), (4, 3), (1, 12)):   # more shapes than the table holds
+        z = gk.exp(z.reshape(shape) * 0.5)
+    assert len(core._SHAPES) == 2
+    z.sum().backward()
+    v, ref = np.ones((3, 4)), np.ones((3, 4))
+    for _ in range(5):   # z_k = exp(z_{k-1} / 2): dz_k/dz_{k-1} = z_k / 2
+        v = np.exp(0.5 * v)
+        ref = ref * 0.5 * v
+    got = x.grad.numpy()
+    assert got.shape == (3, 4)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
 def _faults():
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -171,13 +171,28 @@ def op_error(name, args, e, hint=""):
 
 
 # ------------------------------------------------------------- recording
+# Shape tuples kept in edges, shared: an array's ``.shape`` is a new tuple on
+# every call, and one per edge was ~10% of a recorded graph's bytes (the shared
+# one also stays in cache for the engine's shape check). Bounded: a program
+# with ever new shapes stops interning, it never grows without limit.
+_SHAPES = {}
+_MAX_SHAPES = 4096
+
+
+def _intern(shape):
+    if len(_SHAPES) < _MAX_SHAPES:
+        _SHAPES[shape] = shape
+    return shape
+
+
 def edge(t):
     """The edge to a tensor that requires grad: its producing node (or the
     leaf itself), its output index, and its shape and dtype (for the engine's
     one place that undoes broadcasting and casting)."""
     fn = t.grad_fn
     a = t.array
-    return (t if fn is None else fn, t._oi, a.shape, a.dtype)
+    sh = a.shape
+    return (t if fn is None else fn, t._oi, _SHAPES.get(sh) or _intern(sh), a.dtype)
 
 
 def edges_of(args):
@@ -279,7 +294,8 @@ def apply_unary(p, x):
     vc = t._vc = [0]
     if x._rg and (QUIET[0] or mode.enabled):
         fn = x.grad_fn
-        e = (x if fn is None else fn, x._oi, xd.shape, xd.dtype)
+        sh = xd.shape
+        e = (x if fn is None else fn, x._oi, _SHAPES.get(sh) or _intern(sh), xd.dtype)
         if p.out:
             if p.save:
                 xv = x._vc
@@ -338,12 +354,14 @@ def apply_binary(p, B, a, b, ad, bd):
         if ra or rb:
             if ra:
                 fn = a.grad_fn
-                ea = (a if fn is None else fn, a._oi, ad.shape, ad.dtype)
+                sh = ad.shape
+                ea = (a if fn is None else fn, a._oi, _SHAPES.get(sh) or _intern(sh), ad.dtype)
             else:
                 ea = None
             if rb:
                 fn = b.grad_fn
-                eb = (b if fn is None else fn, b._oi, bd.shape, bd.dtype)
+                sh = bd.shape
+                eb = (b if fn is None else fn, b._oi, _SHAPES.get(sh) or _intern(sh), bd.dtype)
             else:
                 eb = None
             edges = (ea, eb)
