@@ -335,6 +335,20 @@ class Backend(ConvKernels, SeqKernels, NormKernels, DeviceMixin):  # kernels: co
         ar = xp.reshape(ar, tuple(n if i == dim else 1 for i in range(len(shape))))
         return xp.where(ar == idx, g, xp.zeros((), dtype=g.dtype, device=self.xp_device))
 
+    def cross_entropy_index(self, x, t, keep, reduction):
+        """``-(log_softmax(x)[i, t_i] * keep_i)`` for ``x`` (N, C), then
+        ``reduction``: 'none', 'sum' or 'mean' (the sum over ``sum(keep)``), with
+        log_softmax's arithmetic (z = x - max, z - log(sum(exp(z))))."""
+        xp = self.xp
+        z = x - xp.max(x, axis=1, keepdims=True)
+        lse = xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
+        lp = xp.take_along_axis(z, xp.reshape(t, (-1, 1)), axis=1) - lse
+        loss = -(xp.reshape(lp, (-1,)) * keep)
+        if reduction == "none":
+            return loss
+        total = xp.sum(loss)
+        return total if reduction == "sum" else total / xp.sum(keep)
+
     def take_along_dim(self, x, idx, dim, keepdim):
         """x's values at ``idx`` along ``dim`` (one index per reduced row)."""
         xp = self.xp

@@ -35,6 +35,19 @@ _SELU_A, _SELU_S = 1.6732632423543772848170429916717, 1.050700987355480493419334
 _T = np.array([[0.2, 0.0, 1.0, 0.7, 0.5], [1.0, 0.3, 0.0, 0.9, 0.1], [0.4, 0.6, 0.8, 0.0, 1.0]])
 _Q = np.array([[0.2, 0.0, 0.3, 0.4, 0.1], [0.5, 0.1, 0.0, 0.3, 0.1], [0.1, 0.2, 0.3, 0.0, 0.4]])
 
+_Y = np.array([1, 4, 0])
+_Y_IGN = np.array([2, 1, 3])   # with ignore_index=1: the middle row is ignored
+
+
+def _ce(a, y, reduction, ignore_index=-100):
+    """torch's cross_entropy with class indices, in NumPy."""
+    m = a.max(1, keepdims=True)
+    lp = a - m - np.log(np.exp(a - m).sum(1, keepdims=True))
+    keep = y != ignore_index
+    loss = -lp[np.arange(len(y)), np.where(keep, y, 0)] * keep
+    return {"none": loss, "sum": loss.sum()}.get(reduction, loss.sum() / keep.sum())
+
+
 RECORDS = [
     # activations ("nonzero"/"distinct" keep inputs off the kinks)
     dict(name="nn_leaky_relu", fn=lambda a: F.leaky_relu(a, 0.1),
@@ -78,6 +91,15 @@ RECORDS = [
     dict(name="nn_softmin", fn=lambda a: F.softmin(a, 1),
          ref=lambda a: np.exp(-a) / np.exp(-a).sum(1, keepdims=True), shapes=[(3, 4)]),
     # losses
+    # cross_entropy with class indices: one fused primitive (cross_entropy_index)
+    dict(name="nn_cross_entropy", fn=lambda a: F.cross_entropy(a, _t(a, _Y).long()),
+         ref=lambda a: _ce(a, _Y, "mean"), shapes=[(3, 5)]),
+    dict(name="nn_cross_entropy_sum", fn=lambda a: F.cross_entropy(a, _t(a, _Y).long(),
+                                                                  reduction="sum"),
+         ref=lambda a: _ce(a, _Y, "sum"), shapes=[(3, 5)]),
+    dict(name="nn_cross_entropy_none_ignore",
+         fn=lambda a: F.cross_entropy(a, _t(a, _Y_IGN).long(), ignore_index=1, reduction="none"),
+         ref=lambda a: _ce(a, _Y_IGN, "none", 1), shapes=[(3, 5)]),
     dict(name="nn_binary_cross_entropy",
          fn=lambda a: F.binary_cross_entropy(gk.sigmoid(a), _t(a, _T)),
          ref=lambda a: np.mean(-(_T * np.log(_sig(a)) + (1 - _T) * np.log(1 - _sig(a)))),

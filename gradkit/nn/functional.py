@@ -102,9 +102,9 @@ def _log_sigmoid(x):
 
 
 # ================================================================== losses
-def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
-    """The constant matrix M (shaped like ``x``) with ``loss_i = -sum_c M[i,c] *
-    logp[i,c]``, and the per-sample weights ``w[y_i]`` (0 where ignored)."""
+def _class_target(name, x, target, ignore_index, cdim):
+    """``target``'s raw array, checked as class indices for ``x`` (device,
+    integer dtype, shape, range outside ``ignore_index``)."""
     B = x._B
     C = x.shape[cdim]
     if target.__class__ is not Tensor:
@@ -124,12 +124,23 @@ def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
                          f"{target.shape}")
     t = target.array
     if B.type == "cpu" and t.size:  # free on the host; a device check would sync
+        if int(B.amin(t)) >= 0 and int(B.amax(t)) < C:   # the common case: two reductions
+            return t
         bad = B.logical_and(B.logical_or(B.lt(t, 0), B.ge(t, C)), B.ne(t, ignore_index))
         if bool(B.any(bad)):
             raise IndexError(f"gradkit.nn.functional.{name}: target holds class indices "
                              f"outside [0, {C}) (other than ignore_index={ignore_index})")
     elif B.type != "cpu":   # on the device: checked without a host sync
         B.check_index(t, 0, C, f"nn.functional.{name}", ignore=ignore_index)
+    return t
+
+
+def _class_matrix(name, x, target, weight, ignore_index, label_smoothing, cdim):
+    """The constant matrix M (shaped like ``x``) with ``loss_i = -sum_c M[i,c] *
+    logp[i,c]``, and the per-sample weights ``w[y_i]`` (0 where ignored)."""
+    B = x._B
+    C = x.shape[cdim]
+    t = _class_target(name, x, target, ignore_index, cdim)
     shape = [1] * x.ndim
     shape[cdim] = C
     cls = B.reshape(B.arange(0, C, 1, t.dtype), tuple(shape))
@@ -195,6 +206,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ValueError("gradkit.nn.functional.cross_entropy: input must have a class "
                          "dimension, got a 0-d tensor")
     cdim = 1 if input.ndim >= 2 else 0
+    if weight is None and not label_smoothing and input.ndim == 2 and input.shape[0] \
+            and input.dtype_name in ("float32", "float64") \
+            and not (target.__class__ is Tensor and target._B.is_floating(target.array.dtype)):
+        # the common case, one fused node (log_softmax, pick and reduction)
+        t = _class_target("cross_entropy", input, target, ignore_index, cdim)
+        return _F.cross_entropy_index(input, t, ignore_index, reduction)
     logp = log_softmax(input, cdim)
     if target.__class__ is Tensor and target._B.is_floating(target.array.dtype):
         return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, cdim)

@@ -7,6 +7,7 @@ import math
 from ..errors import GradkitError
 from ..tensor import Tensor
 from .core import apply, op, prim
+from .op_names import as_op
 from .dispatch import _default_float, _need_tensor, astype, norm_dim
 from .elementwise import add, div, exp, log, sub
 from .linalg import matmul
@@ -114,6 +115,46 @@ def log_softmax(x, dim, dtype=None):
         return sub(x, x.detach())
     z = sub(x, _stop_max(x, d))
     return sub(z, log(reduce_sum(exp(z), d, keepdim=True)))
+
+
+# ======================================================== cross-entropy
+@prim("cross_entropy_index", save=(0, 1, 2))
+def _ce_index_vjp(F, n, g, x, t, keep, reduction="mean"):
+    """d/dx of ``-(log_softmax(x)_i[t_i] * keep_i)`` reduced: ``(softmax(x_i) -
+    onehot(t_i)) * w_i``, w the incoming gradient per row (0 for ignored rows).
+    Built from differentiable ops, so second derivatives come for free."""
+    if not n[0]:
+        return None, None, None
+    if reduction == "none":
+        w = F.mul(g, keep)
+    elif reduction == "sum":
+        w = F.mul(keep, g)
+    else:
+        w = F.div(F.mul(keep, g), F.sum(keep))
+    w = F.unsqueeze(w, 1)
+    onehot = F.put_along_dim(tuple(x.shape), F.unsqueeze(t, 1), w, 1, True)
+    return F.sub(F.mul(F.softmax(x, 1), w), onehot), None, None
+
+
+@op(public=False, method=False)
+def cross_entropy_index(x, t, ignore_index, reduction):
+    """Softmax cross-entropy of logits ``x`` (N, C) against class indices ``t``
+    (a raw (N,) integer array, already checked by the caller): one node for
+    log_softmax, the pick and the reduction ('mean' over the rows whose target
+    is not ``ignore_index``, 'sum' or 'none'), where the composition records
+    ten. The same arithmetic as the composition, so the same values."""
+    B = x._B
+    keep = B.ne(t, ignore_index)
+    pick = keep
+    if B.type != "cpu":
+        # on a device the range check is deferred (reported at the next sync): an
+        # index out of range must not reach the gather (CuPy would wrap it)
+        pick = B.logical_and(keep, B.logical_and(B.ge(t, 0), B.lt(t, x.shape[1])))
+    ts = B.mul(t, B.astype(pick, t.dtype))   # ignored rows pick class 0 (then times 0)
+    keepf = B.astype(keep, x.array.dtype)
+    with as_op("cross_entropy"):
+        return apply(_ce_index_vjp, B, (x, ts, keepf), (x.array, ts, keepf),
+                     {"reduction": reduction})
 
 
 # ================================================================ linear
