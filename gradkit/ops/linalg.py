@@ -14,7 +14,7 @@ kernel, no einsum VJP.
 from ..dtypes import common_dtype_name
 from ..errors import GradkitError
 from ..tensor import Tensor, const
-from .core import apply, method, op, prim
+from .core import apply, apply_binary, method, op, prim
 from .dispatch import _as_tensor_like, _device_error, astype
 from .indexing import getitem
 from .reductions import reduce_sum
@@ -54,6 +54,14 @@ def _matmul_vjp(F, n, g, a, b, an=2, bn=2):
     return ga, gb
 
 
+@prim("mm", save=(0, 1), save_for=(1, 0), kernel="matmul")
+def _mm_vjp(F, n, g, a, b):
+    """matmul of two matrices, matmul's common case, recorded without
+    parameters so that it takes the two-input fast path (apply_binary): a
+    third of the recording cost of the general ``matmul`` primitive."""
+    return (F.matmul(g, F.mT(b)) if n[0] else None), (F.matmul(F.mT(a), g) if n[1] else None)
+
+
 @op
 def matmul(a, b, *, name="matmul"):
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
@@ -81,6 +89,8 @@ def matmul(a, b, *, name="matmul"):
         raise GradkitError(f"gradkit.{name}: expected both operands to have the same dtype, but "
                            f"got {a.dtype_name} and {b.dtype_name}; convert one, e.g. "
                            f"b.to(gk.{a.dtype_name})")
+    if ad.ndim == 2 and bd.ndim == 2:
+        return apply_binary(_mm_vjp, B, a, b, ad, bd)
     if ad.ndim > 2 and bd.ndim > 2 and ad.shape[:-2] != bd.shape[:-2]:
         for i, j in zip(ad.shape[-3::-1], bd.shape[-3::-1]):
             if i != j and i != 1 and j != 1:
