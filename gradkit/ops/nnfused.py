@@ -6,7 +6,7 @@ import math
 
 from ..errors import GradkitError
 from ..tensor import Tensor
-from .core import apply, op, prim
+from .core import apply, apply_binary, op, prim
 from .op_names import as_op
 from .dispatch import _default_float, _need_tensor, astype, norm_dim
 from .elementwise import add, div, exp, log, sub
@@ -186,7 +186,7 @@ def linear(input, weight, bias=None):
                            f"shape {weight.shape} expects {weight.shape[-1]} "
                            "(weight is (out_features, in_features))")
     if weight.ndim == 2 and input._B is weight._B and input.array.dtype == weight.array.dtype:
-        out = apply(_linear_vjp, weight._B, (input, weight), (input.array, weight.array))
+        out = apply_binary(_linear_vjp, weight._B, input, weight, input.array, weight.array)
     else:  # 1-D weight, or devices/dtypes that matmul reports or promotes
         w = transpose(weight, 0, 1) if weight.ndim == 2 else weight
         out = matmul(input, w)
