@@ -85,7 +85,7 @@ def test_a_timed_out_collective_names_rank_and_collective(tmp_path):
             time.sleep(60)
     """, n=2)
     assert code != 0, out
-    assert "gradkit.distributed.all_reduce: rank 0 timed out after 2 s" in out
+    assert "gradkit.distributed.all_reduce: rank 0 timed out after 2 s" in out, (code, out)
     assert "DistTimeoutError" in out and took < 30
 
 

@@ -279,6 +279,10 @@ class ProcessGroup:
                     "that the other ranks do not wait for it forever\n")
                 sys.stderr.flush()
                 sys.stdout.flush()
+                # MPICH's launcher forwards a rank's output through its proxy, and
+                # Abort can kill the proxy before it has: a CI run once saw a timed-out
+                # job end with no output at all. A short grace period lets it through.
+                time.sleep(0.25)
             finally:
                 MPI.COMM_WORLD.Abort(1)
         sys.excepthook = hook
