@@ -38,7 +38,8 @@ def node_name(node):
         return "PowBackward1" if node.edges[1] is not None else "PowBackward0"
     if n == "matmul":
         nd = (params.get("an"), params.get("bn"))
-        return {(2, 2): "MmBackward0", (1, 1): "DotBackward0", (2, 1): "MvBackward0",
+        # (a 2-D product records the primitive mm: MmBackward0 by the rule below)
+        return {(1, 1): "DotBackward0", (2, 1): "MvBackward0",
                 (3, 3): "BmmBackward0"}.get(nd, "MatmulBackward0")
     if n == "getitem":
         if params.get("advanced"):

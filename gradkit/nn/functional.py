@@ -206,14 +206,14 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ValueError("gradkit.nn.functional.cross_entropy: input must have a class "
                          "dimension, got a 0-d tensor")
     cdim = 1 if input.ndim >= 2 else 0
-    if weight is None and not label_smoothing and input.ndim == 2 and input.shape[0] \
-            and input.dtype_name in ("float32", "float64") \
-            and not (target.__class__ is Tensor and target._B.is_floating(target.array.dtype)):
+    soft = target.__class__ is Tensor and target._B.is_floating(target.array.dtype)
+    if weight is None and not label_smoothing and not soft and input.ndim == 2 \
+            and input.shape[0] and input.dtype_name in ("float32", "float64"):
         # the common case, one fused node (log_softmax, pick and reduction)
         t = _class_target("cross_entropy", input, target, ignore_index, cdim)
         return _F.cross_entropy_index(input, t, ignore_index, reduction)
     logp = log_softmax(input, cdim)
-    if target.__class__ is Tensor and target._B.is_floating(target.array.dtype):
+    if soft:
         return _soft_cross_entropy(logp, target, weight, reduction, label_smoothing, cdim)
     return _nll("cross_entropy", logp, target, weight, ignore_index, reduction,
                 label_smoothing)

@@ -125,12 +125,9 @@ def _ce_index_vjp(F, n, g, x, t, keep, reduction="mean"):
     Built from differentiable ops, so second derivatives come for free."""
     if not n[0]:
         return None, None, None
-    if reduction == "none":
-        w = F.mul(g, keep)
-    elif reduction == "sum":
-        w = F.mul(keep, g)
-    else:
-        w = F.div(F.mul(keep, g), F.sum(keep))
+    w = F.mul(keep, g)   # 'none': g per row; 'sum' and 'mean': one g for all rows
+    if reduction == "mean":
+        w = F.div(w, F.sum(keep))
     w = F.unsqueeze(w, 1)
     onehot = F.put_along_dim(tuple(x.shape), F.unsqueeze(t, 1), w, 1, True)
     return F.sub(F.mul(F.softmax(x, 1), w), onehot), None, None
