@@ -222,7 +222,7 @@ def main(argv=None):
         if not only:
             from benchmarks import scale as scale_mod
             sizes = scale_mod.SIZES[:4] if a.quick else scale_mod.SIZES
-            scale_mod.run(tuple(i for i in impls if i in ("gradkit", "torch")), sizes,
+            scale_mod.run(tuple(i for i in impls if i in scale_mod.IMPLS), sizes,
                           repeat=3 if a.quick else None, timeout=a.timeout,
                           rounds=1 if a.quick else 3)
             return
@@ -271,7 +271,7 @@ def main(argv=None):
           f"load avg at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if scale:
         from benchmarks import scale as scale_mod
-        scale_mod.run(tuple(i for i in impls if i in ("gradkit", "torch")),
+        scale_mod.run(tuple(i for i in impls if i in scale_mod.IMPLS),
                       scale_mod.SIZES[:4] if a.quick else scale_mod.SIZES,
                       repeat=3 if a.quick else None, timeout=a.timeout,
                           rounds=1 if a.quick else 3)

@@ -8,10 +8,19 @@ baseline (VmHWM - RSS before; Linux). Python's cyclic garbage collector runs
 as the process leaves it (gradkit must keep the cost flat without the user
 touching ``gc``); ``--gc off`` disables it around the step, for comparison.
 
+Two references run the same chain. ``numpy``: hand-written reverse mode (the
+forward keeps the tanh outputs in a list, the backward walks it); it keeps no
+Python object the collector tracks, so its growth is what the machine's caches
+charge for memory that a step writes in the forward and reads back in the
+backward, whoever records it. ``tape``: a minimal tape of Python objects (one
+3-slot node and one edge tuple per op, no checks) without a collection policy:
+the caches' cost and the collector's (``--gc off`` shows the caches' part).
+
 Each (implementation, N) is measured in its own process, so one size's heap
 does not tilt the next:
 
     python -m benchmarks.scale                       # gradkit and torch when installed
+    python -m benchmarks.scale --impl gradkit,torch,numpy,tape --sizes 1e3,1e4,1e5,1e6
     python -m benchmarks.scale --impl gradkit --sizes 1e3,1e5 --gc both
     python -m benchmarks --only SCALE                # the same, from the main runner
 
@@ -28,6 +37,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_EL = 16
 SIZES = (100, 1000, 10_000, 100_000, 1_000_000)
+#: gradkit and torch; "numpy": hand-written reverse mode; "tape": a minimal tape of
+#: Python objects (the references for what the machine's caches cost as graphs grow)
+IMPLS = ("gradkit", "torch", "numpy", "tape")
 
 
 def _rss_kb(field):
@@ -68,15 +80,90 @@ def _make(impl):
         x = torch.tensor(x0, requires_grad=True)
         w, b = torch.tensor(w0), torch.tensor(b0)
         tanh = torch.tanh
+    elif impl == "numpy":
+        return _hand_numpy(x0, w0, b0)
+    elif impl == "tape":
+        return _bare_tape(x0, w0, b0)
     else:
-        raise SystemExit(f"scale: unknown implementation {impl!r} (gradkit or torch)")
+        raise SystemExit(f"scale: unknown implementation {impl!r} (one of {', '.join(IMPLS)})")
 
     def step(n):
         h = x
         for _ in range(n // 3):
             h = tanh(h * w + b)
         h.sum().backward()
+        gx = x.grad
         x.grad = None
+        return gx
+    return step
+
+
+def _hand_numpy(x, w, b):
+    """Hand-written reverse mode, as a NumPy user would write it: the forward keeps
+    each tanh output in a list (all that the backward needs), the backward walks
+    the list from the end: per op the least memory any implementation can keep."""
+    import numpy as np
+
+    def step(n):
+        h = x
+        ys = []
+        for _ in range(n // 3):
+            h = np.tanh(h * w + b)
+            ys.append(h)
+        g = np.ones_like(h)
+        for y in reversed(ys):
+            g = g * (1 - y * y)   # tanh; the add passes g through
+            g = g * w             # mul by w
+        return g
+    return step
+
+
+class _TapeNode:
+    __slots__ = ("vjp", "saved", "edge")
+
+
+def _tanh_vjp(g, y):
+    return g * (1 - y * y)
+
+
+def _mul_vjp(g, w):
+    return g * w
+
+
+def _add_vjp(g, _):
+    return g
+
+
+def _bare_tape(x, w, b):
+    """A minimal define-by-run tape of Python objects: per op one 3-slot node (its
+    VJP, its saved array, one edge: the input's node, output index, shape and
+    dtype), the backward walks the chain from the root. No checks, no
+    generality, no collection policy: what a naive graph of Python objects costs
+    as it grows (the collector rescans its nodes; with ``--gc off``, the caches only)."""
+    import numpy as np
+    shape, dtype = x.shape, x.dtype
+
+    def record(vjp, saved, prev):
+        n = _TapeNode()
+        n.vjp = vjp
+        n.saved = saved
+        n.edge = (prev, 0, shape, dtype)
+        return n
+
+    def step(n):
+        h, node = x, None
+        for _ in range(n // 3):
+            h = h * w
+            node = record(_mul_vjp, w, node)
+            h = h + b
+            node = record(_add_vjp, None, node)
+            h = np.tanh(h)
+            node = record(_tanh_vjp, h, node)
+        g = np.ones_like(h)
+        while node is not None:
+            g = node.vjp(g, node.saved)
+            node = node.edge[0]
+        return g
     return step
 
 
@@ -145,13 +232,13 @@ def ab_policy(n, rounds):
 
 def _available(impl):
     try:
-        __import__(impl if impl != "gradkit" else "numpy")
+        __import__("torch" if impl == "torch" else "numpy")
         return True
     except ImportError:
         return False
 
 
-def run(impls=("gradkit", "torch"), sizes=SIZES, gc_modes=("on",), repeat=None, out=print,
+def run(impls=IMPLS, sizes=SIZES, gc_modes=("on",), repeat=None, out=print,
         timeout=900, rounds=3):
     """Every (impl, gc, N) cell runs in ``rounds`` separate processes, in
     round-robin order (all cells once, then all again...), so that a slow spell
@@ -214,7 +301,8 @@ def _table(rows, out):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impl", default="gradkit,torch")
+    ap.add_argument("--impl", default=",".join(IMPLS),
+                    help=f"comma-separated, from {', '.join(IMPLS)} (default: all)")
     ap.add_argument("--sizes", default=",".join(str(s) for s in SIZES),
                     help="comma-separated op counts (1e5 style accepted)")
     ap.add_argument("--gc", default="on", choices=("on", "off", "both"))
