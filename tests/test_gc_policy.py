@@ -82,6 +82,80 @@ def test_dropped_graph_is_released_at_next_full_collection(small_min):
     assert garbage() is None
 
 
+def test_young_collections_freeze_while_a_large_graph_grows(small_min, monkeypatch):
+    """Once a large graph is seen (at a generation-1 collection, without waiting
+    for a full one), every young collection that finds new nodes freezes
+    instead of scanning the graph again; cyclic garbage made meanwhile waits
+    for the backward, which collects once enough was frozen (HEAP_FACTOR)."""
+    if gc.get_freeze_count():
+        pytest.skip("objects are frozen by someone else")
+    x, h = _chain(100)
+    gc.collect(1)               # a generation-1 collection finds the graph
+    assert gc_policy.is_frozen()
+    n0 = gc.get_freeze_count()
+    garbage = _cycle()
+    for _ in range(20):
+        h = gk.tanh(h * 0.9 + 0.1)
+    gc.collect(0)               # new nodes since: frozen too, not scanned
+    assert gc.get_freeze_count() > n0
+    assert garbage() is not None
+    monkeypatch.setattr(gc_policy, "HEAP_FACTOR", 0)   # the full collection is due
+    h.sum().backward()
+    assert not gc_policy.is_frozen() and gc.get_freeze_count() == 0
+    assert garbage() is None    # collected by the backward's full collection
+    assert gc_policy._state["young"] == 0
+
+
+def test_young_collections_run_as_usual_when_no_node_is_recorded(small_min):
+    """A large graph is held, but nothing is recorded since the freeze (the
+    program does other work): young collections collect as usual."""
+    if gc.get_freeze_count():
+        pytest.skip("objects are frozen by someone else")
+    x, h = _chain(100)
+    gc.collect(1)
+    assert gc_policy.is_frozen()
+    gc.collect(0)               # the first young one after the freeze: nothing new
+    garbage = _cycle()
+    gc.collect(0)
+    assert garbage() is None
+    assert gc_policy.is_frozen()
+    h.sum().backward()
+    assert not gc_policy.is_frozen()
+
+
+def test_cyclic_garbage_of_large_forwards_stays_bounded(monkeypatch):
+    """Objects frozen at young collections skip Python's count for a full
+    collection; the backward's own full collection (every HEAP_FACTOR x the
+    heap in frozen objects) keeps cyclic garbage made in forwards bounded
+    instead of growing step after step."""
+    if gc.get_freeze_count():
+        pytest.skip("objects are frozen by someone else")
+    prev = gc_policy.set_gc_policy(True)
+    monkeypatch.setattr(gc_policy, "MIN_NODES", 200)
+    # a step here freezes ~12,000 objects; pytest's heap is ~10^5 objects: with the
+    # default factor (8) a collection would come every ~60 steps, so scale it down
+    monkeypatch.setattr(gc_policy, "HEAP_FACTOR", 0.05)
+    monkeypatch.setitem(gc_policy._state, "heap", 1)
+    monkeypatch.setitem(gc_policy._state, "young", 0)
+    try:
+        x = gk.tensor(np.full(4, 0.3, np.float32), requires_grad=True)
+        refs = []
+        alive = []
+        for _ in range(12):
+            h = x
+            for i in range(3000):
+                h = gk.tanh(h * 0.9 + 0.1)
+                if i % 300 == 0:
+                    refs.append(_cycle())
+            h.sum().backward()
+            x.grad = None
+            alive.append(sum(r() is not None for r in refs))
+        assert gc_policy._state["heap"] > 1_000   # the backward collected and counted
+        assert max(alive[6:]) <= 3 * 10, alive   # at most a few steps' garbage, not growing
+    finally:
+        gc_policy.set_gc_policy(prev)
+
+
 def test_policy_off_and_users_freeze_are_respected(small_min):
     gc_policy.set_gc_policy(False)
     x, h = _chain(100)

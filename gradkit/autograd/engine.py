@@ -21,7 +21,7 @@ from ..tensor import POST_ACCUMULATE_HOOKS, Tensor, const
 from .accumulate import (_accumulate, _leaf_lock, _leaves_done, _post_hook_feeds,
                          _run_hooks, _run_leaf_hooks, _run_post_accumulate_hooks, _wrap)
 from .anomaly import check_grads
-from .gc_policy import _pins as _gc_pins, _state as _gc_state, release as _gc_release, \
+from .gc_policy import _pins as _gc_pins, _state as _gc_state, after_backward as _gc_release, \
     rotate_pins as _gc_rotate_pins
 
 _FREED_MSG = (
