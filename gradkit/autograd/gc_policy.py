@@ -200,9 +200,12 @@ def _young(gen):
             _state["young"] += 1
         _state["seq"] = seq
         return
-    if gen == 1 and not gc.get_freeze_count():
+    if gen == 1:
         newest = _newest_node()
-        if newest is not None and _graph_at_least(newest, MIN_NODES):
+        # (get_freeze_count walks the permanent generation: asked last, a program
+        # that froze a large heap itself does not pay a walk per collection)
+        if newest is not None and _graph_at_least(newest, MIN_NODES) \
+                and not gc.get_freeze_count():
             _freeze(newest)
 
 
