@@ -21,8 +21,8 @@ from ..tensor import POST_ACCUMULATE_HOOKS, Tensor, const
 from .accumulate import (_accumulate, _leaf_lock, _leaves_done, _post_hook_feeds,
                          _run_hooks, _run_leaf_hooks, _run_post_accumulate_hooks, _wrap)
 from .anomaly import check_grads
-from .gc_policy import _pins as _gc_pins, _state as _gc_state, after_backward as _gc_release, \
-    rotate_pins as _gc_rotate_pins
+from .gc_policy import _pins as _gc_pins, _state as _gc_state, \
+    after_backward as _gc_after_backward, rotate_pins as _gc_rotate_pins
 
 _FREED_MSG = (
     "gradkit: Trying to backward through the graph a second time (or directly access saved "
@@ -113,7 +113,7 @@ def run_backward(roots, grads, retain_graph, create_graph, inputs=None, accumula
     finally:
         mode.enabled = prev_mode
         if _gc_state["frozen"]:   # gc_policy: the graph is consumed, hand objects back
-            _gc_release()
+            _gc_after_backward()
         if _gc_pins[0]:   # gc_policy: this graph's arenas are kept, the one before's go
             _gc_rotate_pins()
 

@@ -201,12 +201,19 @@ def _young(gen):
         _state["seq"] = seq
         return
     if gen == 1:
-        newest = _newest_node()
-        # (get_freeze_count walks the permanent generation: asked last, a program
-        # that froze a large heap itself does not pay a walk per collection)
-        if newest is not None and _graph_at_least(newest, MIN_NODES) \
-                and not gc.get_freeze_count():
-            _freeze(newest)
+        _detect()
+
+
+def _detect():
+    """Freeze when a live graph of at least ``MIN_NODES`` nodes is reachable from
+    the newest node, unless the user froze objects (the permanent generation is
+    theirs then)."""
+    newest = _newest_node()
+    # (get_freeze_count walks the permanent generation: asked last, a program
+    # that froze a large heap itself does not pay a walk per collection)
+    if newest is not None and _graph_at_least(newest, MIN_NODES) \
+            and not gc.get_freeze_count():
+        _freeze(newest)
 
 
 def _freeze(newest):
@@ -237,17 +244,9 @@ def _on_gc(phase, info):
                 return
             # still building: freeze what came since, so this collection scans nothing old
             newest = _newest_node()
-            if newest is not None:
-                _state["frontier"] = weakref.ref(newest)
-            _state["seq"] = next_seq()
-            gc.freeze()
+            _freeze(newest if newest is not None else ref())
             return
-        if gc.get_freeze_count():
-            return   # the user froze objects: leave the permanent generation to them
-        newest = _newest_node()
-        if newest is None or not _graph_at_least(newest, MIN_NODES):
-            return
-        _freeze(newest)
+        _detect()
     except Exception:   # a collector callback must never raise
         pass
 
